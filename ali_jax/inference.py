@@ -1,0 +1,109 @@
+"""A trained model for inference: load(workdir) -> encode / decode / sample / reconstruct."""
+import json
+import math
+import os
+
+import jax
+import ml_collections
+import numpy as np
+
+from ali_jax import checkpoints
+from ali_jax import data
+from ali_jax import networks as networks_lib
+from ali_jax import state as state_lib
+
+CONFIG_FILE = 'config.json'
+_CHUNK = 1024  # rows per jitted call: bounds memory and keeps one compiled shape
+
+
+def _variables(network_state):
+  return {'params': network_state.params, 'batch_stats': network_state.batch_stats}
+
+
+def _on_one_local_device(tree):
+  """A copy of `tree` on this process's first device.
+
+  A state that the pmapped step returned is replicated over every device (of
+  every host); one local replica is all that inference needs.
+  """
+  device = jax.local_devices()[0]
+  return jax.tree.map(lambda a: jax.device_put(a.addressable_data(0), device)
+                      if isinstance(a, jax.Array) else a, tree)
+
+
+def _in_chunks(fn, *arrays):
+  """fn over the rows of `arrays` in fixed-size chunks (the last one padded)."""
+  n = len(arrays[0])
+  outputs = []
+  for start in range(0, n, _CHUNK):
+    chunk = [a[start:start + _CHUNK] for a in arrays]
+    pad = _CHUNK - len(chunk[0])
+    chunk = [np.pad(a, [(0, pad)] + [(0, 0)] * (a.ndim - 1)) for a in chunk]
+    outputs.append(np.asarray(fn(*chunk))[:_CHUNK - pad])
+  return np.concatenate(outputs) if outputs else np.zeros((0,))
+
+
+class TrainedModel:
+  """The encoder and generator of a run, with batch norm in inference mode.
+
+  All methods take and return numpy arrays with the batch as the first axis.
+  """
+
+  def __init__(self, config, state):
+    self.config = config
+    self.step = int(jax.device_get(state.step))
+    self.latent_dim = config.model.latent_dim
+    self.data_shape = data.data_shape(config)
+    networks = networks_lib.build_networks(config.model, data_shape=self.data_shape)
+    self._state = _on_one_local_device(state)
+    encode = jax.jit(lambda variables, x, noise: networks.encoder.apply(
+        variables, x, noise, train=False))
+    decode = jax.jit(lambda variables, z: networks.generator.apply(
+        variables, z, train=False))
+    self._encode = lambda x, noise: encode(_variables(self._state.encoder), x, noise)
+    self._decode = lambda z: decode(_variables(self._state.generator), z)
+
+  def encode(self, x, seed=0):
+    """z ~ q(z | x); `seed` draws the encoder's noise (ignored by a deterministic one)."""
+    x = np.asarray(x, np.float32)
+    noise = np.asarray(jax.random.normal(jax.random.PRNGKey(seed),
+                                         (len(x), self.latent_dim)))
+    return _in_chunks(self._encode, x, noise)
+
+  def decode(self, z):
+    """x = G(z)."""
+    return _in_chunks(self._decode, np.asarray(z, np.float32))
+
+  def sample(self, num_samples, seed=0):
+    """x = G(z) for z drawn from the prior N(0, I)."""
+    z = jax.random.normal(jax.random.PRNGKey(seed), (num_samples, self.latent_dim))
+    return self.decode(np.asarray(z))
+
+  def reconstruct(self, x, seed=0):
+    """G(E(x))."""
+    return self.decode(self.encode(x, seed))
+
+  def param_counts(self):
+    """Number of trainable parameters of each network."""
+    count = lambda tree: sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(tree))
+    return {name: count(getattr(self._state, name).params)
+            for name in ('encoder', 'generator', 'discriminator')}
+
+
+def save_config(workdir, config):
+  with open(os.path.join(workdir, CONFIG_FILE), 'w') as f:
+    f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+
+
+def load_config(workdir):
+  with open(os.path.join(workdir, CONFIG_FILE)) as f:
+    return ml_collections.ConfigDict(json.load(f))
+
+
+def load(workdir, step=None):
+  """The model trained in `workdir`, at its latest checkpoint (or at `step`)."""
+  config = load_config(workdir)
+  manager = checkpoints.make_manager(workdir, create=False)
+  state = checkpoints.restore(manager, state_lib.create_train_state(config), step)
+  manager.close()
+  return TrainedModel(config, state)

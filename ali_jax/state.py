@@ -1,0 +1,78 @@
+"""TrainState: the three players' parameters, optimizer states and BN statistics."""
+import flax
+import jax
+import jax.numpy as jnp
+import optax
+
+from ali_jax import data
+from ali_jax import networks as networks_lib
+
+
+@flax.struct.dataclass
+class NetworkState:
+  """One network's trainable parameters, its optimizer state and BN statistics."""
+  params: flax.core.FrozenDict
+  batch_stats: flax.core.FrozenDict
+  opt_state: optax.OptState
+
+
+@flax.struct.dataclass
+class TrainState:
+  """Everything a run needs to continue exactly.
+
+  `rng` is the run's base key and never changes: step s uses fold_in(rng, s), so
+  the randomness of a step does not depend on where a run was resumed.
+  """
+  step: jax.Array
+  rng: jax.Array
+  encoder: NetworkState
+  generator: NetworkState
+  discriminator: NetworkState
+
+
+LEARNING_RATE_SCHEDULES = ('constant', 'cosine')
+
+
+def learning_rate_schedule(optimizer_config, num_train_steps):
+  """'constant' (the paper) or 'cosine': decay to 0 at the last step."""
+  if optimizer_config.schedule == 'constant':
+    return optimizer_config.learning_rate
+  if optimizer_config.schedule == 'cosine':
+    return optax.cosine_decay_schedule(optimizer_config.learning_rate, num_train_steps)
+  raise ValueError(f'config.optimizer.schedule={optimizer_config.schedule!r}; expected '
+                   f'one of {LEARNING_RATE_SCHEDULES}.')
+
+
+def make_optimizers(config):
+  """One Adam per network (the paper: Adam(1e-4, beta1=0.5, beta2=0.999))."""
+  def adam():
+    return optax.adam(learning_rate_schedule(config.optimizer, config.num_train_steps),
+                      b1=config.optimizer.b1, b2=config.optimizer.b2)
+  return networks_lib.Networks(encoder=adam(), generator=adam(), discriminator=adam())
+
+
+def _init_network_state(variables, optimizer):
+  params = variables['params']
+  return NetworkState(params=params, batch_stats=variables.get('batch_stats', {}),
+                      opt_state=optimizer.init(params))
+
+
+def create_train_state(config):
+  """The state at step 0: all three networks initialised from `config.seed`."""
+  networks = networks_lib.build_networks(config.model, data_shape=data.data_shape(config))
+  optimizers = make_optimizers(config)
+  rng = jax.random.PRNGKey(config.seed)
+  encoder_key, generator_key, discriminator_key = jax.random.split(
+      jax.random.fold_in(rng, 0x1A11), 3)
+  x = jnp.zeros((1,) + data.data_shape(config), jnp.float32)
+  z = jnp.zeros((1, config.model.latent_dim), jnp.float32)
+  return TrainState(
+      step=jnp.zeros((), jnp.int32),
+      rng=rng,
+      encoder=_init_network_state(
+          networks.encoder.init(encoder_key, x, z, train=False), optimizers.encoder),
+      generator=_init_network_state(
+          networks.generator.init(generator_key, z, train=False), optimizers.generator),
+      discriminator=_init_network_state(
+          networks.discriminator.init(discriminator_key, x, z, train=False),
+          optimizers.discriminator))

@@ -1,0 +1,110 @@
+"""The train step: one update of all three networks, and pmap == one device."""
+import functools
+
+import jax
+import numpy as np
+import pytest
+
+from ali_jax import data
+from ali_jax import networks as networks_lib
+from ali_jax import state as state_lib
+from ali_jax import step as step_lib
+from tests.conftest import NUM_DEVICES
+
+AXIS = 'batch'
+
+
+def _step_fn(config, axis_name):
+  networks = networks_lib.build_networks(
+      config.model, data_shape=data.data_shape(config), axis_name=axis_name)
+  return step_lib.make_train_step(
+      networks, state_lib.make_optimizers(config),
+      latent_dim=config.model.latent_dim, loss_form=config.loss_form, axis_name=axis_name)
+
+
+def _global_batch(config, step=0):
+  return data.load(config).train_batch(step, global_batch_size=config.batch_size,
+                                       seed=config.seed)
+
+
+def _pmapped(config, num_devices, state_out_axis=None):
+  return jax.pmap(_step_fn(config, AXIS), axis_name=AXIS, in_axes=(None, 0),
+                  out_axes=(state_out_axis, None),
+                  devices=jax.local_devices()[:num_devices])
+
+
+def _run(step_fn, state, batches, shard=None):
+  for batch in batches:
+    if shard:
+      batch = jax.tree.map(lambda a: a.reshape((shard, -1) + a.shape[1:]), batch)
+    state, metrics = step_fn(state, batch)
+    jax.block_until_ready(metrics)  # XLA:CPU rendezvous trap: never queue steps
+  return state, metrics
+
+
+def test_one_step_updates_every_network_and_is_finite(tiny_config):
+  state = state_lib.create_train_state(tiny_config)
+  new_state, metrics = jax.jit(_step_fn(tiny_config, None))(state, _global_batch(tiny_config))
+  assert int(new_state.step) == 1
+  for name in ('encoder', 'generator', 'discriminator'):
+    before = jax.tree.leaves(getattr(state, name).params)
+    after = jax.tree.leaves(getattr(new_state, name).params)
+    assert all(a.shape == b.shape for a, b in zip(before, after))
+    assert any(not np.array_equal(a, b) for a, b in zip(before, after)), name
+  for name, value in metrics.items():
+    assert np.isfinite(value), name
+  for name in ('encoder', 'generator', 'discriminator'):
+    assert float(metrics[f'grad_norm_{name}']) > 0
+  assert 0 < float(metrics['real_accuracy']) < 1
+  # The encoder and generator batch statistics moved towards the batch's.
+  assert not np.array_equal(jax.tree.leaves(state.generator.batch_stats)[0],
+                            jax.tree.leaves(new_state.generator.batch_stats)[0])
+
+
+def test_discriminator_gradient_is_of_its_own_loss_only(tiny_config):
+  """Ascending D's loss for (E, G) would be the minimax form: check the sign."""
+  state = state_lib.create_train_state(tiny_config)
+  batch = _global_batch(tiny_config)
+  step = jax.jit(_step_fn(tiny_config, None))
+  nonsat = tiny_config.copy_and_resolve_references()
+  nonsat.loss_form = 'minimax'
+  minimax = jax.jit(_step_fn(nonsat, None))
+  a, _ = step(state, batch)
+  b, _ = minimax(state, batch)
+  # D's update does not depend on the generator's loss form ...
+  for x, y in zip(jax.tree.leaves(a.discriminator.params),
+                  jax.tree.leaves(b.discriminator.params)):
+    np.testing.assert_array_equal(x, y)
+  # ... while the encoder's does.
+  assert any(not np.array_equal(x, y) for x, y in zip(
+      jax.tree.leaves(a.encoder.params), jax.tree.leaves(b.encoder.params)))
+
+
+@pytest.mark.parametrize('encoder', ['noise', 'gaussian', 'deterministic'])
+def test_pmap_over_devices_equals_one_device(tiny_config, encoder):
+  tiny_config.model.encoder = encoder
+  tiny_config.model.dropout_rate = 0.0  # dropout masks are drawn per device
+  batches = [_global_batch(tiny_config, s) for s in range(3)]
+  state = state_lib.create_train_state(tiny_config)
+  jitted, _ = _run(jax.jit(_step_fn(tiny_config, None)), state, batches)
+  one, _ = _run(_pmapped(tiny_config, 1), state, batches, shard=1)
+  many, metrics = _run(_pmapped(tiny_config, NUM_DEVICES), state, batches,
+                       shard=NUM_DEVICES)
+  assert int(many.step) == 3
+  check = functools.partial(np.testing.assert_allclose, rtol=2e-5, atol=2e-6)
+  jax.tree.map(check, jax.device_get(one), jax.device_get(jitted))
+  jax.tree.map(check, jax.device_get(many), jax.device_get(one))
+  assert np.isfinite(float(metrics['discriminator_loss']))
+
+
+def test_batch_statistics_are_identical_on_every_device(tiny_config):
+  state = state_lib.create_train_state(tiny_config)
+  step = _pmapped(tiny_config, NUM_DEVICES, state_out_axis=0)
+  per_device, _ = _run(step, state, [_global_batch(tiny_config)], shard=NUM_DEVICES)
+  assert jax.tree.leaves(per_device.generator.batch_stats)
+  for tree in (per_device.encoder.batch_stats, per_device.generator.batch_stats,
+               per_device.encoder.params, per_device.discriminator.params):
+    for leaf in jax.tree.leaves(jax.device_get(tree)):
+      assert leaf.shape[0] == NUM_DEVICES
+      for device in range(1, NUM_DEVICES):
+        np.testing.assert_array_equal(leaf[device], leaf[0])

@@ -1,0 +1,124 @@
+"""train_and_evaluate end to end: outputs, resume after SIGKILL, and ali_jax.load."""
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+import ali_jax
+from ali_jax import checkpoints
+from ali_jax import evaluation
+from ali_jax import data
+from ali_jax import inference
+from ali_jax import state as state_lib
+from ali_jax import train
+from configs import mixture
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _restored_state(workdir, config):
+  manager = checkpoints.make_manager(workdir, create=False)
+  state = checkpoints.restore(manager, state_lib.create_train_state(config))
+  manager.close()
+  return jax.device_get(state)
+
+
+def test_train_writes_metrics_images_summaries_and_checkpoints(tmp_path, tiny_config):
+  metrics = train.train_and_evaluate(tiny_config, str(tmp_path))
+  with open(tmp_path / 'eval.json') as f:
+    written = json.load(f)
+  assert written == metrics and written['step'] == 12
+  for name in ('modes_covered', 'modes_covered_high_quality', 'high_quality_fraction',
+               'reconstruction_same_mode_fraction', 'reconstruction_mse',
+               'latent_frechet_distance', 'mode_kl_to_uniform'):
+    assert np.isfinite(written[name]), name
+  assert 1 <= written['modes_covered'] <= 25
+  for image in ('samples.png', 'reconstructions.png', 'latents.png'):
+    assert (tmp_path / 'images' / image).stat().st_size > 1000
+  assert glob.glob(str(tmp_path / 'events.out.tfevents.*'))
+  # max_to_keep=3 of the checkpoints at 4, 8, 12.
+  assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['12', '4', '8']
+
+
+def test_load_round_trips_the_trained_model(tmp_path, tiny_config):
+  tiny_config.model.encoder = 'gaussian'
+  metrics = train.train_and_evaluate(tiny_config, str(tmp_path))
+  model = ali_jax.load(str(tmp_path))
+  assert model.step == 12
+  # The loaded model reproduces the run's own evaluation exactly.
+  reloaded, _ = evaluation.evaluate_mixture(
+      model, data.load(tiny_config), num_samples=tiny_config.data.num_eval_samples,
+      seed=tiny_config.seed)
+  assert reloaded | {'step': 12} == metrics
+  x = data.load(tiny_config).heldout[:37]
+  z = model.encode(x, seed=3)
+  assert z.shape == (37, 2) and z.dtype == np.float32
+  np.testing.assert_array_equal(model.reconstruct(x, seed=3), model.decode(z))
+  assert not np.array_equal(model.encode(x, seed=4), z)  # a stochastic encoder
+  assert model.decode(z).shape == (37, 2)
+  np.testing.assert_array_equal(model.sample(2000, seed=1), model.sample(2000, seed=1))
+  assert model.sample(5, seed=1).shape == (5, 2)
+
+
+def test_param_counts_of_the_papers_mixture_networks():
+  config = mixture.get_config()  # PAPER.md section 4
+  counts = inference.TrainedModel(config, state_lib.create_train_state(config)).param_counts()
+  # Encoder 4 -> 400 -> 400 -> 2: weights (no bias before BN), BN scale and shift.
+  encoder = 4 * 400 + 2 * 400 + 400 * 400 + 2 * 400 + 400 * 2 + 2
+  # Decoder 2 -> 400 x4 -> 2.
+  generator = 2 * 400 + 2 * 400 + 3 * (400 * 400 + 2 * 400) + 400 * 2 + 2
+  # D: 4 -> maxout(200 x 5) x3 -> 1.
+  discriminator = (4 * 1000 + 1000) + 2 * (200 * 1000 + 1000) + 200 + 1
+  assert counts == {'encoder': encoder, 'generator': generator,
+                    'discriminator': discriminator}
+  config.model.encoder = 'deterministic'
+  counts = inference.TrainedModel(config, state_lib.create_train_state(config)).param_counts()
+  assert counts['encoder'] == encoder - 2 * 400  # no noise input
+
+
+def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path, tiny_config):
+  final_step, kill_after = 120, 40
+  interrupted = tmp_path / 'interrupted'
+  command = [sys.executable, os.path.join(REPO, 'main.py'),
+             '--config=' + os.path.join(REPO, 'configs/mixture_tiny.py'),
+             f'--workdir={interrupted}', '--config.num_train_steps=100000',
+             '--config.checkpoint_every_steps=20', '--config.eval_every_steps=100000',
+             '--config.log_every_steps=20']
+  process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+  deadline = time.time() + 120
+  try:
+    while time.time() < deadline and process.poll() is None:
+      finished = [int(d) for d in os.listdir(interrupted / 'checkpoints')
+                  if d.isdigit()] if (interrupted / 'checkpoints').exists() else []
+      if finished and max(finished) >= kill_after:
+        break
+      time.sleep(0.05)
+  finally:
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+  assert process.returncode == -signal.SIGKILL, 'the run ended before it was killed'
+
+  tiny_config.num_train_steps = final_step
+  tiny_config.checkpoint_every_steps = 20
+  tiny_config.eval_every_steps = 100000
+  train.train_and_evaluate(tiny_config, str(interrupted))
+  train.train_and_evaluate(tiny_config, str(tmp_path / 'uninterrupted'))
+  resumed = _restored_state(str(interrupted), tiny_config)
+  reference = _restored_state(str(tmp_path / 'uninterrupted'), tiny_config)
+  assert int(resumed.step) == final_step
+  jax.tree.map(np.testing.assert_array_equal, resumed, reference)
+
+
+def test_bad_batch_size_fails_before_compiling(tmp_path, tiny_config):
+  tiny_config.batch_size = 18  # 4 devices
+  with pytest.raises(ValueError, match='batch_size=18 must be divisible'):
+    train.train_and_evaluate(tiny_config, str(tmp_path))
+  assert not (tmp_path / 'checkpoints').exists()
