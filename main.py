@@ -3,6 +3,8 @@
 This file is intentionally kept short: the work is done in the ali_jax
 library, which can be tested and imported in a notebook.
 """
+import logging as python_logging
+
 from absl import app
 from absl import flags
 from absl import logging
@@ -21,13 +23,13 @@ flags.mark_flags_as_required(['config', 'workdir'])
 
 def _quiet_orbax(record):
   """Keeps orbax's per-save INFO lines out of the console; warnings still show."""
-  return record.levelno > logging.INFO or '/orbax/' not in record.pathname
+  return record.levelno > python_logging.INFO or '/orbax/' not in record.pathname
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  logging.get_absl_handler().addFilter(_quiet_orbax)
+  logging.get_absl_handler().python_handler.addFilter(_quiet_orbax)
   logging.info('JAX process %d of %d, local devices: %s', jax.process_index(),
                jax.process_count(), jax.local_devices())
   train.train_and_evaluate(FLAGS.config, FLAGS.workdir)

@@ -11,6 +11,7 @@ import time
 
 from absl import logging
 import jax
+import matplotlib.image
 import numpy as np
 import tensorboardX
 
@@ -57,6 +58,16 @@ def _format_duration(seconds):
   return f'{hours}:{minutes:02d}:{seconds:02d}'
 
 
+def raise_if_not_finite(metrics, step, workdir):
+  """Stops a diverged run before it can log or checkpoint non-finite values."""
+  bad = sorted(k for k, v in metrics.items() if not np.all(np.isfinite(v)))
+  if bad:
+    raise FloatingPointError(
+        f'Training diverged: {", ".join(bad)} not finite at step {step}. The checkpoints '
+        f'in {checkpoints.checkpoint_dir(workdir)} are from before this and were kept; '
+        'try a lower config.optimizer.learning_rate.')
+
+
 def evaluate(config, workdir, state, dataset, writer):
   """Scores the current state; process 0 writes eval.json, figures and summaries."""
   model = inference.TrainedModel(config, state)
@@ -75,17 +86,12 @@ def evaluate(config, workdir, state, dataset, writer):
       writer.add_scalar(f'eval/{name}', value, model.step)
     for figure in figures:
       name = os.path.splitext(os.path.basename(figure))[0]
-      writer.add_image(f'eval/{name}', matplotlib_image(figure), model.step,
+      writer.add_image(f'eval/{name}', matplotlib.image.imread(figure)[..., :3], model.step,
                        dataformats='HWC')
     writer.flush()
   logging.info('Evaluation at step %d: %s', model.step,
                ', '.join(f'{k}={v:.4g}' for k, v in sorted(metrics.items())))
   return metrics
-
-
-def matplotlib_image(path):
-  import matplotlib.image  # pylint: disable=g-import-not-at-top
-  return matplotlib.image.imread(path)[..., :3]
 
 
 def train_and_evaluate(config, workdir):
@@ -141,12 +147,7 @@ def train_and_evaluate(config, workdir):
       means = {k: float(np.mean([m[k] for m in jax.device_get(history)]))
                for k in history[0]}
       history = []
-      bad = sorted(k for k, v in means.items() if not np.isfinite(v))
-      if bad:
-        raise FloatingPointError(
-            f'Training diverged: {", ".join(bad)} not finite at step {done}. The '
-            f'last checkpoint in {checkpoints.checkpoint_dir(workdir)} was written '
-            'before this; try a lower config.optimizer.learning_rate.')
+      raise_if_not_finite(means, done, workdir)
       elapsed = time.time() - timer_start
       rate = (done - timer_step) / elapsed if elapsed > 0 else float('nan')
       eta = (config.num_train_steps - done) / rate if rate > 0 else 0
@@ -161,6 +162,7 @@ def train_and_evaluate(config, workdir):
         writer.add_scalar('train/steps_per_second', rate, done)
 
     if done % config.checkpoint_every_steps == 0 or done == config.num_train_steps:
+      raise_if_not_finite(jax.device_get(metrics), done, workdir)
       checkpoints.save(manager, state)
     if done % config.eval_every_steps == 0 and done != config.num_train_steps:
       evaluate(config, workdir, state, dataset, writer)

@@ -122,3 +122,17 @@ def test_bad_batch_size_fails_before_compiling(tmp_path, tiny_config):
   with pytest.raises(ValueError, match='batch_size=18 must be divisible'):
     train.train_and_evaluate(tiny_config, str(tmp_path))
   assert not (tmp_path / 'checkpoints').exists()
+
+
+def test_divergence_stops_the_run_and_keeps_good_checkpoints(tmp_path, tiny_config):
+  tiny_config.num_train_steps = 8
+  train.train_and_evaluate(tiny_config, str(tmp_path))
+  good = _restored_state(str(tmp_path), tiny_config)
+  tiny_config.num_train_steps = 16
+  tiny_config.log_every_steps = 100  # the checkpoint at step 12 must catch it alone
+  tiny_config.optimizer.learning_rate = float('nan')  # every update is now NaN
+  with pytest.raises(FloatingPointError, match='not finite at step 12'):
+    train.train_and_evaluate(tiny_config, str(tmp_path))
+  assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['4', '8']
+  jax.tree.map(np.testing.assert_array_equal, _restored_state(str(tmp_path), tiny_config),
+               good)
