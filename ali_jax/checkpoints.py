@@ -16,9 +16,21 @@ def make_manager(workdir, *, max_to_keep=None, create=True):
 
 
 def save(manager, state):
-  """Saves `state` at its own step (asynchronously; the host copy is made now)."""
-  manager.save(int(jax.device_get(state.step)),
+  """Saves `state` at its own step (asynchronously; the host copy is made now).
+
+  Every process must call this. The pmapped step leaves the state replicated
+  over each host's own devices; with several hosts orbax needs global arrays.
+  """
+  if jax.process_count() > 1:
+    state = jax.tree.map(ocp.utils.fully_replicated_host_local_array_to_global_array,
+                         state)
+  manager.save(int(_host_step(state)),
                args=ocp.args.Composite(state=ocp.args.StandardSave(state)))
+
+
+def _host_step(state):
+  """The state's step, read from this host's replica."""
+  return jax.device_get(state.step.addressable_data(0))
 
 
 def restore(manager, template_state, step=None):

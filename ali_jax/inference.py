@@ -20,15 +20,14 @@ def _variables(network_state):
   return {'params': network_state.params, 'batch_stats': network_state.batch_stats}
 
 
-def _on_one_local_device(tree):
-  """A copy of `tree` on this process's first device.
+def host_copy(tree):
+  """A numpy copy of one local replica of each array in `tree`.
 
-  A state that the pmapped step returned is replicated over every device (of
-  every host); one local replica is all that inference needs.
+  A state that the pmapped step returned is replicated over every device of
+  every host; one replica is all that inference (or a comparison) needs.
   """
-  device = jax.local_devices()[0]
-  return jax.tree.map(lambda a: jax.device_put(a.addressable_data(0), device)
-                      if isinstance(a, jax.Array) else a, tree)
+  return jax.tree.map(lambda a: np.asarray(a.addressable_data(0))
+                      if isinstance(a, jax.Array) else np.asarray(a), tree)
 
 
 def _in_chunks(fn, *arrays):
@@ -55,7 +54,7 @@ class TrainedModel:
     self.latent_dim = config.model.latent_dim
     self.data_shape = data.data_shape(config)
     networks = networks_lib.build_networks(config.model, data_shape=self.data_shape)
-    self._state = _on_one_local_device(state)
+    self._state = jax.device_put(host_copy(state), jax.local_devices()[0])
     encode = jax.jit(lambda variables, x, noise: networks.encoder.apply(
         variables, x, noise, train=False))
     decode = jax.jit(lambda variables, z: networks.generator.apply(

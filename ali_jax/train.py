@@ -5,12 +5,14 @@ checkpoint in the workdir if there is one (automatic resume), then loop
 step -> metrics -> (log, checkpoint, evaluate) to config.num_train_steps, and
 evaluate once more at the end.
 """
+import collections
 import json
 import os
 import time
 
 from absl import logging
 import jax
+from jax.experimental import multihost_utils
 import matplotlib.image
 import numpy as np
 import tensorboardX
@@ -21,10 +23,12 @@ from ali_jax import evaluation
 from ali_jax import inference
 from ali_jax import losses
 from ali_jax import networks as networks_lib
+from ali_jax import preemption
 from ali_jax import state as state_lib
 from ali_jax import step as step_lib
 
 DEVICE_AXIS = 'batch'
+PREFETCH_BATCHES = 2  # batches on the devices ahead of the step that needs them
 EVAL_FILE = 'eval.json'
 IMAGE_DIR = 'images'
 
@@ -50,6 +54,26 @@ def check_config(config, *, device_count):
 def shard_for_devices(batch, num_devices):
   """(n, ...) -> (num_devices, n // num_devices, ...) for the pmapped step."""
   return jax.tree.map(lambda a: a.reshape((num_devices, -1) + a.shape[1:]), batch)
+
+
+def device_batches(dataset, config, steps):
+  """This process's batch for each of `steps`, already on the local devices.
+
+  Batches are put on the devices PREFETCH_BATCHES steps ahead, so the host
+  prepares the next batch while the devices run the current step.
+  """
+  devices = jax.local_devices()
+  sharding = jax.sharding.NamedSharding(jax.sharding.Mesh(np.array(devices), (DEVICE_AXIS,)),
+                                        jax.sharding.PartitionSpec(DEVICE_AXIS))
+  ready = collections.deque()
+  for step in steps:
+    batch = dataset.train_batch(step, global_batch_size=config.batch_size, seed=config.seed,
+                                process_index=jax.process_index(),
+                                process_count=jax.process_count())
+    ready.append(jax.device_put(shard_for_devices(batch, len(devices)), sharding))
+    if len(ready) > PREFETCH_BATCHES:
+      yield ready.popleft()
+  yield from ready
 
 
 def _format_duration(seconds):
@@ -95,9 +119,12 @@ def evaluate(config, workdir, state, dataset, writer):
 
 
 def train_and_evaluate(config, workdir):
-  """Trains as `config` says, in `workdir`; returns the final evaluation metrics."""
+  """Trains as `config` says, in `workdir`; returns the final evaluation metrics.
+
+  On SIGTERM (how pods and clusters preempt a job) it saves a checkpoint at the
+  current step and returns None; the same call later continues from there.
+  """
   workdir = os.path.abspath(workdir)
-  num_local_devices = jax.local_device_count()
   check_config(config, device_count=jax.device_count())
   is_chief = jax.process_index() == 0
   if is_chief:
@@ -117,6 +144,12 @@ def train_and_evaluate(config, workdir):
                  int(state.step), checkpoints.checkpoint_dir(workdir))
 
   # ---- The update step ----------------------------------------------------------
+  # The pmapped step returns the state replicated over this host's devices;
+  # placing it there first lets the step donate it from the first call.
+  replicated = jax.sharding.NamedSharding(
+      jax.sharding.Mesh(np.array(jax.local_devices()), (DEVICE_AXIS,)),
+      jax.sharding.PartitionSpec())
+  state = jax.device_put(state, replicated)
   train_step = jax.pmap(
       step_lib.make_train_step(networks, optimizers, latent_dim=config.model.latent_dim,
                                loss_form=config.loss_form, axis_name=DEVICE_AXIS),
@@ -128,14 +161,13 @@ def train_and_evaluate(config, workdir):
 
   # ---- The loop -----------------------------------------------------------------
   writer = tensorboardX.SummaryWriter(workdir) if is_chief else None
+  watcher = preemption.PreemptionWatcher()
   start_step = int(jax.device_get(state.step))
   history = []
   timer_start, timer_step = None, start_step
-  for step in range(start_step, config.num_train_steps):
-    batch = dataset.train_batch(step, global_batch_size=config.batch_size,
-                                seed=config.seed, process_index=jax.process_index(),
-                                process_count=jax.process_count())
-    state, metrics = train_step(state, shard_for_devices(batch, num_local_devices))
+  steps = range(start_step, config.num_train_steps)
+  for step, batch in zip(steps, device_batches(dataset, config, steps)):
+    state, metrics = train_step(state, batch)
     history.append(metrics)
     if wait_every_step:
       jax.block_until_ready(metrics)
@@ -161,15 +193,34 @@ def train_and_evaluate(config, workdir):
           writer.add_scalar(f'train/{name}', value, done)
         writer.add_scalar('train/steps_per_second', rate, done)
 
-    if done % config.checkpoint_every_steps == 0 or done == config.num_train_steps:
+    preempted = watcher.reached(done)
+    if (done % config.checkpoint_every_steps == 0 or done == config.num_train_steps
+        or preempted):
       raise_if_not_finite(jax.device_get(metrics), done, workdir)
       checkpoints.save(manager, state)
+    if preempted:
+      break
     if done % config.eval_every_steps == 0 and done != config.num_train_steps:
       evaluate(config, workdir, state, dataset, writer)
 
   # ---- Final evaluation -----------------------------------------------------------
+  watcher.close()
   manager.wait_until_finished()
   manager.close()
+  if jax.process_count() > 1:
+    # Every host must end with the same parameters; a silent divergence
+    # between hosts would corrupt everything that follows.
+    multihost_utils.assert_equal(
+        inference.host_copy((state.encoder.params, state.generator.params,
+                   state.discriminator.params)),
+        'The hosts ended with different parameters.')
+  if int(jax.device_get(state.step)) < config.num_train_steps:
+    logging.warning('Preempted: saved a checkpoint at step %d in %s; run the same '
+                    'command again to continue.', int(jax.device_get(state.step)),
+                    checkpoints.checkpoint_dir(workdir))
+    if is_chief:
+      writer.close()
+    return None
   metrics = evaluate(config, workdir, state, dataset, writer)
   if is_chief:
     writer.close()

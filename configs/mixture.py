@@ -30,7 +30,9 @@ def get_config():
   config.optimizer = ml_collections.ConfigDict(dict(
       learning_rate=1e-3,   # the paper: 1e-4
       b1=0.8, b2=0.999,     # the paper's
-      schedule='cosine',    # 'cosine' decays to 0 over num_train_steps; the paper: 'constant'
+      # 'cosine' decays to 0 over num_train_steps (so a resumed run must keep
+      # num_train_steps to continue the same schedule); the paper: 'constant'.
+      schedule='cosine',
   ))
 
   config.model = ml_collections.ConfigDict(dict(

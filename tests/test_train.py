@@ -3,31 +3,20 @@ import glob
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
 
 import jax
 import numpy as np
 import pytest
 
 import ali_jax
-from ali_jax import checkpoints
 from ali_jax import evaluation
 from ali_jax import data
 from ali_jax import inference
 from ali_jax import state as state_lib
 from ali_jax import train
 from configs import mixture
+from tests import helpers
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _restored_state(workdir, config):
-  manager = checkpoints.make_manager(workdir, create=False)
-  state = checkpoints.restore(manager, state_lib.create_train_state(config))
-  manager.close()
-  return jax.device_get(state)
 
 
 def test_train_writes_metrics_images_summaries_and_checkpoints(tmp_path, tiny_config):
@@ -86,21 +75,17 @@ def test_param_counts_of_the_papers_mixture_networks():
 def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path, tiny_config):
   final_step, kill_after = 120, 40
   interrupted = tmp_path / 'interrupted'
-  command = [sys.executable, os.path.join(REPO, 'main.py'),
-             '--config=' + os.path.join(REPO, 'configs/mixture_tiny.py'),
-             f'--workdir={interrupted}', '--config.num_train_steps=100000',
-             '--config.checkpoint_every_steps=20', '--config.eval_every_steps=100000',
-             '--config.log_every_steps=20']
-  process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
-  deadline = time.time() + 120
+  # The killed run is given more steps than the others so that it is still
+  # running when killed; a constant learning rate keeps its updates the same.
+  tiny_config.optimizer.schedule = 'constant'
+  process = helpers.launch_main(
+      interrupted, tmp_path / 'run.log', '--config.num_train_steps=100000',
+      '--config.optimizer.schedule=constant',
+      '--config.checkpoint_every_steps=20', '--config.eval_every_steps=100000',
+      '--config.log_every_steps=20')
   try:
-    while time.time() < deadline and process.poll() is None:
-      finished = [int(d) for d in os.listdir(interrupted / 'checkpoints')
-                  if d.isdigit()] if (interrupted / 'checkpoints').exists() else []
-      if finished and max(finished) >= kill_after:
-        break
-      time.sleep(0.05)
+    helpers.wait_until(helpers.has_checkpoint_at_least(str(interrupted), kill_after),
+                            process, timeout=120)
   finally:
     process.send_signal(signal.SIGKILL)
     process.wait()
@@ -111,8 +96,8 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path, tiny_config):
   tiny_config.eval_every_steps = 100000
   train.train_and_evaluate(tiny_config, str(interrupted))
   train.train_and_evaluate(tiny_config, str(tmp_path / 'uninterrupted'))
-  resumed = _restored_state(str(interrupted), tiny_config)
-  reference = _restored_state(str(tmp_path / 'uninterrupted'), tiny_config)
+  resumed = helpers.restored_state(str(interrupted), tiny_config)
+  reference = helpers.restored_state(str(tmp_path / 'uninterrupted'), tiny_config)
   assert int(resumed.step) == final_step
   jax.tree.map(np.testing.assert_array_equal, resumed, reference)
 
@@ -127,12 +112,12 @@ def test_bad_batch_size_fails_before_compiling(tmp_path, tiny_config):
 def test_divergence_stops_the_run_and_keeps_good_checkpoints(tmp_path, tiny_config):
   tiny_config.num_train_steps = 8
   train.train_and_evaluate(tiny_config, str(tmp_path))
-  good = _restored_state(str(tmp_path), tiny_config)
+  good = helpers.restored_state(str(tmp_path), tiny_config)
   tiny_config.num_train_steps = 16
   tiny_config.log_every_steps = 100  # the checkpoint at step 12 must catch it alone
   tiny_config.optimizer.learning_rate = float('nan')  # every update is now NaN
   with pytest.raises(FloatingPointError, match='not finite at step 12'):
     train.train_and_evaluate(tiny_config, str(tmp_path))
   assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['4', '8']
-  jax.tree.map(np.testing.assert_array_equal, _restored_state(str(tmp_path), tiny_config),
-               good)
+  jax.tree.map(np.testing.assert_array_equal,
+               helpers.restored_state(str(tmp_path), tiny_config), good)
