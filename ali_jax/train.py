@@ -124,6 +124,10 @@ def train_and_evaluate(config, workdir):
   On SIGTERM (how pods and clusters preempt a job) it saves a checkpoint at the
   current step and returns None; the same call later continues from there.
   """
+  if '://' in workdir:
+    raise ValueError(f'--workdir={workdir}: URLs are not supported yet. Use a path on a '
+                     'filesystem that every host sees (NFS, Filestore, or a bucket '
+                     'mounted with gcsfuse).')
   workdir = os.path.abspath(workdir)
   check_config(config, device_count=jax.device_count())
   is_chief = jax.process_index() == 0

@@ -12,6 +12,10 @@ import subprocess
 import sys
 import time
 
+# Run from a checkout: the configs (and, uninstalled, ali_jax) live beside this folder.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import app
 from absl import flags
 from absl import logging

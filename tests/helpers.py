@@ -22,7 +22,7 @@ def free_port():
 
 def launch_main(workdir, log_path, *flags, devices=4):
   """Starts `main.py` on the tiny mixture config with `devices` CPU devices."""
-  env = dict(os.environ, JAX_PLATFORMS='cpu', PYTHONPATH=REPO,
+  env = dict(os.environ, JAX_PLATFORMS='cpu',
              XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}')
   command = [sys.executable, os.path.join(REPO, 'main.py'),
              '--config=' + os.path.join(REPO, 'configs/mixture_tiny.py'),

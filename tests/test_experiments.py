@@ -11,8 +11,7 @@ def test_mixture_seeds_writes_a_table(tmp_path):
   subprocess.run(
       [sys.executable, 'experiments/mixture_seeds.py', '--config=configs/mixture_tiny.py',
        '--seeds=0,1', f'--workdir={tmp_path / "runs"}', f'--output={output}'],
-      cwd=REPO, check=True, capture_output=True, timeout=240,
-      env=dict(os.environ, PYTHONPATH=REPO))
+      cwd=REPO, check=True, capture_output=True, timeout=240)
   table = output.read_text()
   assert '| 0 |' in table and '| 1 |' in table and '**median**' in table
   assert (tmp_path / 'runs' / 'seed_1' / 'eval.json').exists()
