@@ -1,8 +1,17 @@
-"""Orbax checkpoints of the TrainState under <workdir>/checkpoints."""
-import os
+"""Orbax checkpoints of the TrainState under <workdir>/checkpoints.
 
+Orbax writes each checkpoint to a temporary directory and renames it when
+complete, so a run killed mid-write leaves no checkpoint that looks finished.
+"""
+import os
+import time
+
+from absl import logging
 import jax
+from jax.experimental import multihost_utils
 import orbax.checkpoint as ocp
+
+CORRUPT_DIR = 'corrupt_checkpoints'
 
 
 def checkpoint_dir(workdir):
@@ -44,3 +53,57 @@ def restore(manager, template_state, step=None):
   restored = manager.restore(
       step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))
   return restored.state
+
+
+def restore_newest_readable(manager, template_state, steps):
+  """(step, state, failures) for the newest of `steps` that restores.
+
+  failures lists (step, error) for each newer checkpoint that did not restore;
+  step and state are None if none did.
+  """
+  failures = []
+  for step in sorted(steps, reverse=True):
+    try:
+      return step, restore(manager, template_state, step), failures
+    except Exception as error:  # pylint: disable=broad-except  (orbax, tensorstore, json...)
+      failures.append((step, f'{type(error).__name__}: {str(error)[:300]}'))
+      logging.warning('The checkpoint at step %d in %s does not restore: %s', step,
+                      manager.directory, failures[-1][1])
+  return None, None, failures
+
+
+def restore_latest_intact(workdir, template_state, *, max_to_keep):
+  """(manager, state) from the newest checkpoint that restores; state None if none exist.
+
+  A newer checkpoint that does not restore (truncated or corrupted files) is
+  reported and moved to <workdir>/corrupt_checkpoints/ (kept for inspection,
+  out of the way of new saves), and the one before it is used. If no
+  checkpoint restores, nothing is moved and the run stops: that is more likely
+  a changed model than corruption, and starting over would hide it.
+  """
+  manager = make_manager(workdir, max_to_keep=max_to_keep)
+  _, state, failures = restore_newest_readable(manager, template_state, manager.all_steps())
+  if failures and state is None:
+    manager.close()
+    raise RuntimeError(
+        f'None of the checkpoints in {checkpoint_dir(workdir)} restores (newest, step '
+        f'{failures[0][0]}: {failures[0][1]}). If the model or the code changed, use the '
+        'version that wrote them or a new --workdir; nothing was deleted.')
+  if failures:
+    manager.close()
+    _move_aside(workdir, [failed_step for failed_step, _ in failures])
+    manager = make_manager(workdir, max_to_keep=max_to_keep)
+  return manager, state
+
+
+def _move_aside(workdir, steps):
+  """Moves unreadable checkpoints to <workdir>/corrupt_checkpoints/ (process 0 moves)."""
+  if jax.process_index() == 0:
+    target = os.path.join(os.path.abspath(workdir), CORRUPT_DIR)
+    os.makedirs(target, exist_ok=True)
+    for step in steps:
+      destination = os.path.join(target, f'{step}-{int(time.time())}')
+      os.replace(os.path.join(checkpoint_dir(workdir), str(step)), destination)
+      logging.warning('Moved the unreadable checkpoint at step %d to %s.', step, destination)
+  if jax.process_count() > 1:
+    multihost_utils.sync_global_devices('ali_jax: unreadable checkpoints moved aside')

@@ -11,6 +11,7 @@ from ali_jax import checkpoints
 from ali_jax import data
 from ali_jax import networks as networks_lib
 from ali_jax import state as state_lib
+from ali_jax import workdir as workdir_lib
 
 CONFIG_FILE = 'config.json'
 _CHUNK = 1024  # rows per jitted call: bounds memory and keeps one compiled shape
@@ -34,12 +35,26 @@ def _in_chunks(fn, *arrays):
   """fn over the rows of `arrays` in fixed-size chunks (the last one padded)."""
   n = len(arrays[0])
   outputs = []
-  for start in range(0, n, _CHUNK):
+  for start in range(0, max(n, 1), _CHUNK):  # an empty input still gives (0, ...) out
     chunk = [a[start:start + _CHUNK] for a in arrays]
     pad = _CHUNK - len(chunk[0])
     chunk = [np.pad(a, [(0, pad)] + [(0, 0)] * (a.ndim - 1)) for a in chunk]
     outputs.append(np.asarray(fn(*chunk))[:_CHUNK - pad])
-  return np.concatenate(outputs) if outputs else np.zeros((0,))
+  return np.concatenate(outputs)
+
+
+def _checked_array(array, name, trailing_shape):
+  """`array` as float32 of shape (n,) + trailing_shape, or a clear error."""
+  array = np.asarray(array)
+  if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+    raise TypeError(f'{name} has dtype {array.dtype}; expected a real number array.')
+  if array.ndim != 1 + len(trailing_shape) or array.shape[1:] != tuple(trailing_shape):
+    raise ValueError(f'{name} has shape {array.shape}; expected (batch,) + '
+                     f'{tuple(trailing_shape)}.')
+  array = array.astype(np.float32)
+  if not np.all(np.isfinite(array)):
+    raise ValueError(f'{name} holds NaN or infinite values.')
+  return array
 
 
 class TrainedModel:
@@ -64,17 +79,19 @@ class TrainedModel:
 
   def encode(self, x, seed=0):
     """z ~ q(z | x); `seed` draws the encoder's noise (ignored by a deterministic one)."""
-    x = np.asarray(x, np.float32)
+    x = _checked_array(x, 'x', self.data_shape)
     noise = np.asarray(jax.random.normal(jax.random.PRNGKey(seed),
                                          (len(x), self.latent_dim)))
     return _in_chunks(self._encode, x, noise)
 
   def decode(self, z):
     """x = G(z)."""
-    return _in_chunks(self._decode, np.asarray(z, np.float32))
+    return _in_chunks(self._decode, _checked_array(z, 'z', (self.latent_dim,)))
 
   def sample(self, num_samples, seed=0):
     """x = G(z) for z drawn from the prior N(0, I)."""
+    if not isinstance(num_samples, (int, np.integer)) or num_samples < 0:
+      raise ValueError(f'num_samples={num_samples!r}; expected an integer >= 0.')
     z = jax.random.normal(jax.random.PRNGKey(seed), (num_samples, self.latent_dim))
     return self.decode(np.asarray(z))
 
@@ -90,19 +107,43 @@ class TrainedModel:
 
 
 def save_config(workdir, config):
-  with open(os.path.join(workdir, CONFIG_FILE), 'w') as f:
-    f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+  workdir_lib.write_text_atomically(os.path.join(workdir, CONFIG_FILE),
+                                    config.to_json_best_effort(indent=2, sort_keys=True))
 
 
 def load_config(workdir):
-  with open(os.path.join(workdir, CONFIG_FILE)) as f:
-    return ml_collections.ConfigDict(json.load(f))
+  path = os.path.join(workdir, CONFIG_FILE)
+  if not os.path.isdir(workdir):
+    raise FileNotFoundError(f'No such directory: {workdir}. Pass the --workdir of a '
+                            'main.py run.')
+  if not os.path.exists(path):
+    raise FileNotFoundError(f'{workdir} is not an ali_jax workdir: it has no {CONFIG_FILE}. '
+                            'Pass the --workdir of a main.py run.')
+  try:
+    with open(path) as f:
+      return ml_collections.ConfigDict(json.load(f))
+  except json.JSONDecodeError as error:
+    raise ValueError(f'{path} is not valid JSON ({error}); it was damaged.') from None
 
 
 def load(workdir, step=None):
-  """The model trained in `workdir`, at its latest checkpoint (or at `step`)."""
+  """The model trained in `workdir`, at its newest readable checkpoint (or at `step`)."""
+  workdir = os.path.abspath(workdir)
   config = load_config(workdir)
   manager = checkpoints.make_manager(workdir, create=False)
-  state = checkpoints.restore(manager, state_lib.create_train_state(config), step)
-  manager.close()
+  try:
+    steps = manager.all_steps()
+    if not steps:
+      raise FileNotFoundError(f'{workdir} has no checkpoint yet; train (or wait for the '
+                              'first checkpoint) first.')
+    if step is not None and step not in steps:
+      raise ValueError(f'{workdir} has no checkpoint at step {step}; it has {sorted(steps)}.')
+    template = state_lib.create_train_state(config)
+    _, state, failures = checkpoints.restore_newest_readable(
+        manager, template, [step] if step is not None else steps)
+    if state is None:
+      raise RuntimeError(f'No checkpoint in {workdir} restores (step {failures[0][0]}: '
+                         f'{failures[0][1]}).')
+  finally:
+    manager.close()
   return TrainedModel(config, state)

@@ -24,7 +24,8 @@ def _update(network_state, grads, new_batch_stats, optimizer):
 
 
 def make_train_step(networks, optimizers, *, latent_dim,
-                    loss_form=losses.NON_SATURATING, axis_name=None):
+                    loss_form=losses.NON_SATURATING, axis_name=None,
+                    skip_nonfinite=False):
   """Returns train_step(state, batch) for jit (axis_name=None) or pmap.
 
   Under pmap, `batch['x']` is this device's part of the global batch; gradients
@@ -94,6 +95,9 @@ def make_train_step(networks, optimizers, *, latent_dim,
                    grad_norm_generator=optax.tree.norm(generator_grads),
                    grad_norm_discriminator=optax.tree.norm(discriminator_grads))
 
+    finite = jnp.all(jnp.isfinite(jnp.stack(list(metrics.values()))))
+    metrics['nonfinite_update'] = 1.0 - finite.astype(jnp.float32)
+
     encoder_stats, generator_stats, discriminator_stats = aux['batch_stats']
     new_state = state.replace(
         step=state.step + 1,
@@ -102,6 +106,10 @@ def make_train_step(networks, optimizers, *, latent_dim,
                           optimizers.generator),
         discriminator=_update(state.discriminator, discriminator_grads,
                               discriminator_stats, optimizers.discriminator))
+    if skip_nonfinite:
+      unchanged = state.replace(step=new_state.step)
+      new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old),
+                               new_state, unchanged)
     return new_state, metrics
 
   return train_step

@@ -1,11 +1,13 @@
 """train_and_evaluate(config, workdir): the ALI/BiGAN training loop.
 
-Order of a run: check the config, build data and networks, restore the latest
-checkpoint in the workdir if there is one (automatic resume), then loop
-step -> metrics -> (log, checkpoint, evaluate) to config.num_train_steps, and
-evaluate once more at the end.
+Order of a run: check the config (before anything compiles), lock the workdir
+and check that it holds no run of an incompatible config, build data and
+networks, restore the newest intact checkpoint if there is one (automatic
+resume), then loop step -> metrics -> (log, checkpoint, evaluate) to
+config.num_train_steps, and evaluate once more at the end.
 """
 import collections
+import contextlib
 import json
 import os
 import time
@@ -18,38 +20,24 @@ import numpy as np
 import tensorboardX
 
 from ali_jax import checkpoints
+from ali_jax import config_validation
 from ali_jax import data
 from ali_jax import evaluation
 from ali_jax import inference
-from ali_jax import losses
 from ali_jax import networks as networks_lib
 from ali_jax import preemption
 from ali_jax import state as state_lib
 from ali_jax import step as step_lib
+from ali_jax import workdir as workdir_lib
 
 DEVICE_AXIS = 'batch'
 PREFETCH_BATCHES = 2  # batches on the devices ahead of the step that needs them
 EVAL_FILE = 'eval.json'
 IMAGE_DIR = 'images'
+NETWORKS = ('encoder', 'generator', 'discriminator')
 
 
-def check_config(config, *, device_count):
-  """Fails fast, before anything compiles, on values the run cannot use."""
-  for field in ('num_train_steps', 'log_every_steps', 'eval_every_steps',
-                'checkpoint_every_steps', 'batch_size'):
-    if not isinstance(config[field], int) or config[field] <= 0:
-      raise ValueError(f'config.{field}={config[field]!r} must be a positive integer.')
-  if config.batch_size % device_count:
-    raise ValueError(f'config.batch_size={config.batch_size} must be divisible by the '
-                     f'number of devices ({device_count}).')
-  if config.loss_form not in losses.LOSS_FORMS:
-    raise ValueError(f'config.loss_form={config.loss_form!r}; expected one of '
-                     f'{losses.LOSS_FORMS}.')
-  if config.model.encoder not in networks_lib.ENCODER_KINDS:
-    raise ValueError(f'config.model.encoder={config.model.encoder!r}; expected one of '
-                     f'{networks_lib.ENCODER_KINDS}.')
-  data.data_shape(config)
-
+# ---- Input ------------------------------------------------------------------------
 
 def shard_for_devices(batch, num_devices):
   """(n, ...) -> (num_devices, n // num_devices, ...) for the pmapped step."""
@@ -76,21 +64,48 @@ def device_batches(dataset, config, steps):
   yield from ready
 
 
-def _format_duration(seconds):
-  minutes, seconds = divmod(int(seconds), 60)
-  hours, minutes = divmod(minutes, 60)
-  return f'{hours}:{minutes:02d}:{seconds:02d}'
+# ---- Divergence -------------------------------------------------------------------
+
+def _what_is_not_finite(metrics):
+  losses = [k for k in ('discriminator_loss', 'generator_loss') if not np.isfinite(metrics[k])]
+  networks = [n for n in NETWORKS if not np.isfinite(metrics[f'grad_norm_{n}'])]
+  parts = [f'non-finite {", ".join(losses)}'] if losses else []
+  if networks:
+    parts.append(f'non-finite gradients in the {", ".join(networks)}')
+  return '; '.join(parts) or 'a non-finite metric'
 
 
-def raise_if_not_finite(metrics, step, workdir):
-  """Stops a diverged run before it can log or checkpoint non-finite values."""
-  bad = sorted(k for k, v in metrics.items() if not np.all(np.isfinite(v)))
-  if bad:
+def check_divergence(history, first_step, config, workdir):
+  """Raises FloatingPointError on the first non-finite step of `history` (host metrics).
+
+  history[i] holds the metrics of step first_step + i + 1 (steps count updates
+  done). With config.nonfinite='skip', skipped steps are allowed unless every
+  step of `history` was skipped: the run would then make no progress at all.
+  """
+  bad = [i for i, m in enumerate(history) if m['nonfinite_update'] > 0]
+  if not bad or (config.nonfinite == 'skip' and len(bad) < len(history)):
+    return
+  step = first_step + bad[0] + 1
+  advice = ('The checkpoints in {} are from before it and were kept. Lower '
+            'config.optimizer.learning_rate, or set config.nonfinite=skip to skip such '
+            'updates.').format(checkpoints.checkpoint_dir(workdir))
+  if config.nonfinite == 'skip':
     raise FloatingPointError(
-        f'Training diverged: {", ".join(bad)} not finite at step {step}. The checkpoints '
-        f'in {checkpoints.checkpoint_dir(workdir)} are from before this and were kept; '
-        'try a lower config.optimizer.learning_rate.')
+        f'Every update of steps {first_step + 1}..{first_step + len(history)} was skipped '
+        f'as non-finite ({_what_is_not_finite(history[0])}). {advice}')
+  raise FloatingPointError(
+      f'Training diverged at step {step}: {_what_is_not_finite(history[bad[0]])}. {advice}')
 
+
+def summarise(history):
+  """Means over the steps of `history`, skipped (non-finite) updates left out."""
+  kept = [m for m in history if m['nonfinite_update'] == 0] or history
+  means = {k: float(np.mean([m[k] for m in kept])) for k in history[0]}
+  means['nonfinite_update'] = float(sum(m['nonfinite_update'] for m in history))
+  return means
+
+
+# ---- Evaluation -------------------------------------------------------------------
 
 def evaluate(config, workdir, state, dataset, writer):
   """Scores the current state; process 0 writes eval.json, figures and summaries."""
@@ -99,23 +114,39 @@ def evaluate(config, workdir, state, dataset, writer):
       model, dataset, num_samples=config.data.num_eval_samples, seed=config.seed)
   metrics['step'] = model.step
   if jax.process_index() == 0:
-    # Written to a temporary file and renamed: a reader never sees half a file.
-    path = os.path.join(workdir, EVAL_FILE)
-    with open(path + '.tmp', 'w') as f:
-      json.dump(metrics, f, indent=2, sort_keys=True)
-    os.replace(path + '.tmp', path)
+    workdir_lib.write_text_atomically(os.path.join(workdir, EVAL_FILE),
+                                      json.dumps(metrics, indent=2, sort_keys=True))
     figures = evaluation.save_mixture_figures(os.path.join(workdir, IMAGE_DIR), arrays,
                                               step=model.step)
     for name, value in metrics.items():
       writer.add_scalar(f'eval/{name}', value, model.step)
     for figure in figures:
       name = os.path.splitext(os.path.basename(figure))[0]
-      writer.add_image(f'eval/{name}', matplotlib.image.imread(figure)[..., :3], model.step,
-                       dataformats='HWC')
+      writer.add_image(f'eval/{name}', matplotlib.image.imread(figure)[..., :3],
+                       model.step, dataformats='HWC')
     writer.flush()
   logging.info('Evaluation at step %d: %s', model.step,
                ', '.join(f'{k}={v:.4g}' for k, v in sorted(metrics.items())))
   return metrics
+
+
+# ---- The run ----------------------------------------------------------------------
+
+def _format_duration(seconds):
+  minutes, seconds = divmod(int(seconds), 60)
+  hours, minutes = divmod(minutes, 60)
+  return f'{hours}:{minutes:02d}:{seconds:02d}'
+
+
+def _claim_workdir(config, workdir):
+  """Checks that `workdir` can hold this run and records its config (process 0)."""
+  if os.path.exists(os.path.join(workdir, inference.CONFIG_FILE)):
+    workdir_lib.check_compatible(inference.load_config(workdir), config, workdir)
+  elif os.path.isdir(checkpoints.checkpoint_dir(workdir)) and os.listdir(
+      checkpoints.checkpoint_dir(workdir)):
+    raise ValueError(f'{workdir} has checkpoints but no {inference.CONFIG_FILE}: it was not '
+                     'written by ali_jax, or was damaged. Use a new --workdir.')
+  inference.save_config(workdir, config)
 
 
 def train_and_evaluate(config, workdir):
@@ -129,25 +160,34 @@ def train_and_evaluate(config, workdir):
                      'filesystem that every host sees (NFS, Filestore, or a bucket '
                      'mounted with gcsfuse).')
   workdir = os.path.abspath(workdir)
-  check_config(config, device_count=jax.device_count())
+  config_validation.check_config(config, device_count=jax.device_count())
   is_chief = jax.process_index() == 0
-  if is_chief:
-    os.makedirs(workdir, exist_ok=True)
-    inference.save_config(workdir, config)
+  with contextlib.ExitStack() as stack:
+    if is_chief:
+      os.makedirs(workdir, exist_ok=True)
+      stack.enter_context(workdir_lib.WorkdirLock(workdir))
+      _claim_workdir(config, workdir)
+    if jax.process_count() > 1:  # the others start once process 0 has checked
+      multihost_utils.sync_global_devices('ali_jax: workdir claimed')
+    return _train(config, workdir, is_chief)
 
-  # ---- Data, networks, state --------------------------------------------------
+
+def _train(config, workdir, is_chief):
+  # ---- Data, networks, state ------------------------------------------------------
   dataset = data.load(config)
   networks = networks_lib.build_networks(
       config.model, data_shape=data.data_shape(config), axis_name=DEVICE_AXIS)
   optimizers = state_lib.make_optimizers(config)
-  state = state_lib.create_train_state(config)
-  manager = checkpoints.make_manager(workdir, max_to_keep=config.max_checkpoints_to_keep)
-  if manager.latest_step() is not None:
-    state = checkpoints.restore(manager, state)
-    logging.info('Resumed from the checkpoint at step %d in %s.',
-                 int(state.step), checkpoints.checkpoint_dir(workdir))
+  manager, state = checkpoints.restore_latest_intact(
+      workdir, state_lib.create_train_state(config),
+      max_to_keep=config.max_checkpoints_to_keep)
+  if state is None:
+    state = state_lib.create_train_state(config)
+  else:
+    logging.info('Resumed from the checkpoint at step %d in %s.', int(state.step),
+                 checkpoints.checkpoint_dir(workdir))
 
-  # ---- The update step ----------------------------------------------------------
+  # ---- The update step ------------------------------------------------------------
   # The pmapped step returns the state replicated over this host's devices;
   # placing it there first lets the step donate it from the first call.
   replicated = jax.sharding.NamedSharding(
@@ -156,18 +196,19 @@ def train_and_evaluate(config, workdir):
   state = jax.device_put(state, replicated)
   train_step = jax.pmap(
       step_lib.make_train_step(networks, optimizers, latent_dim=config.model.latent_dim,
-                               loss_form=config.loss_form, axis_name=DEVICE_AXIS),
+                               loss_form=config.loss_form, axis_name=DEVICE_AXIS,
+                               skip_nonfinite=config.nonfinite == 'skip'),
       axis_name=DEVICE_AXIS, in_axes=(None, 0), out_axes=(None, None),
       donate_argnums=(0,))
   # XLA:CPU can deadlock in its collective rendezvous when steps with
   # collectives are queued back to back; waiting for each step avoids it.
   wait_every_step = jax.default_backend() == 'cpu'
 
-  # ---- The loop -----------------------------------------------------------------
+  # ---- The loop -------------------------------------------------------------------
   writer = tensorboardX.SummaryWriter(workdir) if is_chief else None
   watcher = preemption.PreemptionWatcher()
   start_step = int(jax.device_get(state.step))
-  history = []
+  history, history_start = [], start_step  # device metrics of the steps since the last log
   timer_start, timer_step = None, start_step
   steps = range(start_step, config.num_train_steps)
   for step, batch in zip(steps, device_batches(dataset, config, steps)):
@@ -178,36 +219,38 @@ def train_and_evaluate(config, workdir):
     if timer_start is None:  # the first step compiled; time from here
       timer_start, timer_step = time.time(), step + 1
     done = step + 1
+    preempted = watcher.reached(done)
+    log_now = done % config.log_every_steps == 0 or done == config.num_train_steps
+    save_now = (done % config.checkpoint_every_steps == 0
+                or done == config.num_train_steps or preempted)
 
-    if done % config.log_every_steps == 0 or done == config.num_train_steps:
-      means = {k: float(np.mean([m[k] for m in jax.device_get(history)]))
-               for k in history[0]}
-      history = []
-      raise_if_not_finite(means, done, workdir)
+    if log_now or save_now:  # never log or save a diverged state
+      check_divergence(jax.device_get(history), history_start, config, workdir)
+    if log_now:
+      means = summarise(jax.device_get(history))
+      history, history_start = [], done
       elapsed = time.time() - timer_start
       rate = (done - timer_step) / elapsed if elapsed > 0 else float('nan')
       eta = (config.num_train_steps - done) / rate if rate > 0 else 0
+      skipped = (f' | {means["nonfinite_update"]:.0f} non-finite updates skipped'
+                 if means['nonfinite_update'] else '')
       logging.info('step %d/%d | D loss %.3f | E,G loss %.3f | D acc real %.2f fake %.2f'
-                   ' | %.1f steps/s | ETA %s', done, config.num_train_steps,
+                   ' | %.1f steps/s | ETA %s%s', done, config.num_train_steps,
                    means['discriminator_loss'], means['generator_loss'],
                    means['real_accuracy'], means['fake_accuracy'], rate,
-                   _format_duration(eta))
+                   _format_duration(eta), skipped)
       if is_chief:
         for name, value in means.items():
           writer.add_scalar(f'train/{name}', value, done)
         writer.add_scalar('train/steps_per_second', rate, done)
-
-    preempted = watcher.reached(done)
-    if (done % config.checkpoint_every_steps == 0 or done == config.num_train_steps
-        or preempted):
-      raise_if_not_finite(jax.device_get(metrics), done, workdir)
+    if save_now:
       checkpoints.save(manager, state)
     if preempted:
       break
     if done % config.eval_every_steps == 0 and done != config.num_train_steps:
       evaluate(config, workdir, state, dataset, writer)
 
-  # ---- Final evaluation -----------------------------------------------------------
+  # ---- The end --------------------------------------------------------------------
   watcher.close()
   manager.wait_until_finished()
   manager.close()
@@ -216,7 +259,7 @@ def train_and_evaluate(config, workdir):
     # between hosts would corrupt everything that follows.
     multihost_utils.assert_equal(
         inference.host_copy((state.encoder.params, state.generator.params,
-                   state.discriminator.params)),
+                             state.discriminator.params)),
         'The hosts ended with different parameters.')
   if int(jax.device_get(state.step)) < config.num_train_steps:
     logging.warning('Preempted: saved a checkpoint at step %d in %s; run the same '

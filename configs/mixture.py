@@ -25,6 +25,9 @@ def get_config():
   config.eval_every_steps = 5_000
   config.checkpoint_every_steps = 5_000
   config.max_checkpoints_to_keep = 3
+  # A non-finite loss or gradient: 'stop' the run (the checkpoints before it are
+  # kept), or 'skip' that update and count it in the metrics.
+  config.nonfinite = 'stop'
 
   config.loss_form = 'non_saturating'  # or 'minimax' (saturating)
   config.optimizer = ml_collections.ConfigDict(dict(

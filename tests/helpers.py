@@ -45,18 +45,25 @@ def wait_all(processes, timeout):
   return [p.returncode for p in processes]
 
 
-def wait_until(condition, process, timeout):
+def wait_until(condition, process, timeout, interval=0.05):
   """Polls `condition()` while `process` runs; False if it ended or time ran out first."""
   deadline = time.time() + timeout
   while time.time() < deadline and process.poll() is None:
     if condition():
       return True
-    time.sleep(0.05)
+    time.sleep(interval)
   return False
 
 
 def log_contains(path, text):
   return lambda: text in open(path).read()
+
+
+def checkpoint_being_written(workdir):
+  """True while orbax writes a checkpoint (into a temporary directory)."""
+  directory = os.path.join(workdir, 'checkpoints')
+  return lambda: os.path.isdir(directory) and any(
+      'orbax-checkpoint-tmp' in name for name in os.listdir(directory))
 
 
 def has_checkpoint_at_least(workdir, step):

@@ -14,7 +14,9 @@ from ali_jax import data
 from ali_jax import inference
 from ali_jax import state as state_lib
 from ali_jax import train
+from ali_jax import networks as networks_lib
 from configs import mixture
+from configs.mixture_tiny import get_config as mixture_tiny_config
 from tests import helpers
 
 
@@ -114,15 +116,73 @@ def test_bad_batch_size_fails_before_compiling(tmp_path, tiny_config):
   assert not (tmp_path / 'checkpoints').exists()
 
 
-def test_divergence_stops_the_run_and_keeps_good_checkpoints(tmp_path, tiny_config):
+class _NaNAfter:
+  """The mixture, with NaN batches from `step` on: a fault injected into training."""
+
+  def __init__(self, dataset, step):
+    self._dataset, self._step = dataset, step
+    self.heldout = dataset.heldout
+
+  def train_batch(self, step, **kwargs):
+    batch = self._dataset.train_batch(step, **kwargs)
+    return {'x': batch['x'] * np.nan} if step >= self._step else batch
+
+
+def _inject_nan_from(monkeypatch, step):
+  load = data.load
+  monkeypatch.setattr(data, 'load', lambda config: _NaNAfter(load(config), step))
+
+
+def test_divergence_stops_the_run_and_keeps_good_checkpoints(tmp_path, tiny_config,
+                                                             monkeypatch):
   tiny_config.num_train_steps = 8
   train.train_and_evaluate(tiny_config, str(tmp_path))
   good = helpers.restored_state(str(tmp_path), tiny_config)
+  eval_before = (tmp_path / 'eval.json').read_text()
   tiny_config.num_train_steps = 16
   tiny_config.log_every_steps = 100  # the checkpoint at step 12 must catch it alone
-  tiny_config.optimizer.learning_rate = float('nan')  # every update is now NaN
-  with pytest.raises(FloatingPointError, match='not finite at step 12'):
+  _inject_nan_from(monkeypatch, 9)  # the update of step 10 is the first non-finite one
+  # NaN data reaches the encoder and D; the generator's gradient flows only
+  # through D(G(z), z), which stays finite (this D has no batch norm).
+  with pytest.raises(FloatingPointError,
+                     match='diverged at step 10: non-finite discriminator_loss, '
+                           'generator_loss; non-finite gradients in the encoder, '
+                           'discriminator\\. The checkpoints'):
     train.train_and_evaluate(tiny_config, str(tmp_path))
   assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['4', '8']
   jax.tree.map(np.testing.assert_array_equal,
                helpers.restored_state(str(tmp_path), tiny_config), good)
+  assert (tmp_path / 'eval.json').read_text() == eval_before
+
+
+def test_skip_mode_skips_nonfinite_updates_and_counts_them(tmp_path, tiny_config,
+                                                          monkeypatch):
+  tiny_config.nonfinite = 'skip'
+  tiny_config.num_train_steps = 8
+  train.train_and_evaluate(tiny_config, str(tmp_path))
+  before = helpers.restored_state(str(tmp_path), tiny_config)
+  tiny_config.num_train_steps = 12
+  _inject_nan_from(monkeypatch, 8)
+  with pytest.raises(FloatingPointError, match=r'Every update of steps 9\.\.12 was skipped'):
+    train.train_and_evaluate(tiny_config, str(tmp_path))
+  # Nothing changed, nothing was saved past step 8.
+  assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['4', '8']
+  jax.tree.map(np.testing.assert_array_equal,
+               helpers.restored_state(str(tmp_path), tiny_config), before)
+
+
+def test_skip_mode_step_leaves_networks_unchanged():
+  from ali_jax import step as step_lib  # pylint: disable=g-import-not-at-top
+  config = mixture_tiny_config()
+  networks = networks_lib.build_networks(config.model, data_shape=(2,))
+  train_step = jax.jit(step_lib.make_train_step(
+      networks, state_lib.make_optimizers(config), latent_dim=2, skip_nonfinite=True))
+  state = state_lib.create_train_state(config)
+  nan_batch = {'x': np.full((16, 2), np.nan, np.float32)}
+  new_state, metrics = train_step(state, nan_batch)
+  assert float(metrics['nonfinite_update']) == 1.0 and int(new_state.step) == 1
+  jax.tree.map(np.testing.assert_array_equal, new_state.replace(step=state.step), state)
+  finite_state, metrics = train_step(state, {'x': np.zeros((16, 2), np.float32)})
+  assert float(metrics['nonfinite_update']) == 0.0
+  assert not np.array_equal(jax.tree.leaves(finite_state.generator.params)[0],
+                            jax.tree.leaves(state.generator.params)[0])

@@ -1,0 +1,80 @@
+"""Every class of bad config fails before anything compiles, naming the field."""
+import glob
+import importlib.util
+import os
+import time
+
+import ml_collections
+import pytest
+
+from ali_jax import config_validation
+from ali_jax import train
+from tests.conftest import NUM_DEVICES
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _load_config_file(path):
+  spec = importlib.util.spec_from_file_location('config_under_test', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+@pytest.mark.parametrize('path', sorted(glob.glob(os.path.join(REPO, 'configs', '*.py'))))
+def test_every_shipped_config_is_valid(path):
+  if os.path.basename(path) == '__init__.py':
+    return
+  config_validation.check_config(_load_config_file(path), device_count=NUM_DEVICES)
+
+
+@pytest.mark.parametrize('field, value, message', [
+    # unknown keys, with a suggestion for a typo
+    ('batchsize', 64, r'config.batchsize is not a known field. Did you mean config.batch_size\?'),
+    ('model.laten_dim', 2, r'Did you mean config.model.latent_dim\?'),
+    # wrong types
+    ('batch_size', 16.0, r'config.batch_size=16.0 is not allowed: expected a positive integer'),
+    ('num_train_steps', '100', r"config.num_train_steps='100' is not allowed"),
+    ('model.encoder_hidden', (32, 'wide'), 'expected a sequence of positive integers'),
+    ('seed', True, 'expected an integer >= 0'),
+    # impossible values
+    ('num_train_steps', -5, 'config.num_train_steps=-5 is not allowed'),
+    ('optimizer.learning_rate', float('nan'), 'expected a finite number > 0'),
+    ('optimizer.b1', 1.0, r'expected a number in \[0, 1\)'),
+    ('model.dropout_rate', -0.1, r'expected a number in \[0, 1\)'),
+    # choices
+    ('model.encoder', 'vae', "expected one of \\('gaussian', 'noise', 'deterministic'\\)"),
+    ('loss_form', 'hinge', "config.loss_form='hinge' is not allowed: expected one of"),
+    ('dataset', 'mnist', "config.dataset='mnist' is not allowed: expected one of \\('mixture',\\)"),
+    ('nonfinite', 'ignore', "expected one of \\('stop', 'skip'\\)"),
+    # across fields
+    ('batch_size', 18, r'batch_size=18 must be divisible by the number of devices \(4\)'),
+    ('batch_size', 4000, r'larger than the training set \(config.data.num_train=2000\)'),
+])
+def test_invalid_configs_fail_fast_naming_the_field(tiny_config, field, value, message):
+  # Built from a plain dict, as a config file could write it (a ConfigDict
+  # would refuse some of these type changes itself).
+  values = tiny_config.to_dict()
+  *parents, name = field.split('.')
+  inner = values
+  for parent in parents:
+    inner = inner[parent]
+  inner[name] = value
+  config = ml_collections.ConfigDict(values)
+  start = time.time()
+  with pytest.raises(ValueError, match=message):
+    config_validation.check_config(config, device_count=NUM_DEVICES)
+  assert time.time() - start < 1.0
+
+
+def test_missing_field_is_named(tiny_config):
+  del tiny_config.model['maxout_pieces']
+  with pytest.raises(ValueError, match='config.model.maxout_pieces is missing'):
+    config_validation.check_config(tiny_config, device_count=NUM_DEVICES)
+
+
+def test_trainer_checks_before_touching_the_workdir(tmp_path, tiny_config):
+  tiny_config.model.encoder = 'vae'
+  with pytest.raises(ValueError, match='config.model.encoder'):
+    train.train_and_evaluate(tiny_config, str(tmp_path / 'run'))
+  assert not (tmp_path / 'run').exists()

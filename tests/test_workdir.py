@@ -1,0 +1,143 @@
+"""Workdir safety: incompatible configs, concurrent runs, corrupt checkpoints, inference errors."""
+import os
+import signal
+import shutil
+
+import jax
+import numpy as np
+import pytest
+
+import ali_jax
+from ali_jax import train
+from tests import helpers
+
+
+@pytest.fixture
+def trained(tmp_path_factory, tiny_config):
+  """A finished tiny run with checkpoints at 4, 8 and 12.
+
+  Its learning rate is constant, so a resumed, longer run continues exactly the
+  schedule of the first (cosine decay would stretch to the new length).
+  """
+  tiny_config.optimizer.schedule = 'constant'
+  workdir = tmp_path_factory.mktemp('trained')
+  train.train_and_evaluate(tiny_config, str(workdir))
+  return workdir
+
+
+def test_incompatible_config_refuses_and_changes_nothing(trained, tiny_config):
+  before = {p: (trained / p).read_bytes() for p in ('config.json', 'eval.json')}
+  tiny_config.model.generator_hidden = (64, 64)
+  tiny_config.optimizer.b1 = 0.5
+  with pytest.raises(ValueError, match=r"different config \(config.model.generator_hidden: "
+                                       r"\[32, 32\] in the workdir, \[64, 64\] now; "
+                                       r"config.optimizer.b1: 0.8 in the workdir, 0.5 now\)"):
+    train.train_and_evaluate(tiny_config, str(trained))
+  assert {p: (trained / p).read_bytes() for p in before} == before
+  assert sorted(os.listdir(trained / 'checkpoints')) == ['12', '4', '8']
+
+
+def test_resumable_fields_may_change(trained, tiny_config):
+  tiny_config.num_train_steps = 16
+  tiny_config.log_every_steps = 8
+  assert train.train_and_evaluate(tiny_config, str(trained))['step'] == 16
+
+
+def test_checkpoints_without_config_are_not_taken_over(trained, tiny_config):
+  (trained / 'config.json').unlink()
+  with pytest.raises(ValueError, match='has checkpoints but no config.json'):
+    train.train_and_evaluate(tiny_config, str(trained))
+
+
+def test_second_run_on_a_busy_workdir_is_refused(tmp_path, tiny_config):
+  workdir = tmp_path / 'busy'
+  process = helpers.launch_main(workdir, tmp_path / 'run.log', '--config.num_train_steps=100000',
+                                '--config.log_every_steps=10',
+                                '--config.checkpoint_every_steps=100000')
+  try:
+    assert helpers.wait_until(helpers.log_contains(tmp_path / 'run.log', 'step 10/'),
+                              process, timeout=120)
+    with pytest.raises(RuntimeError, match=f'Another run \\(process {process.pid}\\) is using'):
+      train.train_and_evaluate(tiny_config, str(workdir))
+  finally:
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+  # The kernel released the killed run's lock: the workdir is usable again.
+  tiny_config.num_train_steps = 16
+  assert train.train_and_evaluate(tiny_config, str(workdir))['step'] == 16
+
+
+def _truncate_newest(workdir, step):
+  data_files = [os.path.join(root, name)
+                for root, _, names in os.walk(workdir / 'checkpoints' / str(step))
+                for name in names if os.sep + 'd' + os.sep in os.path.join(root, name)]
+  for path in data_files:
+    with open(path, 'r+b') as f:
+      f.truncate(os.path.getsize(path) // 2)
+
+
+def test_truncated_newest_checkpoint_is_skipped_and_kept_aside(tmp_path, trained,
+                                                               tiny_config):
+  _truncate_newest(trained, 12)
+  tiny_config.num_train_steps = 16
+  metrics = train.train_and_evaluate(tiny_config, str(trained))  # resumes from 8
+  assert metrics['step'] == 16
+  corrupt = os.listdir(trained / 'corrupt_checkpoints')
+  assert len(corrupt) == 1 and corrupt[0].startswith('12-')
+  assert sorted(os.listdir(trained / 'checkpoints'), key=int) == ['8', '12', '16']
+  # Continuing from step 8 lost nothing: it ends where an uninterrupted run ends.
+  train.train_and_evaluate(tiny_config, str(tmp_path / 'uninterrupted'))
+  jax.tree.map(np.testing.assert_array_equal, helpers.restored_state(trained, tiny_config),
+               helpers.restored_state(tmp_path / 'uninterrupted', tiny_config))
+
+
+def test_no_readable_checkpoint_stops_without_moving_anything(trained, tiny_config):
+  for step in (4, 8, 12):
+    _truncate_newest(trained, step)
+  with pytest.raises(RuntimeError, match='None of the checkpoints .* restores'):
+    train.train_and_evaluate(tiny_config, str(trained))
+  assert sorted(os.listdir(trained / 'checkpoints')) == ['12', '4', '8']
+  assert not (trained / 'corrupt_checkpoints').exists()
+
+
+def test_load_errors_say_what_to_do(tmp_path, trained):
+  with pytest.raises(FileNotFoundError, match='No such directory'):
+    ali_jax.load(str(tmp_path / 'nowhere'))
+  with pytest.raises(FileNotFoundError, match='not an ali_jax workdir'):
+    ali_jax.load(str(tmp_path))
+  with pytest.raises(ValueError, match=r'no checkpoint at step 5; it has \[4, 8, 12\]'):
+    ali_jax.load(str(trained), step=5)
+  empty = tmp_path / 'empty_run'
+  shutil.copytree(trained, empty)
+  shutil.rmtree(empty / 'checkpoints')
+  with pytest.raises(FileNotFoundError, match='has no checkpoint yet'):
+    ali_jax.load(str(empty))
+  broken = tmp_path / 'broken_config'
+  shutil.copytree(trained, broken)
+  (broken / 'config.json').write_text('{"seed": ')
+  with pytest.raises(ValueError, match='not valid JSON'):
+    ali_jax.load(str(broken))
+
+
+def test_load_falls_back_past_a_truncated_checkpoint(trained):
+  _truncate_newest(trained, 12)
+  assert ali_jax.load(str(trained)).step == 8
+  assert sorted(os.listdir(trained / 'checkpoints')) == ['12', '4', '8']  # read-only
+
+
+def test_inference_inputs_are_checked(trained):
+  model = ali_jax.load(str(trained))
+  with pytest.raises(ValueError, match=r'x has shape \(10, 3\); expected \(batch,\) \+ \(2,\)'):
+    model.encode(np.zeros((10, 3)))
+  with pytest.raises(ValueError, match=r'x has shape \(2,\)'):
+    model.encode(np.zeros(2))
+  with pytest.raises(TypeError, match='x has dtype <U1'):
+    model.encode(np.array([['a', 'b']]))
+  with pytest.raises(ValueError, match='x holds NaN or infinite values'):
+    model.reconstruct(np.array([[0.0, np.inf]]))
+  with pytest.raises(ValueError, match=r'z has shape \(4, 3\); expected \(batch,\) \+ \(2,\)'):
+    model.decode(np.zeros((4, 3)))
+  with pytest.raises(ValueError, match='num_samples=-1'):
+    model.sample(-1)
+  assert model.encode(np.zeros((3, 2), np.int64)).shape == (3, 2)  # integers are converted
+  assert model.sample(0).shape == (0, 2)
