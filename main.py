@@ -16,6 +16,7 @@ import jax
 from ml_collections import config_flags
 
 from ali_jax import train
+from ali_jax import xla_flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Where checkpoints, logs, eval.json and images go; '
@@ -41,6 +42,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   logging.get_absl_handler().python_handler.addFilter(_quiet_orbax)
+  logging.info('XLA_FLAGS=%s', xla_flags.set_flags())  # before JAX starts a backend
   manual = (FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
   if any(v is not None for v in manual) and any(v is None for v in manual):
     raise app.UsageError('A manual launch needs all of --coordinator_address, '

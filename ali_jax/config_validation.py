@@ -1,6 +1,6 @@
 """Checks a config before anything is built or compiled, naming the field and the fix.
 
-Every field that the library reads is listed in FIELDS with what it accepts; a
+Every field that the library reads is listed below with what it accepts; a
 config with a field that is unknown (a typo, say), missing, of the wrong type
 or out of range stops with a message that says which and what is allowed.
 """
@@ -8,10 +8,12 @@ import difflib
 import math
 import numbers
 
+from ali_jax import architectures
 from ali_jax import data
 from ali_jax import losses
 from ali_jax import networks
 from ali_jax import state
+from ali_jax.data import images
 
 
 def _integer(value):
@@ -43,11 +45,14 @@ def _one_of(choices):
   return (lambda value: value in choices), f'one of {tuple(choices)}'
 
 
+def _optional_string(value):
+  return value is None or isinstance(value, str)
+
+
 # field -> (accepts(value) -> bool, what it accepts, in words)
-FIELDS = {
+COMMON_FIELDS = {
     'seed': (_non_negative_integer, 'an integer >= 0'),
     'dataset': _one_of(data.DATASETS),
-    'data.num_train': (_positive_integer, 'a positive integer'),
     'data.num_heldout': (lambda v: _integer(v) and v >= 2, 'an integer >= 2'),
     'data.num_eval_samples': (_positive_integer, 'a positive integer'),
     'batch_size': (_positive_integer, 'a positive integer'),
@@ -62,15 +67,25 @@ FIELDS = {
     'optimizer.b1': (_fraction, 'a number in [0, 1)'),
     'optimizer.b2': (_fraction, 'a number in [0, 1)'),
     'optimizer.schedule': _one_of(state.LEARNING_RATE_SCHEDULES),
-    'model.architecture': _one_of(('mlp',)),
     'model.encoder': _one_of(networks.ENCODER_KINDS),
     'model.latent_dim': (_positive_integer, 'a positive integer'),
+    'model.dropout_rate': (_fraction, 'a number in [0, 1)'),
+    'model.init_std': (_positive_number, 'a finite number > 0'),
+}
+MIXTURE_FIELDS = {
+    'data.num_train': (_positive_integer, 'a positive integer'),
+    'model.architecture': _one_of(('mlp',)),
     'model.encoder_hidden': (_widths, 'a sequence of positive integers'),
     'model.generator_hidden': (_widths, 'a sequence of positive integers'),
     'model.discriminator_hidden': (_widths, 'a sequence of positive integers'),
     'model.maxout_pieces': (_positive_integer, 'a positive integer'),
-    'model.dropout_rate': (_fraction, 'a number in [0, 1)'),
-    'model.init_std': (_positive_number, 'a finite number > 0'),
+}
+IMAGE_FIELDS = {
+    'data_source': _one_of(data.DATA_SOURCES),
+    'data.data_dir': (_optional_string, 'None (~/tensorflow_datasets) or a folder'),
+    'model.architecture': _one_of(tuple(architectures.ARCHITECTURES)),
+    'model.condition_dim': (_non_negative_integer, 'an integer >= 0 (0: unconditional)'),
+    'model.condition_embedding': (_positive_integer, 'a positive integer'),
 }
 
 
@@ -87,13 +102,19 @@ def _flatten(config, prefix=''):
 def check_config(config, *, device_count):
   """Raises ValueError naming the first problem of `config`, if any."""
   flat = _flatten(config)
+  accepts_dataset, datasets = COMMON_FIELDS['dataset']
+  if not accepts_dataset(flat.get('dataset')):
+    raise ValueError(f'config.dataset={flat.get("dataset")!r} is not allowed: expected '
+                     f'{datasets}.')
+  is_mixture = flat['dataset'] == 'mixture'
+  fields = {**COMMON_FIELDS, **(MIXTURE_FIELDS if is_mixture else IMAGE_FIELDS)}
   for key in flat:
-    if key not in FIELDS:
-      close = difflib.get_close_matches(key, FIELDS, n=1)
+    if key not in fields:
+      close = difflib.get_close_matches(key, fields, n=1)
       hint = f' Did you mean config.{close[0]}?' if close else ''
-      raise ValueError(f'config.{key} is not a known field.{hint} Known fields: '
-                       f'{", ".join(sorted(FIELDS))}.')
-  for key, (accepts, allowed) in FIELDS.items():
+      raise ValueError(f'config.{key} is not a known field of a {flat["dataset"]} config.'
+                       f'{hint} Known fields: {", ".join(sorted(fields))}.')
+  for key, (accepts, allowed) in fields.items():
     if key not in flat:
       raise ValueError(f'config.{key} is missing: set it to {allowed}.')
     if not accepts(flat[key]):
@@ -102,6 +123,36 @@ def check_config(config, *, device_count):
   if config.batch_size % device_count:
     raise ValueError(f'config.batch_size={config.batch_size} must be divisible by the '
                      f'number of devices ({device_count}).')
-  if config.batch_size > config.data.num_train:
-    raise ValueError(f'config.batch_size={config.batch_size} is larger than the training '
-                     f'set (config.data.num_train={config.data.num_train}).')
+  if is_mixture:
+    if config.batch_size > config.data.num_train:
+      raise ValueError(f'config.batch_size={config.batch_size} is larger than the training '
+                       f'set (config.data.num_train={config.data.num_train}).')
+  else:
+    _check_image_model(config)
+
+
+def _check_image_model(config):
+  """The architecture must take the dataset's images and the config's latents."""
+  arch = architectures.ARCHITECTURES[config.model.architecture]
+  height, width, channels = data.data_shape(config)
+  if (arch.image_size, arch.image_size, arch.channels) != (height, width, channels):
+    raise ValueError(
+        f'config.model.architecture={config.model.architecture!r} takes {arch.image_size}x'
+        f'{arch.image_size}x{arch.channels} images, but config.dataset={config.dataset!r} '
+        f'gives {height}x{width}x{channels}. Architectures for it: ' + ', '.join(
+            name for name, a in architectures.ARCHITECTURES.items()
+            if (a.image_size, a.channels) == (height, channels)) + '.')
+  if config.model.latent_dim != arch.latent_dim:
+    raise ValueError(f'config.model.latent_dim={config.model.latent_dim} does not match '
+                     f'the {config.model.architecture!r} architecture, whose encoder ends in '
+                     f'2 x {arch.latent_dim} channels: set it to {arch.latent_dim}.')
+  if config.model.encoder == networks.NOISE_INPUT:
+    raise ValueError("config.model.encoder='noise' is for the mixture's MLP; image models "
+                     "take 'gaussian' (ALI) or 'deterministic' (BiGAN).")
+  if config.model.condition_dim and config.dataset != 'celeba':
+    raise ValueError(f'config.model.condition_dim={config.model.condition_dim}: only celeba '
+                     'has attributes to condition on; set it to 0.')
+  if config.model.condition_dim not in (0, images.CELEBA_ATTRIBUTES):
+    raise ValueError(f'config.model.condition_dim={config.model.condition_dim}: CelebA has '
+                     f'{images.CELEBA_ATTRIBUTES} attributes; set it to 0 or '
+                     f'{images.CELEBA_ATTRIBUTES}.')

@@ -5,6 +5,7 @@ import matplotlib
 matplotlib.use('Agg')  # files only; no display on training machines
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
+from PIL import Image
 
 from ali_jax.data import mixture
 
@@ -96,4 +97,79 @@ def save_mixture_figures(image_dir, arrays, *, step):
   _scatter_pair(paths[2], arrays['latents'], arrays['prior'], limit=4,
                 left_colours=modes,
                 titles=('q(z): E(x) of held-out x (colour: its mode)', 'p(z) = N(0, I)'))
+  return paths
+
+
+# ---- Images ------------------------------------------------------------------------
+
+GRID_ROWS = 10
+INTERPOLATION_STEPS = 10
+
+
+def evaluate_images(model, dataset, *, num_samples, seed=0):
+  """Reconstruction error and BiGAN's distance ratio on held-out images.
+
+  reconstruction_mse: mean squared error per pixel of G(E(x)).
+  reconstruction_distance: mean ||x - G(E(x))|| (BiGAN's EGr); random_pair_distance:
+  mean ||x - x'|| to another held-out image (EGr_b); reconstruction_ratio: their
+  ratio, below 1 when reconstructions are closer to x than other images are.
+  """
+  x, y = dataset.heldout, dataset.heldout_conditions
+  reconstructions = model.reconstruct(x, y, seed=seed)
+  flat = lambda a: a.reshape(len(a), -1)
+  distance = np.linalg.norm(flat(x) - flat(reconstructions), axis=1).mean()
+  others = x[(np.arange(len(x)) + 1 + np.random.default_rng(seed).integers(
+      len(x) - 1)) % len(x)]  # a random shift: every image paired with a different one
+  random_distance = np.linalg.norm(flat(x) - flat(others), axis=1).mean()
+  grid = GRID_ROWS * GRID_ROWS
+  num_samples = min(num_samples, grid)
+  sample_conditions = None if y is None else y[np.arange(num_samples) % len(y)]
+  samples = model.sample(num_samples, sample_conditions, seed=seed)
+  # Interpolation strips between the latents of held-out pairs.
+  pairs = min(GRID_ROWS, len(x) // 2)
+  z = model.encode(x[:2 * pairs], None if y is None else y[:2 * pairs], seed=seed)
+  t = np.linspace(0, 1, INTERPOLATION_STEPS)[None, :, None]
+  path = ((1 - t) * z[:pairs, None] + t * z[pairs:2 * pairs, None]).reshape(
+      pairs * INTERPOLATION_STEPS, -1)
+  path_conditions = None if y is None else np.repeat(y[:pairs], INTERPOLATION_STEPS, 0)
+  interpolations = model.decode(path, path_conditions)
+  metrics = {
+      'reconstruction_mse': float(((x - reconstructions) ** 2).mean()),
+      'reconstruction_distance': float(distance),
+      'random_pair_distance': float(random_distance),
+      'reconstruction_ratio': float(distance / random_distance),
+  }
+  arrays = dict(samples=samples, heldout=x[:grid // 2], reconstructions=reconstructions[:grid // 2],
+                interpolations=interpolations, interpolation_rows=pairs)
+  return metrics, arrays
+
+
+def image_grid(images, columns):
+  """(n, H, W, C) floats in [0, 1] -> one uint8 image, `columns` wide, 1-pixel gaps."""
+  n, height, width, channels = images.shape
+  rows = -(-n // columns)
+  grid = np.ones((rows * (height + 1) + 1, columns * (width + 1) + 1, channels), np.float32)
+  for i, image in enumerate(images):
+    r, c = divmod(i, columns)
+    grid[1 + r * (height + 1):1 + r * (height + 1) + height,
+         1 + c * (width + 1):1 + c * (width + 1) + width] = image
+  grid = (np.clip(grid, 0, 1) * 255).round().astype(np.uint8)
+  return grid[..., 0] if channels == 1 else grid
+
+
+def save_image_figures(image_dir, arrays, *, step):
+  """samples.png, reconstructions.png (x beside G(E(x))), interpolations.png; their paths."""
+  del step  # the grids carry no text; eval.json and TensorBoard say the step
+  os.makedirs(image_dir, exist_ok=True)
+  side_by_side = np.stack([arrays['heldout'], arrays['reconstructions']], 1).reshape(
+      (-1,) + arrays['heldout'].shape[1:])
+  figures = {
+      'samples.png': image_grid(arrays['samples'], GRID_ROWS),
+      'reconstructions.png': image_grid(side_by_side, GRID_ROWS),
+      'interpolations.png': image_grid(arrays['interpolations'], INTERPOLATION_STEPS),
+  }
+  paths = []
+  for name, grid in figures.items():
+    paths.append(os.path.join(image_dir, name))
+    Image.fromarray(grid).save(paths[-1])
   return paths

@@ -14,7 +14,10 @@ from ali_jax import state as state_lib
 from ali_jax import workdir as workdir_lib
 
 CONFIG_FILE = 'config.json'
-_CHUNK = 1024  # rows per jitted call: bounds memory and keeps one compiled shape
+# Rows per jitted call: bounds memory (a 64x64 image's activations run to
+# megabytes) and keeps one compiled shape per method.
+VECTOR_CHUNK = 1024
+IMAGE_CHUNK = 64
 
 
 def _variables(network_state):
@@ -31,19 +34,19 @@ def host_copy(tree):
                       if isinstance(a, jax.Array) else np.asarray(a), tree)
 
 
-def _in_chunks(fn, *arrays):
-  """fn over the rows of `arrays` in fixed-size chunks (the last one padded)."""
+def _in_chunks(fn, size, *arrays):
+  """fn over the rows of `arrays` in chunks of `size` rows (the last one padded)."""
   n = len(arrays[0])
   outputs = []
-  for start in range(0, max(n, 1), _CHUNK):  # an empty input still gives (0, ...) out
-    chunk = [a[start:start + _CHUNK] for a in arrays]
-    pad = _CHUNK - len(chunk[0])
+  for start in range(0, max(n, 1), size):  # an empty input still gives (0, ...) out
+    chunk = [a[start:start + size] for a in arrays]
+    pad = size - len(chunk[0])
     chunk = [np.pad(a, [(0, pad)] + [(0, 0)] * (a.ndim - 1)) for a in chunk]
-    outputs.append(np.asarray(fn(*chunk))[:_CHUNK - pad])
+    outputs.append(np.asarray(fn(*chunk))[:size - pad])
   return np.concatenate(outputs)
 
 
-def _checked_array(array, name, trailing_shape):
+def _checked_array(array, name, trailing_shape, value_range=None):
   """`array` as float32 of shape (n,) + trailing_shape, or a clear error."""
   array = np.asarray(array)
   if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
@@ -54,6 +57,10 @@ def _checked_array(array, name, trailing_shape):
   array = array.astype(np.float32)
   if not np.all(np.isfinite(array)):
     raise ValueError(f'{name} holds NaN or infinite values.')
+  if value_range and array.size and (array.min() < value_range[0]
+                                     or array.max() > value_range[1]):
+    raise ValueError(f'{name} has values in [{array.min():g}, {array.max():g}]; expected '
+                     f'[{value_range[0]}, {value_range[1]}] (images as floats in [0, 1]).')
   return array
 
 
@@ -61,43 +68,64 @@ class TrainedModel:
   """The encoder and generator of a run, with batch norm in inference mode.
 
   All methods take and return numpy arrays with the batch as the first axis.
+  Images are floats in [0, 1], (batch, height, width, channels). Conditional
+  models (CelebA attributes) also take `y`, (batch, condition_dim).
   """
 
   def __init__(self, config, state):
     self.config = config
-    self.step = int(jax.device_get(state.step))
+    self.step = int(jax.device_get(state.step.addressable_data(0)))
     self.latent_dim = config.model.latent_dim
     self.data_shape = data.data_shape(config)
+    self.condition_dim = state_lib.condition_dim(config)
+    is_images = config.dataset in data.IMAGE_DATASETS
+    self._value_range = (0.0, 1.0) if is_images else None
+    self._chunk = IMAGE_CHUNK if is_images else VECTOR_CHUNK
     networks = networks_lib.build_networks(config.model, data_shape=self.data_shape)
     self._state = jax.device_put(host_copy(state), jax.local_devices()[0])
-    encode = jax.jit(lambda variables, x, noise: networks.encoder.apply(
-        variables, x, noise, train=False))
-    decode = jax.jit(lambda variables, z: networks.generator.apply(
-        variables, z, train=False))
-    self._encode = lambda x, noise: encode(_variables(self._state.encoder), x, noise)
-    self._decode = lambda z: decode(_variables(self._state.generator), z)
+    encode = jax.jit(lambda variables, x, noise, *y: networks.encoder.apply(
+        variables, x, noise, *y, train=False))
+    decode = jax.jit(lambda variables, z, *y: networks.generator.apply(
+        variables, z, *y, train=False))
+    self._encode = lambda *arrays: encode(_variables(self._state.encoder), *arrays)
+    self._decode = lambda *arrays: decode(_variables(self._state.generator), *arrays)
 
-  def encode(self, x, seed=0):
+  def _conditions(self, y, count):
+    """() for unconditional models, else (y,) checked."""
+    if not self.condition_dim:
+      if y is not None:
+        raise ValueError('This model is not conditional: pass no y.')
+      return ()
+    if y is None:
+      raise ValueError(f'This model is conditional: pass y of shape (batch, '
+                       f'{self.condition_dim}).')
+    y = _checked_array(y, 'y', (self.condition_dim,))
+    if len(y) != count:
+      raise ValueError(f'y has {len(y)} rows for {count} inputs.')
+    return (y,)
+
+  def encode(self, x, y=None, *, seed=0):
     """z ~ q(z | x); `seed` draws the encoder's noise (ignored by a deterministic one)."""
-    x = _checked_array(x, 'x', self.data_shape)
+    x = _checked_array(x, 'x', self.data_shape, self._value_range)
     noise = np.asarray(jax.random.normal(jax.random.PRNGKey(seed),
                                          (len(x), self.latent_dim)))
-    return _in_chunks(self._encode, x, noise)
+    return _in_chunks(self._encode, self._chunk, x, noise, *self._conditions(y, len(x)))
 
-  def decode(self, z):
+  def decode(self, z, y=None):
     """x = G(z)."""
-    return _in_chunks(self._decode, _checked_array(z, 'z', (self.latent_dim,)))
+    z = _checked_array(z, 'z', (self.latent_dim,))
+    return _in_chunks(self._decode, self._chunk, z, *self._conditions(y, len(z)))
 
-  def sample(self, num_samples, seed=0):
+  def sample(self, num_samples, y=None, *, seed=0):
     """x = G(z) for z drawn from the prior N(0, I)."""
     if not isinstance(num_samples, (int, np.integer)) or num_samples < 0:
       raise ValueError(f'num_samples={num_samples!r}; expected an integer >= 0.')
     z = jax.random.normal(jax.random.PRNGKey(seed), (num_samples, self.latent_dim))
-    return self.decode(np.asarray(z))
+    return self.decode(np.asarray(z), y)
 
-  def reconstruct(self, x, seed=0):
+  def reconstruct(self, x, y=None, *, seed=0):
     """G(E(x))."""
-    return self.decode(self.encode(x, seed))
+    return self.decode(self.encode(x, y, seed=seed), y)
 
   def param_counts(self):
     """Number of trainable parameters of each network."""

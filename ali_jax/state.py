@@ -57,8 +57,18 @@ def _init_network_state(variables, optimizer):
                       opt_state=optimizer.init(params))
 
 
-def create_train_state(config):
-  """The state at step 0: all three networks initialised from `config.seed`."""
+def condition_dim(config):
+  """Size of the conditioning vector y (CelebA's 40 attributes), 0 if unconditional."""
+  return config.model.get('condition_dim', 0)
+
+
+def create_train_state(config, initial_images=None):
+  """The state at step 0: all three networks initialised from `config.seed`.
+
+  `initial_images` (some training images in [0, 1]) set the image generator's
+  per-pixel output bias to the log-odds of their mean, as the paper does with
+  500 training images.
+  """
   networks = networks_lib.build_networks(config.model, data_shape=data.data_shape(config))
   optimizers = make_optimizers(config)
   rng = jax.random.PRNGKey(config.seed)
@@ -66,13 +76,19 @@ def create_train_state(config):
       jax.random.fold_in(rng, 0x1A11), 3)
   x = jnp.zeros((1,) + data.data_shape(config), jnp.float32)
   z = jnp.zeros((1, config.model.latent_dim), jnp.float32)
+  y = jnp.zeros((1, condition_dim(config)), jnp.float32) if condition_dim(config) else None
+  generator_variables = networks.generator.init(generator_key, z, y, train=False)
+  if initial_images is not None:
+    params = flax.core.unfreeze(generator_variables['params'])
+    params[networks_lib.OUTPUT_BIAS] = jnp.asarray(
+        networks_lib.output_bias_from_data(initial_images))
+    generator_variables = dict(generator_variables, params=params)
   return TrainState(
       step=jnp.zeros((), jnp.int32),
       rng=rng,
       encoder=_init_network_state(
-          networks.encoder.init(encoder_key, x, z, train=False), optimizers.encoder),
-      generator=_init_network_state(
-          networks.generator.init(generator_key, z, train=False), optimizers.generator),
+          networks.encoder.init(encoder_key, x, z, y, train=False), optimizers.encoder),
+      generator=_init_network_state(generator_variables, optimizers.generator),
       discriminator=_init_network_state(
-          networks.discriminator.init(discriminator_key, x, z, train=False),
+          networks.discriminator.init(discriminator_key, x, z, y, train=False),
           optimizers.discriminator))

@@ -37,6 +37,7 @@ def make_train_step(networks, optimizers, *, latent_dim,
   """
   def train_step(state, batch):
     x = batch['x']
+    y = batch.get('y')  # conditions (CelebA attributes) or None
     per_device = x.shape[0]
     if axis_name is None:
       device_index, num_devices = 0, 1
@@ -55,14 +56,16 @@ def make_train_step(networks, optimizers, *, latent_dim,
       encoder_params, generator_params = encoder_generator_params
       z_hat, encoder_vars = networks.encoder.apply(
           {'params': encoder_params, 'batch_stats': state.encoder.batch_stats},
-          x, encoder_noise, train=True, mutable=['batch_stats'])
+          x, encoder_noise, y, train=True, mutable=['batch_stats'])
       x_tilde, generator_vars = networks.generator.apply(
           {'params': generator_params, 'batch_stats': state.generator.batch_stats},
-          z, train=True, mutable=['batch_stats'])
+          z, y, train=True, mutable=['batch_stats'])
+      # The decoder pairs are conditioned on the same attributes as the data.
+      joint_y = None if y is None else jnp.concatenate([y, y])
       logits, discriminator_vars = networks.discriminator.apply(
           {'params': discriminator_params,
            'batch_stats': state.discriminator.batch_stats},
-          jnp.concatenate([x, x_tilde]), jnp.concatenate([z_hat, z]),
+          jnp.concatenate([x, x_tilde]), jnp.concatenate([z_hat, z]), joint_y,
           train=True, mutable=['batch_stats'], rngs={'dropout': dropout_key})
       real_logits, fake_logits = logits[:per_device], logits[per_device:]
       player_losses = (losses.discriminator_loss(real_logits, fake_logits),

@@ -15,8 +15,8 @@ import time
 from absl import logging
 import jax
 from jax.experimental import multihost_utils
-import matplotlib.image
 import numpy as np
+from PIL import Image
 import tensorboardX
 
 from ali_jax import checkpoints
@@ -35,6 +35,7 @@ PREFETCH_BATCHES = 2  # batches on the devices ahead of the step that needs them
 EVAL_FILE = 'eval.json'
 IMAGE_DIR = 'images'
 NETWORKS = ('encoder', 'generator', 'discriminator')
+INITIAL_BIAS_IMAGES = 500  # the paper sets the generator's output bias from 500 images
 
 
 # ---- Input ------------------------------------------------------------------------
@@ -53,11 +54,11 @@ def device_batches(dataset, config, steps):
   devices = jax.local_devices()
   sharding = jax.sharding.NamedSharding(jax.sharding.Mesh(np.array(devices), (DEVICE_AXIS,)),
                                         jax.sharding.PartitionSpec(DEVICE_AXIS))
+  host_batches = dataset.batches(steps.start, global_batch_size=config.batch_size,
+                                 process_index=jax.process_index(),
+                                 process_count=jax.process_count())
   ready = collections.deque()
-  for step in steps:
-    batch = dataset.train_batch(step, global_batch_size=config.batch_size, seed=config.seed,
-                                process_index=jax.process_index(),
-                                process_count=jax.process_count())
+  for _, batch in zip(steps, host_batches):
     ready.append(jax.device_put(shard_for_devices(batch, len(devices)), sharding))
     if len(ready) > PREFETCH_BATCHES:
       yield ready.popleft()
@@ -110,20 +111,24 @@ def summarise(history):
 def evaluate(config, workdir, state, dataset, writer):
   """Scores the current state; process 0 writes eval.json, figures and summaries."""
   model = inference.TrainedModel(config, state)
-  metrics, arrays = evaluation.evaluate_mixture(
-      model, dataset, num_samples=config.data.num_eval_samples, seed=config.seed)
+  is_mixture = config.dataset == 'mixture'
+  evaluate_fn = evaluation.evaluate_mixture if is_mixture else evaluation.evaluate_images
+  metrics, arrays = evaluate_fn(model, dataset, num_samples=config.data.num_eval_samples,
+                                seed=config.seed)
   metrics['step'] = model.step
   if jax.process_index() == 0:
     workdir_lib.write_text_atomically(os.path.join(workdir, EVAL_FILE),
                                       json.dumps(metrics, indent=2, sort_keys=True))
-    figures = evaluation.save_mixture_figures(os.path.join(workdir, IMAGE_DIR), arrays,
-                                              step=model.step)
+    save_fn = (evaluation.save_mixture_figures if is_mixture
+               else evaluation.save_image_figures)
+    figures = save_fn(os.path.join(workdir, IMAGE_DIR), arrays, step=model.step)
     for name, value in metrics.items():
       writer.add_scalar(f'eval/{name}', value, model.step)
     for figure in figures:
       name = os.path.splitext(os.path.basename(figure))[0]
-      writer.add_image(f'eval/{name}', matplotlib.image.imread(figure)[..., :3],
-                       model.step, dataformats='HWC')
+      with Image.open(figure) as image:
+        writer.add_image(f'eval/{name}', np.asarray(image.convert('RGB')), model.step,
+                         dataformats='HWC')
     writer.flush()
   logging.info('Evaluation at step %d: %s', model.step,
                ', '.join(f'{k}={v:.4g}' for k, v in sorted(metrics.items())))
@@ -182,7 +187,9 @@ def _train(config, workdir, is_chief):
       workdir, state_lib.create_train_state(config),
       max_to_keep=config.max_checkpoints_to_keep)
   if state is None:
-    state = state_lib.create_train_state(config)
+    is_images = config.dataset in data.IMAGE_DATASETS
+    state = state_lib.create_train_state(
+        config, dataset.first_images(INITIAL_BIAS_IMAGES) if is_images else None)
   else:
     logging.info('Resumed from the checkpoint at step %d in %s.', int(state.step),
                  checkpoints.checkpoint_dir(workdir))

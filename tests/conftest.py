@@ -3,6 +3,8 @@ import os
 
 os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
                            ' --xla_force_host_platform_device_count=4')
+from ali_jax import xla_flags  # pylint: disable=g-import-not-at-top,wrong-import-position
+xla_flags.set_flags()  # the flags main.py runs with
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 
 import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position

@@ -33,8 +33,10 @@ class MixtureData:
   """The mixture's training and held-out sets."""
 
   data_shape = (2,)
+  heldout_conditions = None  # the mixture has no conditional variant
 
   def __init__(self, *, seed, num_train, num_heldout):
+    self._seed = seed
     self.train, _ = sample(np.random.default_rng([seed, 25]), num_train)
     self.heldout, _ = sample(np.random.default_rng(HELDOUT_SEED), num_heldout)
     self._epoch_order = (None, None)  # (epoch, permutation): one shuffle per epoch
@@ -61,3 +63,11 @@ class MixtureData:
     share = global_batch_size // process_count
     mine = indices[process_index * share:(process_index + 1) * share]
     return {'x': self.train[mine]}
+
+  def batches(self, start_step, *, global_batch_size, process_index=0, process_count=1):
+    """train_batch for each step from `start_step` on."""
+    step = start_step
+    while True:
+      yield self.train_batch(step, global_batch_size=global_batch_size, seed=self._seed,
+                             process_index=process_index, process_count=process_count)
+      step += 1

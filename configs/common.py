@@ -1,0 +1,43 @@
+"""The fields shared by the image configs (each configs/<dataset>.py fills them in)."""
+import ml_collections
+
+from ali_jax import architectures
+
+
+def image_config(*, dataset, architecture, train_examples, epochs, batch_size=100):
+  """A config with the paper's optimisation (PAPER.md section 2) for one image dataset.
+
+  The paper's epoch budget becomes num_train_steps = epochs * train_examples /
+  batch_size.
+  """
+  arch = architectures.ARCHITECTURES[architecture]
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+  config.dataset = dataset
+  config.data_source = 'tfds'  # or 'fake': random images of the right shape (benchmarks)
+  config.data = ml_collections.ConfigDict(dict(
+      data_dir=ml_collections.FieldReference(None, field_type=str),  # None: ~/tensorflow_datasets
+      num_heldout=1_000,       # held-out images for the reconstruction metrics
+      num_eval_samples=100,    # samples in the grid
+  ))
+  config.batch_size = batch_size  # global, over all devices and hosts
+  config.num_train_steps = epochs * train_examples // batch_size
+  config.log_every_steps = 100
+  config.eval_every_steps = 5_000
+  config.checkpoint_every_steps = 5_000
+  config.max_checkpoints_to_keep = 3
+  config.nonfinite = 'stop'  # or 'skip' non-finite updates and count them
+  config.loss_form = 'non_saturating'  # the paper's code; or 'minimax'
+  config.optimizer = ml_collections.ConfigDict(dict(
+      learning_rate=1e-4, b1=0.5, b2=0.999,  # the paper, every image experiment
+      schedule='constant'))
+  config.model = ml_collections.ConfigDict(dict(
+      architecture=architecture,  # a layer table in ali_jax/architectures.py
+      encoder='gaussian',         # ALI's stochastic encoder; 'deterministic' for BiGAN
+      latent_dim=arch.latent_dim,
+      init_std=0.01,              # weights N(0, 0.01^2), biases 0
+      dropout_rate=0.2,           # on the input of every D layer (unless a layer says)
+      condition_dim=0,            # 40 for conditional ALI on CelebA's attributes
+      condition_embedding=256,    # the attributes' linear embedding
+  ))
+  return config

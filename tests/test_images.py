@@ -1,0 +1,150 @@
+"""Image datasets and configs end to end: mock TFDS data, the digits builder, errors."""
+import importlib
+import json
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+import ali_jax
+from ali_jax import config_validation
+from ali_jax import data
+from ali_jax import evaluation
+from ali_jax import train
+from ali_jax.data import images
+from tests.conftest import NUM_DEVICES
+from tests.test_architectures import expected_param_counts
+
+
+def _shrunk(name, data_dir):
+  config = importlib.import_module(f'configs.{name}').get_config()
+  config.batch_size = 8
+  config.num_train_steps = 2
+  config.log_every_steps = 1
+  config.checkpoint_every_steps = 2
+  config.eval_every_steps = 100
+  config.data.num_heldout = 6
+  config.data.num_eval_samples = 4
+  config.data.data_dir = str(data_dir)
+  return config
+
+
+@pytest.mark.parametrize('name, architecture, condition_dim', [
+    ('svhn', 'svhn', 0), ('cifar10', 'cifar10', 0), ('celeba', 'celeba', 0),
+    ('celeba_conditional', 'celeba', 40), ('imagenet64', 'imagenet64', 0)])
+def test_paper_config_trains_and_evaluates_on_mock_tfds(tmp_path, name, architecture,
+                                                        condition_dim):
+  config = _shrunk(name, tmp_path / 'tfds')
+  with tfds.testing.mock_data(num_examples=24):
+    metrics = train.train_and_evaluate(config, str(tmp_path / 'run'))
+  assert metrics['step'] == 2
+  for key in ('reconstruction_mse', 'reconstruction_distance', 'random_pair_distance',
+              'reconstruction_ratio'):
+    assert np.isfinite(metrics[key]) and metrics[key] > 0, key
+  assert json.loads((tmp_path / 'run' / 'eval.json').read_text()) == metrics
+  for figure in ('samples.png', 'reconstructions.png', 'interpolations.png'):
+    assert (tmp_path / 'run' / 'images' / figure).stat().st_size > 100
+  model = ali_jax.load(str(tmp_path / 'run'))
+  assert model.param_counts() == expected_param_counts(architecture, condition_dim)
+  arch_shape = data.data_shape(config)
+  x = np.full((3,) + arch_shape, 0.5, np.float32)
+  y = np.ones((3, condition_dim), np.float32) if condition_dim else None
+  assert model.reconstruct(x, y).shape == x.shape
+  with pytest.raises(ValueError, match=r'expected \[0.0, 1.0\]'):
+    model.encode(x * 255, y)
+  if condition_dim:
+    with pytest.raises(ValueError, match='This model is conditional'):
+      model.encode(x)
+
+
+def test_digits_builder_prepares_offline(tmp_path):
+  config = _shrunk('digits', tmp_path / 'tfds')
+  dataset = data.load(config)  # prepares sklearn_digits on first use
+  assert dataset.data_shape == (32, 32, 1)
+  assert dataset.heldout.shape == (6, 32, 32, 1)
+  train_source = tfds.data_source('sklearn_digits', split='train', data_dir=str(tmp_path / 'tfds'))
+  test_source = tfds.data_source('sklearn_digits', split='test', data_dir=str(tmp_path / 'tfds'))
+  assert (len(train_source), len(test_source)) == (1500, 297)
+  example = train_source[0]
+  assert example['image'].shape == (32, 32, 1) and 0 <= example['label'] < 10
+  assert example['image'].max() > 128 and example['image'].min() == 0  # ink on paper
+  batch = next(dataset.batches(0, global_batch_size=8))
+  assert batch['x'].shape == (8, 32, 32, 1) and batch['x'].dtype == np.float32
+  assert 0 <= batch['x'].min() and batch['x'].max() <= 1
+
+
+def test_image_batches_are_a_function_of_the_step_and_split_by_process(tmp_path):
+  dataset = data.load(_shrunk('digits', tmp_path / 'tfds'))
+  first = [b['x'] for b, _ in zip(dataset.batches(0, global_batch_size=8), range(4))]
+  resumed = next(dataset.batches(3, global_batch_size=8))['x']
+  np.testing.assert_array_equal(resumed, first[3])
+  shares = [next(dataset.batches(2, global_batch_size=8, process_index=p, process_count=2))['x']
+            for p in range(2)]
+  np.testing.assert_array_equal(np.concatenate(shares), first[2])
+  # An epoch (1,500 images, drop the remainder) visits each image once.
+  epoch = np.concatenate([b['x'] for b, _ in zip(
+      dataset.batches(0, global_batch_size=100), range(15))])
+  assert len(np.unique(epoch.reshape(len(epoch), -1), axis=0)) > 1400  # a few duplicates exist
+
+
+def test_missing_dataset_says_what_to_run(tmp_path):
+  config = _shrunk('celeba', tmp_path / 'empty')
+  with pytest.raises(FileNotFoundError, match=r'(?s)celeb_a is not prepared.*manual_dir=M'
+                                              r'.*--config.data_source=fake'):
+    data.load(config)
+
+
+def test_fake_data_is_announced(tmp_path, caplog):
+  config = _shrunk('svhn', tmp_path)
+  config.data_source = 'fake'
+  with caplog.at_level('WARNING'):
+    dataset = data.load(config)
+  assert 'RANDOM NOISE' in caplog.text
+  assert next(dataset.batches(0, global_batch_size=8))['x'].shape == (8, 32, 32, 3)
+
+
+@pytest.mark.parametrize('change, message', [
+    (dict(dataset='celeba'), r"architecture='svhn' takes 32x32x3 images, but "
+                             r"config.dataset='celeba' gives 64x64x3. Architectures for it: "
+                             r"celeba, imagenet64"),
+    ({'model.latent_dim': 128}, r'latent_dim=128 does not match the .svhn. architecture'),
+    ({'model.encoder': 'noise'}, "'noise' is for the mixture"),
+    ({'model.condition_dim': 40}, 'only celeba has attributes'),
+    (dict(data_source='s3'), "config.data_source='s3' is not allowed"),
+])
+def test_image_config_mismatches_are_named(tmp_path, change, message):
+  config = _shrunk('svhn', tmp_path)
+  config.update_from_flattened_dict(change)
+  with pytest.raises(ValueError, match=message):
+    config_validation.check_config(config, device_count=NUM_DEVICES)
+
+
+def test_image_metrics_by_hand():
+  class Perfect:  # reconstructs exactly
+    def reconstruct(self, x, y, seed):
+      return x
+    def sample(self, n, y, seed):
+      return np.zeros((n, 4, 4, 1), np.float32)
+    def encode(self, x, y, seed):
+      return np.zeros((len(x), 2), np.float32)
+    def decode(self, z, y):
+      return np.zeros((len(z), 4, 4, 1), np.float32)
+
+  class Data:
+    heldout = np.random.default_rng(0).uniform(size=(10, 4, 4, 1)).astype(np.float32)
+    heldout_conditions = None
+
+  metrics, arrays = evaluation.evaluate_images(Perfect(), Data(), num_samples=4)
+  assert metrics['reconstruction_mse'] == 0 and metrics['reconstruction_ratio'] == 0
+  assert metrics['random_pair_distance'] > 0
+  assert arrays['interpolations'].shape == (5 * evaluation.INTERPOLATION_STEPS, 4, 4, 1)
+  grid = evaluation.image_grid(np.ones((3, 4, 4, 1)), columns=2)
+  assert grid.shape == (2 * 5 + 1, 2 * 5 + 1) and grid.dtype == np.uint8
+
+
+def test_celeba_crop_is_centred():
+  spec = images.SPECS['celeba']
+  face = np.zeros((218, 178, 3), np.uint8)
+  face[55:163, 35:143] = 255  # the centred 108x108 square
+  out = images.to_unit_images(face, spec)
+  assert out.shape == (64, 64, 3) and out.min() == 1.0
