@@ -89,19 +89,20 @@ IMAGE_FIELDS = {
 }
 
 
-def _flatten(config, prefix=''):
+def flatten(config, prefix=''):
+  """{'model.latent_dim': 2, ...}; tuples become lists, as a JSON round trip makes them."""
   flat = {}
   for key, value in config.items():
     if hasattr(value, 'items'):
-      flat.update(_flatten(value, f'{prefix}{key}.'))
+      flat.update(flatten(value, f'{prefix}{key}.'))
     else:
-      flat[f'{prefix}{key}'] = value
+      flat[f'{prefix}{key}'] = list(value) if isinstance(value, tuple) else value
   return flat
 
 
 def check_config(config, *, device_count):
   """Raises ValueError naming the first problem of `config`, if any."""
-  flat = _flatten(config)
+  flat = flatten(config)
   accepts_dataset, datasets = COMMON_FIELDS['dataset']
   if not accepts_dataset(flat.get('dataset')):
     raise ValueError(f'config.dataset={flat.get("dataset")!r} is not allowed: expected '

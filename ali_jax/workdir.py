@@ -2,6 +2,8 @@
 import fcntl
 import os
 
+from ali_jax import config_validation
+
 # Fields that may change when a run resumes: they change how long it runs and
 # what it reports, not what the saved state means. (A cosine learning rate
 # schedule follows num_train_steps, so extending a run stretches its decay.)
@@ -10,19 +12,9 @@ RESUMABLE_FIELDS = ('num_train_steps', 'log_every_steps', 'eval_every_steps',
 LOCK_FILE = '.lock'
 
 
-def _flatten(config, prefix=''):
-  flat = {}
-  for key, value in config.items():
-    if hasattr(value, 'items'):
-      flat.update(_flatten(value, f'{prefix}{key}.'))
-    else:  # JSON turns tuples into lists; compare them as lists
-      flat[f'{prefix}{key}'] = list(value) if isinstance(value, tuple) else value
-  return flat
-
-
 def check_compatible(saved_config, config, workdir):
   """Raises ValueError if `config` cannot continue the run saved with `saved_config`."""
-  saved, new = _flatten(saved_config), _flatten(config)
+  saved, new = config_validation.flatten(saved_config), config_validation.flatten(config)
   changed = sorted(key for key in saved.keys() | new.keys()
                    if key not in RESUMABLE_FIELDS and saved.get(key) != new.get(key))
   if changed:
