@@ -74,7 +74,8 @@ class TrainedModel:
 
   def __init__(self, config, state):
     self.config = config
-    self.step = int(jax.device_get(state.step.addressable_data(0)))
+    self._state = jax.device_put(host_copy(state), jax.local_devices()[0])
+    self.step = int(self._state.step)
     self.latent_dim = config.model.latent_dim
     self.data_shape = data.data_shape(config)
     self.condition_dim = state_lib.condition_dim(config)
@@ -82,7 +83,6 @@ class TrainedModel:
     self._value_range = (0.0, 1.0) if is_images else None
     self._chunk = IMAGE_CHUNK if is_images else VECTOR_CHUNK
     networks = networks_lib.build_networks(config.model, data_shape=self.data_shape)
-    self._state = jax.device_put(host_copy(state), jax.local_devices()[0])
     encode = jax.jit(lambda variables, x, noise, *y: networks.encoder.apply(
         variables, x, noise, *y, train=False))
     decode = jax.jit(lambda variables, z, *y: networks.generator.apply(

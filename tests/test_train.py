@@ -123,9 +123,9 @@ class _NaNAfter:
     self._dataset, self._step = dataset, step
     self.heldout = dataset.heldout
 
-  def train_batch(self, step, **kwargs):
-    batch = self._dataset.train_batch(step, **kwargs)
-    return {'x': batch['x'] * np.nan} if step >= self._step else batch
+  def batches(self, start_step, **kwargs):
+    for step, batch in enumerate(self._dataset.batches(start_step, **kwargs), start_step):
+      yield {'x': batch['x'] * np.nan} if step >= self._step else batch
 
 
 def _inject_nan_from(monkeypatch, step):
