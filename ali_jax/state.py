@@ -62,12 +62,12 @@ def condition_dim(config):
   return config.model.get('condition_dim', 0)
 
 
-def create_train_state(config, initial_images=None):
+def create_train_state(config):
   """The state at step 0: all three networks initialised from `config.seed`.
 
-  `initial_images` (some training images in [0, 1]) set the image generator's
-  per-pixel output bias to the log-odds of their mean, as the paper does with
-  500 training images.
+  An image generator's per-pixel output bias starts at 0 here; the trainer then
+  sets it from the data (with_output_bias_from), as the paper does with 500
+  training images.
   """
   networks = networks_lib.build_networks(config.model, data_shape=data.data_shape(config))
   optimizers = make_optimizers(config)
@@ -77,18 +77,23 @@ def create_train_state(config, initial_images=None):
   x = jnp.zeros((1,) + data.data_shape(config), jnp.float32)
   z = jnp.zeros((1, config.model.latent_dim), jnp.float32)
   y = jnp.zeros((1, condition_dim(config)), jnp.float32) if condition_dim(config) else None
-  generator_variables = networks.generator.init(generator_key, z, y, train=False)
-  if initial_images is not None:
-    params = flax.core.unfreeze(generator_variables['params'])
-    params[networks_lib.OUTPUT_BIAS] = jnp.asarray(
-        networks_lib.output_bias_from_data(initial_images))
-    generator_variables = dict(generator_variables, params=params)
   return TrainState(
       step=jnp.zeros((), jnp.int32),
       rng=rng,
       encoder=_init_network_state(
           networks.encoder.init(encoder_key, x, z, y, train=False), optimizers.encoder),
-      generator=_init_network_state(generator_variables, optimizers.generator),
+      generator=_init_network_state(networks.generator.init(generator_key, z, y, train=False),
+                                    optimizers.generator),
       discriminator=_init_network_state(
           networks.discriminator.init(discriminator_key, x, z, y, train=False),
           optimizers.discriminator))
+
+
+def with_output_bias_from(state, images):
+  """`state` with the image generator's per-pixel bias at the log-odds of the images' mean.
+
+  Adam's initial state holds zeros of the parameters' shapes, so it stays valid.
+  """
+  params = flax.core.unfreeze(state.generator.params)
+  params[networks_lib.OUTPUT_BIAS] = jnp.asarray(networks_lib.output_bias_from_data(images))
+  return state.replace(generator=state.generator.replace(params=params))

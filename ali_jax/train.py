@@ -183,13 +183,14 @@ def _train(config, workdir, is_chief):
   networks = networks_lib.build_networks(
       config.model, data_shape=data.data_shape(config), axis_name=DEVICE_AXIS)
   optimizers = state_lib.make_optimizers(config)
+  initial_state = state_lib.create_train_state(config)  # also the restore template
   manager, state = checkpoints.restore_latest_intact(
-      workdir, state_lib.create_train_state(config),
-      max_to_keep=config.max_checkpoints_to_keep)
+      workdir, initial_state, max_to_keep=config.max_checkpoints_to_keep)
   if state is None:
-    is_images = config.dataset in data.IMAGE_DATASETS
-    state = state_lib.create_train_state(
-        config, dataset.first_images(INITIAL_BIAS_IMAGES) if is_images else None)
+    state = initial_state
+    if config.dataset in data.IMAGE_DATASETS:
+      state = state_lib.with_output_bias_from(
+          state, dataset.first_images(INITIAL_BIAS_IMAGES))
   else:
     logging.info('Resumed from the checkpoint at step %d in %s.', int(state.step),
                  checkpoints.checkpoint_dir(workdir))
