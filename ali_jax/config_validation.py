@@ -12,6 +12,7 @@ from ali_jax import architectures
 from ali_jax import data
 from ali_jax import losses
 from ali_jax import networks
+from ali_jax import objectives
 from ali_jax import state
 from ali_jax.data import images
 
@@ -31,6 +32,11 @@ def _non_negative_integer(value):
 def _positive_number(value):
   return (isinstance(value, numbers.Real) and not isinstance(value, bool)
           and math.isfinite(value) and value > 0)
+
+
+def _non_negative_number(value):
+  return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+          and math.isfinite(value) and value >= 0)
 
 
 def _fraction(value):  # [0, 1)
@@ -62,6 +68,11 @@ COMMON_FIELDS = {
     'checkpoint_every_steps': (_positive_integer, 'a positive integer'),
     'max_checkpoints_to_keep': (_positive_integer, 'a positive integer'),
     'nonfinite': _one_of(('stop', 'skip')),
+    'method': _one_of(objectives.METHODS),
+    'method_options.inference_steps': (_non_negative_integer, 'an integer >= 0'),
+    'method_options.regression_weight': (_non_negative_number, 'a finite number >= 0'),
+    'method_options.cycle_weight': (_non_negative_number, 'a finite number >= 0'),
+    'method_options.vae_observation_std': (_positive_number, 'a finite number > 0'),
     'loss_form': _one_of(losses.LOSS_FORMS),
     'optimizer.learning_rate': (_positive_number, 'a finite number > 0'),
     'optimizer.b1': (_fraction, 'a number in [0, 1)'),
@@ -121,6 +132,7 @@ def check_config(config, *, device_count):
     if not accepts(flat[key]):
       raise ValueError(f'config.{key}={flat[key]!r} is not allowed: expected {allowed}.')
 
+  _check_method(config)
   if config.batch_size % device_count:
     raise ValueError(f'config.batch_size={config.batch_size} must be divisible by the '
                      f'number of devices ({device_count}).')
@@ -130,6 +142,34 @@ def check_config(config, *, device_count):
                        f'set (config.data.num_train={config.data.num_train}).')
   else:
     _check_image_model(config)
+
+
+def _check_method(config):
+  """The method must suit the encoder and the dataset it is given."""
+  method, encoder = config.method, config.model.encoder
+  if method == objectives.BIGAN and encoder != networks.DETERMINISTIC:
+    raise ValueError(f"config.method='bigan' learns a deterministic encoder, but "
+                     f"config.model.encoder={encoder!r}: set it to 'deterministic' (or "
+                     "use config.method='ali' for a stochastic one).")
+  if method == objectives.ALI and encoder == networks.DETERMINISTIC:
+    raise ValueError("config.method='ali' learns a stochastic encoder, but "
+                     "config.model.encoder='deterministic': use config.method='bigan', or "
+                     f"set config.model.encoder to one of {networks.GAUSSIAN!r}, "
+                     f"{networks.NOISE_INPUT!r} (mixture).")
+  if method == objectives.VAE:
+    if config.dataset != 'mixture':
+      raise ValueError("config.method='vae' is for the mixture only (the paper compares "
+                       'a VAE there); pick another method for images.')
+    if encoder != networks.GAUSSIAN:
+      raise ValueError(f"config.method='vae' needs config.model.encoder='gaussian' (its KL "
+                       f"term needs mu and sigma), not {encoder!r}.")
+  inference_steps = config.method_options.inference_steps
+  if method in objectives.TWO_PHASE_METHODS and not (
+      0 < inference_steps < config.num_train_steps):
+    raise ValueError(
+        f'config.method={method!r} trains a GAN, then inference for the last '
+        f'config.method_options.inference_steps steps; it is {inference_steps}, but must be '
+        f'between 1 and config.num_train_steps - 1 = {config.num_train_steps - 1}.')
 
 
 def _check_image_model(config):

@@ -25,23 +25,14 @@ def gaussian_frechet_distance_to_prior(latents):
                - 2.0 * np.sqrt(eigenvalues).sum())
 
 
-def mixture_metrics(samples, heldout, reconstructions, latents):
-  """The paper's mode count and our reconstruction and latent measures.
-
-  Args:
-    samples: G(z) for z from the prior (the paper uses 10,000).
-    heldout: held-out data points x.
-    reconstructions: G(E(x)) for those points.
-    latents: E(x) for those points.
-  """
+def sample_metrics(samples):
+  """The paper's mode count and our sample quality measures for G(z), z ~ p(z)."""
   num_modes = len(mixture.CENTRES)
   sample_modes, sample_distances = mixture.assign_components(samples)
   high_quality = sample_distances <= HIGH_QUALITY_STDS * mixture.STD
   counts = np.bincount(sample_modes, minlength=num_modes)
   shares = counts / counts.sum()
   nonzero = shares > 0
-  heldout_modes, _ = mixture.assign_components(heldout)
-  reconstruction_modes, _ = mixture.assign_components(reconstructions)
   return {
       # The paper's count: a mode is covered if any sample is assigned to it.
       'modes_covered': int((counts > 0).sum()),
@@ -50,20 +41,45 @@ def mixture_metrics(samples, heldout, reconstructions, latents):
       'high_quality_fraction': float(high_quality.mean()),
       # KL(sample mode shares || uniform): 0 when every mode gets 1/25 of samples.
       'mode_kl_to_uniform': float((shares[nonzero] * np.log(shares[nonzero] * num_modes)).sum()),
+  }
+
+
+def inference_metrics(heldout, reconstructions, latents):
+  """How well E inverts G on held-out points, and how close q(z) is to the prior."""
+  heldout_modes, _ = mixture.assign_components(heldout)
+  reconstruction_modes, _ = mixture.assign_components(reconstructions)
+  return {
       'reconstruction_same_mode_fraction': float((heldout_modes == reconstruction_modes).mean()),
       'reconstruction_mse': float(((heldout - reconstructions) ** 2).sum(axis=1).mean()),
       'latent_frechet_distance': gaussian_frechet_distance_to_prior(latents),
   }
 
 
-def evaluate_mixture(model, dataset, *, num_samples, seed=0):
-  """Runs `model` on the mixture; returns (metrics, arrays for the figures)."""
+def mixture_metrics(samples, heldout, reconstructions, latents):
+  """sample_metrics and inference_metrics together.
+
+  Args:
+    samples: G(z) for z from the prior (the paper uses 10,000).
+    heldout: held-out data points x.
+    reconstructions: G(E(x)) for those points.
+    latents: E(x) for those points.
+  """
+  return {**sample_metrics(samples), **inference_metrics(heldout, reconstructions, latents)}
+
+
+def evaluate_mixture(model, dataset, *, num_samples, seed=0, with_encoder=True):
+  """Runs `model` on the mixture; returns (metrics, arrays for the figures).
+
+  with_encoder=False (a GAN, whose encoder is never trained): samples only.
+  """
   samples = model.sample(num_samples, seed=seed)
+  arrays = dict(samples=samples, heldout=dataset.heldout)
+  if not with_encoder:
+    return sample_metrics(samples), arrays
   latents = model.encode(dataset.heldout, seed=seed)
   reconstructions = model.decode(latents)
   prior = np.random.default_rng(seed).standard_normal(latents.shape)
-  arrays = dict(samples=samples, heldout=dataset.heldout, latents=latents,
-                reconstructions=reconstructions, prior=prior)
+  arrays.update(latents=latents, reconstructions=reconstructions, prior=prior)
   return mixture_metrics(samples, dataset.heldout, reconstructions, latents), arrays
 
 
@@ -84,13 +100,18 @@ def _scatter_pair(path, left, right, *, titles, limit, left_colours=None,
 
 
 def save_mixture_figures(image_dir, arrays, *, step):
-  """samples.png, reconstructions.png and latents.png in `image_dir`; their paths."""
+  """samples.png, reconstructions.png and latents.png in `image_dir`; their paths.
+
+  Without latents in `arrays` (a GAN) only samples.png.
+  """
   os.makedirs(image_dir, exist_ok=True)
   modes, _ = mixture.assign_components(arrays['heldout'])
   paths = [os.path.join(image_dir, name) for name in
            ('samples.png', 'reconstructions.png', 'latents.png')]
   _scatter_pair(paths[0], arrays['heldout'], arrays['samples'], limit=6,
                 titles=('data x ~ q(x)', f'samples G(z), z ~ p(z) (step {step})'))
+  if 'latents' not in arrays:
+    return paths[:1]
   _scatter_pair(paths[1], arrays['heldout'], arrays['reconstructions'], limit=6,
                 left_colours=modes, right_colours=modes,
                 titles=('held-out x (colour: its mode)', 'reconstructions G(E(x))'))
@@ -106,7 +127,7 @@ GRID_ROWS = 10
 INTERPOLATION_STEPS = 10
 
 
-def evaluate_images(model, dataset, *, num_samples, seed=0):
+def evaluate_images(model, dataset, *, num_samples, seed=0, with_encoder=True):
   """Reconstruction error and BiGAN's distance ratio on held-out images.
 
   reconstruction_mse: mean squared error per pixel of G(E(x)).
@@ -115,16 +136,18 @@ def evaluate_images(model, dataset, *, num_samples, seed=0):
   ratio, below 1 when reconstructions are closer to x than other images are.
   """
   x, y = dataset.heldout, dataset.heldout_conditions
+  grid = GRID_ROWS * GRID_ROWS
+  num_samples = min(num_samples, grid)
+  sample_conditions = None if y is None else y[np.arange(num_samples) % len(y)]
+  samples = model.sample(num_samples, sample_conditions, seed=seed)
+  if not with_encoder:  # a GAN: samples only
+    return {}, dict(samples=samples)
   reconstructions = model.reconstruct(x, y, seed=seed)
   flat = lambda a: a.reshape(len(a), -1)
   distance = np.linalg.norm(flat(x) - flat(reconstructions), axis=1).mean()
   others = x[(np.arange(len(x)) + 1 + np.random.default_rng(seed).integers(
       len(x) - 1)) % len(x)]  # a random shift: every image paired with a different one
   random_distance = np.linalg.norm(flat(x) - flat(others), axis=1).mean()
-  grid = GRID_ROWS * GRID_ROWS
-  num_samples = min(num_samples, grid)
-  sample_conditions = None if y is None else y[np.arange(num_samples) % len(y)]
-  samples = model.sample(num_samples, sample_conditions, seed=seed)
   # Interpolation strips between the latents of held-out pairs.
   pairs = min(GRID_ROWS, len(x) // 2)
   z = model.encode(x[:2 * pairs], None if y is None else y[:2 * pairs], seed=seed)
@@ -161,13 +184,12 @@ def save_image_figures(image_dir, arrays, *, step):
   """samples.png, reconstructions.png (x beside G(E(x))), interpolations.png; their paths."""
   del step  # the grids carry no text; eval.json and TensorBoard say the step
   os.makedirs(image_dir, exist_ok=True)
-  side_by_side = np.stack([arrays['heldout'], arrays['reconstructions']], 1).reshape(
-      (-1,) + arrays['heldout'].shape[1:])
-  figures = {
-      'samples.png': image_grid(arrays['samples'], GRID_ROWS),
-      'reconstructions.png': image_grid(side_by_side, GRID_ROWS),
-      'interpolations.png': image_grid(arrays['interpolations'], INTERPOLATION_STEPS),
-  }
+  figures = {'samples.png': image_grid(arrays['samples'], GRID_ROWS)}
+  if 'reconstructions' in arrays:  # not for a GAN
+    side_by_side = np.stack([arrays['heldout'], arrays['reconstructions']], 1).reshape(
+        (-1,) + arrays['heldout'].shape[1:])
+    figures['reconstructions.png'] = image_grid(side_by_side, GRID_ROWS)
+    figures['interpolations.png'] = image_grid(arrays['interpolations'], INTERPOLATION_STEPS)
   paths = []
   for name, grid in figures.items():
     paths.append(os.path.join(image_dir, name))

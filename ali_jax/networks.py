@@ -30,6 +30,28 @@ ENCODER_KINDS = (GAUSSIAN, NOISE_INPUT, DETERMINISTIC)
 
 BATCH_NORM_MOMENTUM = 0.95
 OUTPUT_BIAS = 'output_bias'  # the image generator's per-pixel pre-sigmoid bias
+NETWORK_NAMES = ('encoder', 'generator', 'discriminator')
+
+# Values that the encoders record ("sow") when called with
+# mutable=['intermediates']: the last layer's [mu, log_sigma] (gaussian
+# encoders; the VAE's KL needs them) and each hidden layer's activations (the
+# semi-supervised features). Without that argument sowing costs nothing.
+MU_LOG_SIGMA = 'mu_log_sigma'
+HIDDEN = 'hidden'
+
+
+def sown(intermediates, name):
+  """The values that a network sowed as `name`, in the order it sowed them."""
+  if name in intermediates:
+    return intermediates[name]
+  for value in intermediates.values():
+    if hasattr(value, 'items'):
+      try:
+        return sown(value, name)
+      except KeyError:
+        pass
+  raise KeyError(f'Nothing was sown as {name!r}; call the network with '
+                 'mutable=["intermediates"].')
 
 
 def gaussian_sample(mu_and_log_sigma, noise):
@@ -61,8 +83,11 @@ class MLPEncoder(nn.Module):
       h = nn.BatchNorm(use_running_average=not train, momentum=BATCH_NORM_MOMENTUM,
                        axis_name=self.axis_name)(h)
       h = nn.relu(h)
+      self.sow('intermediates', HIDDEN, h)
     if self.kind == GAUSSIAN:
-      return gaussian_sample(nn.Dense(2 * self.latent_dim, kernel_init=init)(h), noise)
+      mu_and_log_sigma = nn.Dense(2 * self.latent_dim, kernel_init=init)(h)
+      self.sow('intermediates', MU_LOG_SIGMA, mu_and_log_sigma)
+      return gaussian_sample(mu_and_log_sigma, noise)
     return nn.Dense(self.latent_dim, kernel_init=init)(h)
 
 
@@ -174,6 +199,7 @@ class ConvStack(nn.Module):
       if i < len(self.layers) - 1 or self.activate_last:
         h = maxout(h, self.maxout_pieces) if self.maxout_pieces > 1 else nn.leaky_relu(
             h, self.leaky_relu_slope)
+      self.sow('intermediates', HIDDEN, h)
     return h
 
 
@@ -203,7 +229,10 @@ class ConvEncoder(nn.Module):
     features = last.features if self.kind == GAUSSIAN else last.features // 2
     h = nn.Conv(features, (last.kernel, last.kernel), padding='VALID',
                 kernel_init=init)(h)[:, 0, 0, :]
-    return gaussian_sample(h, noise) if self.kind == GAUSSIAN else h
+    if self.kind != GAUSSIAN:
+      return h
+    self.sow('intermediates', MU_LOG_SIGMA, h)
+    return gaussian_sample(h, noise)
 
 
 class ConvGenerator(nn.Module):

@@ -6,6 +6,7 @@ import optax
 
 from ali_jax import data
 from ali_jax import networks as networks_lib
+from ali_jax import objectives
 
 
 @flax.struct.dataclass
@@ -43,11 +44,18 @@ def learning_rate_schedule(optimizer_config, num_train_steps):
                    f'one of {LEARNING_RATE_SCHEDULES}.')
 
 
-def make_optimizers(config):
-  """One Adam per network (the paper: Adam(1e-4, beta1=0.5, beta2=0.999))."""
+def make_optimizers(config, phase=objectives.SINGLE_PHASE):
+  """One Adam per network (the paper: Adam(1e-4, beta1=0.5, beta2=0.999)).
+
+  A decaying schedule spans the steps of `phase`. The networks that a
+  two-phase method trains in its inference phase start it with optimizer
+  states that never took a step (the encoder; post-hoc's new D), so their
+  schedule starts afresh there.
+  """
   def adam():
-    return optax.adam(learning_rate_schedule(config.optimizer, config.num_train_steps),
-                      b1=config.optimizer.b1, b2=config.optimizer.b2)
+    return optax.adam(
+        learning_rate_schedule(config.optimizer, objectives.phase_steps(config, phase)),
+        b1=config.optimizer.b1, b2=config.optimizer.b2)
   return networks_lib.Networks(encoder=adam(), generator=adam(), discriminator=adam())
 
 
@@ -62,24 +70,15 @@ def condition_dim(config):
   return config.model.get('condition_dim', 0)
 
 
-def create_train_state(config):
-  """The state at step 0: all three networks initialised from `config.seed`.
-
-  An image generator's per-pixel output bias starts at 0 here; the trainer then
-  sets it from the data (with_output_bias_from), as the paper does with 500
-  training images.
-  """
+def _init_network_states(config, key):
+  """Freshly initialised NetworkStates of the three networks, from `key`."""
   networks = networks_lib.build_networks(config.model, data_shape=data.data_shape(config))
   optimizers = make_optimizers(config)
-  rng = jax.random.PRNGKey(config.seed)
-  encoder_key, generator_key, discriminator_key = jax.random.split(
-      jax.random.fold_in(rng, 0x1A11), 3)
+  encoder_key, generator_key, discriminator_key = jax.random.split(key, 3)
   x = jnp.zeros((1,) + data.data_shape(config), jnp.float32)
   z = jnp.zeros((1, config.model.latent_dim), jnp.float32)
   y = jnp.zeros((1, condition_dim(config)), jnp.float32) if condition_dim(config) else None
-  return TrainState(
-      step=jnp.zeros((), jnp.int32),
-      rng=rng,
+  return networks_lib.Networks(
       encoder=_init_network_state(
           networks.encoder.init(encoder_key, x, z, y, train=False), optimizers.encoder),
       generator=_init_network_state(networks.generator.init(generator_key, z, y, train=False),
@@ -87,6 +86,30 @@ def create_train_state(config):
       discriminator=_init_network_state(
           networks.discriminator.init(discriminator_key, x, z, y, train=False),
           optimizers.discriminator))
+
+
+def create_train_state(config):
+  """The state at step 0: all three networks initialised from `config.seed`.
+
+  An image generator's per-pixel output bias starts at 0 here; the trainer then
+  sets it from the data (with_output_bias_from), as the paper does with 500
+  training images.
+  """
+  rng = jax.random.PRNGKey(config.seed)
+  encoder, generator, discriminator = _init_network_states(
+      config, jax.random.fold_in(rng, 0x1A11))
+  return TrainState(step=jnp.zeros((), jnp.int32), rng=rng, encoder=encoder,
+                    generator=generator, discriminator=discriminator)
+
+
+def with_fresh_discriminator(state, config):
+  """`state` with a newly initialised discriminator and its optimizer state.
+
+  Post-hoc inference trains a new joint D against the frozen generator; the
+  key depends only on the seed, so a resumed run draws the same D.
+  """
+  fresh = _init_network_states(config, jax.random.fold_in(state.rng, 0xD15C))
+  return state.replace(discriminator=fresh.discriminator)
 
 
 def with_output_bias_from(state, images):

@@ -1,15 +1,17 @@
-"""The pure ALI/BiGAN train step: (state, batch) -> (state, metrics).
+"""The pure train step: (state, batch) -> (state, metrics).
 
-As in the paper's code, ONE forward pass on ONE minibatch gives both players'
-gradients, D sees the real pairs (x, E(x)) and the fake pairs (G(z), z) in a
-single call (so its batch norm statistics cover the joint batch), and D and
-(E, G) are updated simultaneously.
+As in the paper's code, ONE forward pass on ONE minibatch gives every player's
+gradient, D sees the real pairs (x, E(x)) and the fake pairs (G(z), z) in a
+single call (so its batch norm statistics cover the joint batch), and all
+trained networks are updated simultaneously. What each network minimises comes
+from an objectives.Objective (ALI, BiGAN and the paper's comparisons).
 """
 import jax
 import jax.numpy as jnp
 import optax
 
 from ali_jax import losses
+from ali_jax import networks as networks_lib
 
 
 def _device_slice(global_array, device_index, size):
@@ -23,10 +25,61 @@ def _update(network_state, grads, new_batch_stats, optimizer):
                                batch_stats=new_batch_stats, opt_state=opt_state)
 
 
-def make_train_step(networks, optimizers, *, latent_dim,
+class NetworkCalls:
+  """The three networks as functions inside a loss, for one step.
+
+  Trained networks (those in `params`) run in training mode and the batch
+  statistics of their FIRST call become their new population statistics
+  (later calls, such as ALICE's cycle, only read); frozen networks run in
+  inference mode with their saved parameters.
+  """
+
+  def __init__(self, networks, state, params, *, dropout_key, loss_form):
+    self._networks = networks
+    self._state = state
+    self._params = params
+    self._dropout_key = dropout_key
+    self.loss_form = loss_form
+    self.new_batch_stats = {}
+
+  def _apply(self, name, *args, collect_intermediates=False):
+    saved = getattr(self._state, name)
+    trained = name in self._params
+    variables = {'params': self._params[name] if trained else saved.params,
+                 'batch_stats': saved.batch_stats}
+    mutable = (['batch_stats'] if trained else []) + (
+        ['intermediates'] if collect_intermediates else [])
+    output, new_variables = getattr(self._networks, name).apply(
+        variables, *args, train=trained, mutable=mutable,
+        rngs={'dropout': self._dropout_key})
+    if trained:
+      self.new_batch_stats.setdefault(name, new_variables.get('batch_stats', {}))
+    return output, new_variables.get('intermediates', {})
+
+  def encode(self, x, noise, y=None):
+    return self._apply('encoder', x, noise, y)[0]
+
+  def encode_gaussian(self, x, noise, y=None):
+    """(z, mu, log_sigma) of a 'gaussian' encoder."""
+    z, intermediates = self._apply('encoder', x, noise, y, collect_intermediates=True)
+    mu, log_sigma = jnp.split(networks_lib.sown(intermediates, networks_lib.MU_LOG_SIGMA)[0],
+                              2, axis=-1)
+    return z, mu, log_sigma
+
+  def decode(self, z, y=None):
+    return self._apply('generator', z, y)[0]
+
+  def discriminate(self, x, z, y=None):
+    return self._apply('discriminator', x, z, y)[0]
+
+
+def make_train_step(networks, optimizers, objective, *, latent_dim,
                     loss_form=losses.NON_SATURATING, axis_name=None,
                     skip_nonfinite=False):
   """Returns train_step(state, batch) for jit (axis_name=None) or pmap.
+
+  `objective` (objectives.Objective) says what each trained network minimises;
+  the others are left exactly as they are (no optimizer update either).
 
   Under pmap, `batch['x']` is this device's part of the global batch; gradients
   and metrics are averaged over `axis_name`, and batch norm (built with the
@@ -35,6 +88,8 @@ def make_train_step(networks, optimizers, *, latent_dim,
   device, so a step on n devices is the same maths as on one device with the
   same global batch (dropout masks, drawn per device, are the exception).
   """
+  trained = tuple(name for name in networks_lib.NETWORK_NAMES if name in objective.minimises)
+
   def train_step(state, batch):
     x = batch['x']
     y = batch.get('y')  # conditions (CelebA attributes) or None
@@ -52,63 +107,36 @@ def make_train_step(networks, optimizers, *, latent_dim,
                                   device_index, per_device)
     dropout_key = jax.random.fold_in(dropout_key, device_index)
 
-    def players_losses(discriminator_params, encoder_generator_params):
-      encoder_params, generator_params = encoder_generator_params
-      z_hat, encoder_vars = networks.encoder.apply(
-          {'params': encoder_params, 'batch_stats': state.encoder.batch_stats},
-          x, encoder_noise, y, train=True, mutable=['batch_stats'])
-      x_tilde, generator_vars = networks.generator.apply(
-          {'params': generator_params, 'batch_stats': state.generator.batch_stats},
-          z, y, train=True, mutable=['batch_stats'])
-      # The decoder pairs are conditioned on the same attributes as the data.
-      joint_y = None if y is None else jnp.concatenate([y, y])
-      logits, discriminator_vars = networks.discriminator.apply(
-          {'params': discriminator_params,
-           'batch_stats': state.discriminator.batch_stats},
-          jnp.concatenate([x, x_tilde]), jnp.concatenate([z_hat, z]), joint_y,
-          train=True, mutable=['batch_stats'], rngs={'dropout': dropout_key})
-      real_logits, fake_logits = logits[:per_device], logits[per_device:]
-      player_losses = (losses.discriminator_loss(real_logits, fake_logits),
-                       losses.generator_loss(real_logits, fake_logits, form=loss_form))
-      aux = dict(
-          batch_stats=(encoder_vars.get('batch_stats', {}),
-                       generator_vars.get('batch_stats', {}),
-                       discriminator_vars.get('batch_stats', {})),
-          real_accuracy=losses.real_accuracy(real_logits),
-          fake_accuracy=losses.fake_accuracy(fake_logits))
-      return player_losses, aux
+    def objective_terms(params):
+      calls = NetworkCalls(networks, state, params, dropout_key=dropout_key,
+                           loss_form=loss_form)
+      return objective.losses(calls, x, y, z, encoder_noise), calls.new_batch_stats
 
-    (d_loss, g_loss), pullback, aux = jax.vjp(
-        players_losses, state.discriminator.params,
-        (state.encoder.params, state.generator.params), has_aux=True)
-    # Pulling back (1, 0) and (0, 1) gives each player the gradient of its own
-    # loss only; under jit the unused halves of each pullback are dead code.
-    discriminator_grads, _ = pullback((jnp.ones_like(d_loss), jnp.zeros_like(g_loss)))
-    _, (encoder_grads, generator_grads) = pullback(
-        (jnp.zeros_like(d_loss), jnp.ones_like(g_loss)))
-    grads = (encoder_grads, generator_grads, discriminator_grads)
-    metrics = dict(discriminator_loss=d_loss, generator_loss=g_loss,
-                   real_accuracy=aux['real_accuracy'],
-                   fake_accuracy=aux['fake_accuracy'])
+    params = {name: getattr(state, name).params for name in trained}
+    terms, pullback, new_batch_stats = jax.vjp(objective_terms, params, has_aux=True)
+    # One pullback per distinct loss, seeded with 1 for that loss and 0 for the
+    # rest, gives each network the gradient of its own loss only. Networks that
+    # share a loss (ALI's E and G) share a pullback; under jit the parts of a
+    # pullback that no network uses are dead code.
+    grads = {}
+    for loss_name in sorted(set(objective.minimises.values())):
+      seed = {k: jnp.ones_like(v) if k == loss_name else jnp.zeros_like(v)
+              for k, v in terms.items()}
+      (loss_grads,) = pullback(seed)
+      grads.update({name: loss_grads[name] for name in trained
+                    if objective.minimises[name] == loss_name})
+    metrics = dict(terms)
     if axis_name is not None:
       grads = jax.lax.pmean(grads, axis_name)
       metrics = jax.lax.pmean(metrics, axis_name)
-    encoder_grads, generator_grads, discriminator_grads = grads
-    metrics.update(grad_norm_encoder=optax.tree.norm(encoder_grads),
-                   grad_norm_generator=optax.tree.norm(generator_grads),
-                   grad_norm_discriminator=optax.tree.norm(discriminator_grads))
+    metrics.update({f'grad_norm_{name}': optax.tree.norm(grads[name]) for name in trained})
 
     finite = jnp.all(jnp.isfinite(jnp.stack(list(metrics.values()))))
     metrics['nonfinite_update'] = 1.0 - finite.astype(jnp.float32)
 
-    encoder_stats, generator_stats, discriminator_stats = aux['batch_stats']
-    new_state = state.replace(
-        step=state.step + 1,
-        encoder=_update(state.encoder, encoder_grads, encoder_stats, optimizers.encoder),
-        generator=_update(state.generator, generator_grads, generator_stats,
-                          optimizers.generator),
-        discriminator=_update(state.discriminator, discriminator_grads,
-                              discriminator_stats, optimizers.discriminator))
+    new_state = state.replace(step=state.step + 1, **{
+        name: _update(getattr(state, name), grads[name], new_batch_stats[name],
+                      getattr(optimizers, name)) for name in trained})
     if skip_nonfinite:
       unchanged = state.replace(step=new_state.step)
       new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old),

@@ -25,6 +25,7 @@ from ali_jax import data
 from ali_jax import evaluation
 from ali_jax import inference
 from ali_jax import networks as networks_lib
+from ali_jax import objectives
 from ali_jax import preemption
 from ali_jax import state as state_lib
 from ali_jax import step as step_lib
@@ -34,7 +35,6 @@ DEVICE_AXIS = 'batch'
 PREFETCH_BATCHES = 2  # batches on the devices ahead of the step that needs them
 EVAL_FILE = 'eval.json'
 IMAGE_DIR = 'images'
-NETWORKS = ('encoder', 'generator', 'discriminator')
 INITIAL_BIAS_IMAGES = 500  # the paper sets the generator's output bias from 500 images
 
 
@@ -68,8 +68,11 @@ def device_batches(dataset, config, steps):
 # ---- Divergence -------------------------------------------------------------------
 
 def _what_is_not_finite(metrics):
-  losses = [k for k in ('discriminator_loss', 'generator_loss') if not np.isfinite(metrics[k])]
-  networks = [n for n in NETWORKS if not np.isfinite(metrics[f'grad_norm_{n}'])]
+  losses = [k for k in sorted(metrics) if not k.startswith('grad_norm_')
+            and not k.endswith('_accuracy') and k != 'nonfinite_update'
+            and not np.isfinite(metrics[k])]
+  networks = [n for n in networks_lib.NETWORK_NAMES
+              if not np.isfinite(metrics.get(f'grad_norm_{n}', 0.0))]
   parts = [f'non-finite {", ".join(losses)}'] if losses else []
   if networks:
     parts.append(f'non-finite gradients in the {", ".join(networks)}')
@@ -99,9 +102,14 @@ def check_divergence(history, first_step, config, workdir):
 
 
 def summarise(history):
-  """Means over the steps of `history`, skipped (non-finite) updates left out."""
+  """Means over the steps of `history`, skipped (non-finite) updates left out.
+
+  A two-phase method's history can span both phases: each metric is averaged
+  over the steps that have it.
+  """
   kept = [m for m in history if m['nonfinite_update'] == 0] or history
-  means = {k: float(np.mean([m[k] for m in kept])) for k in history[0]}
+  names = sorted({k for m in history for k in m})
+  means = {k: float(np.mean([m[k] for m in kept if k in m] or [np.nan])) for k in names}
   means['nonfinite_update'] = float(sum(m['nonfinite_update'] for m in history))
   return means
 
@@ -113,8 +121,9 @@ def evaluate(config, workdir, state, dataset, writer):
   model = inference.TrainedModel(config, state)
   is_mixture = config.dataset == 'mixture'
   evaluate_fn = evaluation.evaluate_mixture if is_mixture else evaluation.evaluate_images
-  metrics, arrays = evaluate_fn(model, dataset, num_samples=config.data.num_eval_samples,
-                                seed=config.seed)
+  metrics, arrays = evaluate_fn(
+      model, dataset, num_samples=config.data.num_eval_samples, seed=config.seed,
+      with_encoder=objectives.method_of(config) not in objectives.WITHOUT_ENCODER)
   metrics['step'] = model.step
   if jax.process_index() == 0:
     workdir_lib.write_text_atomically(os.path.join(workdir, EVAL_FILE),
@@ -141,6 +150,13 @@ def _format_duration(seconds):
   minutes, seconds = divmod(int(seconds), 60)
   hours, minutes = divmod(minutes, 60)
   return f'{hours}:{minutes:02d}:{seconds:02d}'
+
+
+def _loss_summary(means):
+  """'discriminator_loss 1.386 | generator_loss 0.693 | ...': the losses first."""
+  shown = [k for k in means if k != 'nonfinite_update' and not k.startswith('grad_norm_')]
+  shown.sort(key=lambda k: (not k.endswith(('_loss', '_objective')), k))
+  return ' | '.join(f'{k} {means[k]:.3f}' for k in shown)
 
 
 def _claim_workdir(config, workdir):
@@ -182,7 +198,6 @@ def _train(config, workdir, is_chief):
   dataset = data.load(config)
   networks = networks_lib.build_networks(
       config.model, data_shape=data.data_shape(config), axis_name=DEVICE_AXIS)
-  optimizers = state_lib.make_optimizers(config)
   initial_state = state_lib.create_train_state(config)  # also the restore template
   manager, state = checkpoints.restore_latest_intact(
       workdir, initial_state, max_to_keep=config.max_checkpoints_to_keep)
@@ -202,12 +217,25 @@ def _train(config, workdir, is_chief):
       jax.sharding.Mesh(np.array(jax.local_devices()), (DEVICE_AXIS,)),
       jax.sharding.PartitionSpec())
   state = jax.device_put(state, replicated)
-  train_step = jax.pmap(
-      step_lib.make_train_step(networks, optimizers, latent_dim=config.model.latent_dim,
-                               loss_form=config.loss_form, axis_name=DEVICE_AXIS,
-                               skip_nonfinite=config.nonfinite == 'skip'),
-      axis_name=DEVICE_AXIS, in_axes=(None, 0), out_axes=(None, None),
-      donate_argnums=(0,))
+  train_steps = {}  # phase -> its pmapped step, compiled when first needed
+
+  def train_step_for(step):
+    phase = objectives.phase(config, step)
+    if phase not in train_steps:
+      train_steps[phase] = jax.pmap(
+          step_lib.make_train_step(networks, state_lib.make_optimizers(config, phase),
+                                   objectives.objective(config, phase),
+                                   latent_dim=config.model.latent_dim,
+                                   loss_form=config.loss_form, axis_name=DEVICE_AXIS,
+                                   skip_nonfinite=config.nonfinite == 'skip'),
+          axis_name=DEVICE_AXIS, in_axes=(None, 0), out_axes=(None, None),
+          donate_argnums=(0,))
+    return train_steps[phase]
+
+  # Post-hoc inference starts its second phase with a new joint D.
+  fresh_discriminator_step = (objectives.inference_phase_start(config)
+                              if objectives.method_of(config) == objectives.POST_HOC
+                              else None)
   # XLA:CPU can deadlock in its collective rendezvous when steps with
   # collectives are queued back to back; waiting for each step avoids it.
   wait_every_step = jax.default_backend() == 'cpu'
@@ -220,7 +248,11 @@ def _train(config, workdir, is_chief):
   timer_start, timer_step = None, start_step
   steps = range(start_step, config.num_train_steps)
   for step, batch in zip(steps, device_batches(dataset, config, steps)):
-    state, metrics = train_step(state, batch)
+    if step == fresh_discriminator_step:
+      logging.info('Step %d: the generator is frozen; training the encoder and a new '
+                   'joint discriminator from here.', step)
+      state = jax.device_put(state_lib.with_fresh_discriminator(state, config), replicated)
+    state, metrics = train_step_for(step)(state, batch)
     history.append(metrics)
     if wait_every_step:
       jax.block_until_ready(metrics)
@@ -242,10 +274,8 @@ def _train(config, workdir, is_chief):
       eta = (config.num_train_steps - done) / rate if rate > 0 else 0
       skipped = (f' | {means["nonfinite_update"]:.0f} non-finite updates skipped'
                  if means['nonfinite_update'] else '')
-      logging.info('step %d/%d | D loss %.3f | E,G loss %.3f | D acc real %.2f fake %.2f'
-                   ' | %.1f steps/s | ETA %s%s', done, config.num_train_steps,
-                   means['discriminator_loss'], means['generator_loss'],
-                   means['real_accuracy'], means['fake_accuracy'], rate,
+      logging.info('step %d/%d | %s | %.1f steps/s | ETA %s%s', done,
+                   config.num_train_steps, _loss_summary(means), rate,
                    _format_duration(eta), skipped)
       if is_chief:
         for name, value in means.items():

@@ -2,6 +2,7 @@
 import ml_collections
 
 from ali_jax import architectures
+from ali_jax import objectives
 
 
 def image_config(*, dataset, architecture, train_examples, epochs, batch_size=100):
@@ -27,6 +28,11 @@ def image_config(*, dataset, architecture, train_examples, epochs, batch_size=10
   config.checkpoint_every_steps = 5_000
   config.max_checkpoints_to_keep = 3
   config.nonfinite = 'stop'  # or 'skip' non-finite updates and count them
+  # 'ali'; 'bigan' with model.encoder='deterministic'; or a comparison
+  # (ali_jax/objectives.py: gan, latent_regressor, joint_latent_regressor,
+  # post_hoc, alice).
+  config.method = 'ali'
+  config.method_options = ml_collections.ConfigDict(objectives.default_options())
   config.loss_form = 'non_saturating'  # the paper's code; or 'minimax'
   config.optimizer = ml_collections.ConfigDict(dict(
       learning_rate=1e-4, b1=0.5, b2=0.999,  # the paper, every image experiment

@@ -7,6 +7,7 @@ import pytest
 
 from ali_jax import data
 from ali_jax import networks as networks_lib
+from ali_jax import objectives
 from ali_jax import state as state_lib
 from ali_jax import step as step_lib
 from tests.conftest import NUM_DEVICES
@@ -14,11 +15,11 @@ from tests.conftest import NUM_DEVICES
 AXIS = 'batch'
 
 
-def _step_fn(config, axis_name):
+def _step_fn(config, axis_name, phase=objectives.SINGLE_PHASE):
   networks = networks_lib.build_networks(
       config.model, data_shape=data.data_shape(config), axis_name=axis_name)
   return step_lib.make_train_step(
-      networks, state_lib.make_optimizers(config),
+      networks, state_lib.make_optimizers(config), objectives.objective(config, phase),
       latent_dim=config.model.latent_dim, loss_form=config.loss_form, axis_name=axis_name)
 
 

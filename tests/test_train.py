@@ -172,11 +172,14 @@ def test_skip_mode_skips_nonfinite_updates_and_counts_them(tmp_path, tiny_config
 
 
 def test_skip_mode_step_leaves_networks_unchanged():
+  from ali_jax import objectives  # pylint: disable=g-import-not-at-top
   from ali_jax import step as step_lib  # pylint: disable=g-import-not-at-top
   config = mixture_tiny_config()
   networks = networks_lib.build_networks(config.model, data_shape=(2,))
   train_step = jax.jit(step_lib.make_train_step(
-      networks, state_lib.make_optimizers(config), latent_dim=2, skip_nonfinite=True))
+      networks, state_lib.make_optimizers(config),
+      objectives.objective(config, objectives.SINGLE_PHASE), latent_dim=2,
+      skip_nonfinite=True))
   state = state_lib.create_train_state(config)
   nan_batch = {'x': np.full((16, 2), np.nan, np.float32)}
   new_state, metrics = train_step(state, nan_batch)
