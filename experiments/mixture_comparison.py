@@ -38,7 +38,7 @@ from ali_jax.data import mixture
 FLAGS = flags.FLAGS
 flags.DEFINE_list('methods', list(objectives.METHODS), 'Methods to compare.')
 flags.DEFINE_list('seeds', ['0', '1', '2', '3', '4'], 'Seeds to train each method with.')
-flags.DEFINE_integer('num_train_steps', 10_000,
+flags.DEFINE_integer('num_train_steps', 20_000,
                      'Steps of every method; the two-phase methods (latent_regressor, '
                      'post_hoc) train this GAN, then inference for --inference_steps more.')
 flags.DEFINE_integer('inference_steps', 5_000,
