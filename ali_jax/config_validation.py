@@ -97,6 +97,7 @@ IMAGE_FIELDS = {
     'model.architecture': _one_of(tuple(architectures.ARCHITECTURES)),
     'model.condition_dim': (_non_negative_integer, 'an integer >= 0 (0: unconditional)'),
     'model.condition_embedding': (_positive_integer, 'a positive integer'),
+    'model.conv_implementation': _one_of(('auto',) + tuple(networks.CONV_IMPLEMENTATIONS)),
 }
 
 

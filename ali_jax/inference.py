@@ -1,9 +1,11 @@
 """A trained model for inference: load(workdir) -> encode / decode / sample / reconstruct."""
+import functools
 import json
 import math
 import os
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -64,6 +66,22 @@ def _checked_array(array, name, trailing_shape, value_range=None):
   return array
 
 
+def _encoder_features(encoder, kind, hidden_layers, variables, x, noise, *y):
+  """[mean of q(z|x), last `hidden_layers` hidden activations] per row, flattened."""
+  z, intermediates = encoder.apply(variables, x, noise, *y, train=False,
+                                   mutable=['intermediates'])
+  intermediates = intermediates['intermediates']
+  if kind == networks_lib.GAUSSIAN:
+    mean = jnp.split(networks_lib.sown(intermediates, networks_lib.MU_LOG_SIGMA)[0], 2,
+                     axis=-1)[0]
+  else:  # deterministic: z itself; 'noise' (the mixture): z with the noise at zero
+    mean = z
+  hidden = networks_lib.sown(intermediates, networks_lib.HIDDEN)
+  parts = [mean] + [h.reshape(h.shape[0], -1)
+                    for h in hidden[len(hidden) - hidden_layers:]] if hidden_layers else [mean]
+  return jnp.concatenate(parts, axis=-1)
+
+
 class TrainedModel:
   """The encoder and generator of a run, with batch norm in inference mode.
 
@@ -88,6 +106,8 @@ class TrainedModel:
     decode = jax.jit(lambda variables, z, *y: networks.generator.apply(
         variables, z, *y, train=False))
     self._encode = lambda *arrays: encode(_variables(self._state.encoder), *arrays)
+    self._encoder = networks.encoder
+    self._feature_fns = {}
     self._decode = lambda *arrays: decode(_variables(self._state.generator), *arrays)
 
   def _conditions(self, y, count):
@@ -110,6 +130,24 @@ class TrainedModel:
     noise = np.asarray(jax.random.normal(jax.random.PRNGKey(seed),
                                          (len(x), self.latent_dim)))
     return _in_chunks(self._encode, self._chunk, x, noise, *self._conditions(y, len(x)))
+
+  def features(self, x, y=None, *, hidden_layers=3):
+    """The encoder's features of x for downstream classifiers (PAPER.md section 5).
+
+    The mean of q(z|x) (z itself for a deterministic encoder) concatenated
+    with the flattened activations of the last `hidden_layers` hidden layers,
+    as in the paper's SVHN L2-SVM protocol; hidden_layers=0 gives the mean alone.
+    """
+    if not isinstance(hidden_layers, int) or hidden_layers < 0:
+      raise ValueError(f'hidden_layers={hidden_layers!r}; expected an integer >= 0.')
+    x = _checked_array(x, 'x', self.data_shape, self._value_range)
+    if hidden_layers not in self._feature_fns:
+      self._feature_fns[hidden_layers] = jax.jit(functools.partial(
+          _encoder_features, self._encoder, self.config.model.encoder, hidden_layers))
+    features = self._feature_fns[hidden_layers]
+    return _in_chunks(lambda *a: features(_variables(self._state.encoder), *a), self._chunk,
+                      x, np.zeros((len(x), self.latent_dim), np.float32),
+                      *self._conditions(y, len(x)))
 
   def decode(self, z, y=None):
     """x = G(z)."""

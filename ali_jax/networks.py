@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ali_jax import architectures
+from ali_jax import conv_layers
 
 # Encoder kinds. 'gaussian' is ALI's reparameterised q(z|x) = N(mu, sigma^2);
 # 'noise' makes E stochastic by concatenating the noise to x (the paper's
@@ -135,32 +136,75 @@ class MaxoutDiscriminator(nn.Module):
 
 # ---- Convolutional networks for images (the specs live in architectures.py) ------
 
-class PaddedConvTranspose(nn.Module):
-  """nn.ConvTranspose(padding='VALID') computed as a stride-1 VALID convolution
-  over the input with its zeros (s - 1 between pixels, k - 1 around) written
-  out: the same parameters, outputs and gradients, n -> (n - 1) * s + k.
+# model.conv_implementation -> (strided conv, transposed conv) formulations of
+# conv_layers.py. All compute the same function with the same parameters, so a
+# checkpoint moves freely between them; they differ in speed per platform.
+CONV_IMPLEMENTATIONS = {
+    'plain': ('plain', 'plain'),              # what flax's nn.Conv / nn.ConvTranspose run
+    'padded': ('plain', 'padded'),
+    'phase': ('plain', 'phase'),
+    'phase_space_to_depth': ('space_to_depth', 'phase'),
+}
+# 'auto' per backend. CPU: measured with experiments/benchmark.py (README,
+# "Performance"); elsewhere XLA's own transposed convolutions are used.
+AUTO_CONV_IMPLEMENTATION = {'cpu': 'padded'}
 
-  Why: XLA:CPU computes the weight gradient of a strided transposed (or
-  lhs-dilated) convolution with a generic loop at a few GFLOP/s; over a
-  materialised input it is an ordinary convolution gradient (digits generator,
-  batch 100, 2 CPU cores: 587 -> 129 ms, see xla_flags.py). The optimization
-  barrier keeps XLA from folding the padding back into a dilated convolution.
+
+def resolve_conv_implementation(name):
+  """`name`, or for 'auto' the formulation chosen for the running backend."""
+  if name == 'auto':
+    return AUTO_CONV_IMPLEMENTATION.get(jax.default_backend(), 'plain')
+  if name not in CONV_IMPLEMENTATIONS:
+    raise ValueError(f'model.conv_implementation={name!r}; expected auto or one of '
+                     f'{tuple(CONV_IMPLEMENTATIONS)}.')
+  return name
+
+
+class Conv(nn.Module):
+  """nn.Conv(padding='VALID') with a choice of formulation (conv_layers.CONV).
+
+  Same parameter names and shapes as nn.Conv, so checkpoints are interchangeable.
   """
   features: int
   kernel_size: Tuple[int, int]
   strides: Tuple[int, int]
   use_bias: bool = True
   kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+  implementation: str = 'plain'
 
   @nn.compact
   def __call__(self, x):
-    (kh, kw), (sh, sw) = self.kernel_size, self.strides
-    kernel = self.param('kernel', self.kernel_init, (kh, kw, x.shape[-1], self.features))
-    padded = jax.lax.pad(x, jnp.zeros((), x.dtype),
-                         [(0, 0, 0), (kh - 1, kh - 1, sh - 1), (kw - 1, kw - 1, sw - 1),
-                          (0, 0, 0)])
-    y = jax.lax.conv_general_dilated(jax.lax.optimization_barrier(padded), kernel, (1, 1),
-                                     'VALID', dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    kernel = self.param('kernel', self.kernel_init,
+                        tuple(self.kernel_size) + (x.shape[-1], self.features))
+    y = conv_layers.CONV[self.implementation](x, kernel, tuple(self.strides))
+    if self.use_bias:
+      y = y + self.param('bias', nn.initializers.zeros, (self.features,))
+    return y
+
+
+class PaddedConvTranspose(nn.Module):
+  """nn.ConvTranspose(padding='VALID') with a choice of formulation
+  (conv_layers.CONV_TRANSPOSE): the same parameters, outputs and gradients,
+  n -> (n - 1) * s + k.
+
+  Why not flax's: XLA:CPU computes the weight gradient of a strided transposed
+  (or lhs-dilated) convolution with a generic loop at a few GFLOP/s (digits
+  generator, batch 100, 2 CPU cores: 587 ms; 129 ms with 'padded' and the flag
+  of xla_flags.py). The name is kept from the first formulation, 'padded', so
+  that earlier checkpoints load.
+  """
+  features: int
+  kernel_size: Tuple[int, int]
+  strides: Tuple[int, int]
+  use_bias: bool = True
+  kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+  implementation: str = 'padded'
+
+  @nn.compact
+  def __call__(self, x):
+    kernel = self.param('kernel', self.kernel_init,
+                        tuple(self.kernel_size) + (x.shape[-1], self.features))
+    y = conv_layers.CONV_TRANSPOSE[self.implementation](x, kernel, tuple(self.strides))
     if self.use_bias:
       y = y + self.param('bias', nn.initializers.zeros, (self.features,))
     return y
@@ -180,10 +224,12 @@ class ConvStack(nn.Module):
   maxout_pieces: int = 1
   input_dropout: Optional[float] = None
   axis_name: Optional[str] = None
+  conv_implementation: str = 'padded'  # a key of CONV_IMPLEMENTATIONS
 
   @nn.compact
   def __call__(self, h, *, train):
     init = nn.initializers.normal(self.init_std)
+    conv_kind, transposed_kind = CONV_IMPLEMENTATIONS[self.conv_implementation]
     for i, layer in enumerate(self.layers):
       if self.input_dropout is not None:
         rate = self.input_dropout if layer.dropout is None else layer.dropout
@@ -191,8 +237,8 @@ class ConvStack(nn.Module):
       shape = dict(features=layer.features, kernel_size=(layer.kernel, layer.kernel),
                    strides=(layer.stride, layer.stride), use_bias=not layer.batch_norm,
                    kernel_init=init)
-      h = (PaddedConvTranspose(**shape) if layer.transposed
-           else nn.Conv(padding='VALID', **shape))(h)
+      h = (PaddedConvTranspose(implementation=transposed_kind, **shape) if layer.transposed
+           else Conv(implementation=conv_kind, **shape))(h)
       if layer.batch_norm:
         h = nn.BatchNorm(use_running_average=not train, momentum=BATCH_NORM_MOMENTUM,
                          axis_name=self.axis_name)(h)
@@ -216,12 +262,14 @@ class ConvEncoder(nn.Module):
   condition_dim: int = 0
   condition_embedding: int = 256
   axis_name: Optional[str] = None
+  conv_implementation: str = 'padded'
 
   @nn.compact
   def __call__(self, x, noise, y=None, *, train):
     init = nn.initializers.normal(self.init_std)
     h = ConvStack(self.arch.encoder[:-1], self.arch.leaky_relu_slope, self.init_std,
-                  axis_name=self.axis_name)(x, train=train)
+                  axis_name=self.axis_name,
+                  conv_implementation=self.conv_implementation)(x, train=train)
     if self.condition_dim:  # conditional ALI: y joins before the last 1x1 conv
       h = jnp.concatenate([h, _as_image(nn.Dense(self.condition_embedding,
                                                  kernel_init=init)(y))], -1)
@@ -246,6 +294,7 @@ class ConvGenerator(nn.Module):
   condition_dim: int = 0
   condition_embedding: int = 256
   axis_name: Optional[str] = None
+  conv_implementation: str = 'padded'
 
   @nn.compact
   def __call__(self, z, y=None, *, train):
@@ -255,7 +304,8 @@ class ConvGenerator(nn.Module):
       h = jnp.concatenate([h, _as_image(nn.Dense(self.condition_embedding,
                                                  kernel_init=init)(y))], -1)
     h = ConvStack(self.arch.generator[:-1], self.arch.leaky_relu_slope, self.init_std,
-                  axis_name=self.axis_name)(h, train=train)
+                  axis_name=self.axis_name,
+                  conv_implementation=self.conv_implementation)(h, train=train)
     last = self.arch.generator[-1]
     h = nn.Conv(last.features, (last.kernel, last.kernel), padding='VALID', use_bias=False,
                 kernel_init=init)(h)
@@ -271,6 +321,7 @@ class ConvDiscriminator(nn.Module):
   condition_dim: int = 0
   condition_embedding: int = 256
   axis_name: Optional[str] = None
+  conv_implementation: str = 'padded'
 
   @nn.compact
   def __call__(self, x, z, y=None, *, train):
@@ -278,7 +329,7 @@ class ConvDiscriminator(nn.Module):
     stack = lambda layers, activate_last=True: ConvStack(
         layers, a.leaky_relu_slope, self.init_std, activate_last=activate_last,
         maxout_pieces=a.maxout_pieces, input_dropout=self.dropout_rate,
-        axis_name=self.axis_name)
+        axis_name=self.axis_name, conv_implementation=self.conv_implementation)
     joint = [stack(a.discriminator_x)(x, train=train),
              stack(a.discriminator_z)(_as_image(z), train=train)]
     if self.condition_dim:  # conditional ALI: y joins D_xz's input
@@ -316,7 +367,8 @@ def build_networks(model_config, *, data_shape, axis_name=None):
             dropout_rate=m.dropout_rate, init_std=m.init_std))
   arch = architectures.ARCHITECTURES[m.architecture]
   condition = dict(condition_dim=m.condition_dim, condition_embedding=m.condition_embedding,
-                   axis_name=axis_name)
+                   axis_name=axis_name, conv_implementation=resolve_conv_implementation(
+                       m.get('conv_implementation', 'auto')))
   return Networks(
       encoder=ConvEncoder(arch, m.init_std, kind=m.encoder, **condition),
       generator=ConvGenerator(arch, m.init_std, **condition),

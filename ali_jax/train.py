@@ -65,6 +65,28 @@ def device_batches(dataset, config, steps):
   yield from ready
 
 
+def make_pmapped_train_step(config, networks, phase):
+  """The train step of `phase`, pmapped over the local devices as the trainer runs it.
+
+  The state goes in unreplicated (in_axes None) and comes out the same on every
+  device; it is donated, so its buffers are reused for the new state.
+  """
+  return jax.pmap(
+      step_lib.make_train_step(networks, state_lib.make_optimizers(config, phase),
+                               objectives.objective(config, phase),
+                               latent_dim=config.model.latent_dim,
+                               loss_form=config.loss_form, axis_name=DEVICE_AXIS,
+                               skip_nonfinite=config.nonfinite == 'skip'),
+      axis_name=DEVICE_AXIS, in_axes=(None, 0), out_axes=(None, None), donate_argnums=(0,))
+
+
+def replicate_on_local_devices(tree):
+  """`tree` placed whole on every local device, as the pmapped step returns its state."""
+  return jax.device_put(tree, jax.sharding.NamedSharding(
+      jax.sharding.Mesh(np.array(jax.local_devices()), (DEVICE_AXIS,)),
+      jax.sharding.PartitionSpec()))
+
+
 # ---- Divergence -------------------------------------------------------------------
 
 def _what_is_not_finite(metrics):
@@ -213,23 +235,13 @@ def _train(config, workdir, is_chief):
   # ---- The update step ------------------------------------------------------------
   # The pmapped step returns the state replicated over this host's devices;
   # placing it there first lets the step donate it from the first call.
-  replicated = jax.sharding.NamedSharding(
-      jax.sharding.Mesh(np.array(jax.local_devices()), (DEVICE_AXIS,)),
-      jax.sharding.PartitionSpec())
-  state = jax.device_put(state, replicated)
+  state = replicate_on_local_devices(state)
   train_steps = {}  # phase -> its pmapped step, compiled when first needed
 
   def train_step_for(step):
     phase = objectives.phase(config, step)
     if phase not in train_steps:
-      train_steps[phase] = jax.pmap(
-          step_lib.make_train_step(networks, state_lib.make_optimizers(config, phase),
-                                   objectives.objective(config, phase),
-                                   latent_dim=config.model.latent_dim,
-                                   loss_form=config.loss_form, axis_name=DEVICE_AXIS,
-                                   skip_nonfinite=config.nonfinite == 'skip'),
-          axis_name=DEVICE_AXIS, in_axes=(None, 0), out_axes=(None, None),
-          donate_argnums=(0,))
+      train_steps[phase] = make_pmapped_train_step(config, networks, phase)
     return train_steps[phase]
 
   # Post-hoc inference starts its second phase with a new joint D.
@@ -251,7 +263,7 @@ def _train(config, workdir, is_chief):
     if step == fresh_discriminator_step:
       logging.info('Step %d: the generator is frozen; training the encoder and a new '
                    'joint discriminator from here.', step)
-      state = jax.device_put(state_lib.with_fresh_discriminator(state, config), replicated)
+      state = replicate_on_local_devices(state_lib.with_fresh_discriminator(state, config))
     state, metrics = train_step_for(step)(state, batch)
     history.append(metrics)
     if wait_every_step:

@@ -8,7 +8,8 @@ from ali_jax import config_validation
 # what it reports, not what the saved state means. (A cosine learning rate
 # schedule follows num_train_steps, so extending a run stretches its decay.)
 RESUMABLE_FIELDS = ('num_train_steps', 'log_every_steps', 'eval_every_steps',
-                    'checkpoint_every_steps', 'max_checkpoints_to_keep', 'nonfinite')
+                    'checkpoint_every_steps', 'max_checkpoints_to_keep', 'nonfinite',
+                    'model.conv_implementation')
 LOCK_FILE = '.lock'
 
 

@@ -45,5 +45,8 @@ def image_config(*, dataset, architecture, train_examples, epochs, batch_size=10
       dropout_rate=0.2,           # on the input of every D layer (unless a layer says)
       condition_dim=0,            # 40 for conditional ALI on CelebA's attributes
       condition_embedding=256,    # the attributes' linear embedding
+      # How convolutions are computed (ali_jax/networks.py CONV_IMPLEMENTATIONS):
+      # all give the same numbers; 'auto' picks the fastest measured per backend.
+      conv_implementation='auto',
   ))
   return config

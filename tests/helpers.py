@@ -75,9 +75,9 @@ def has_checkpoint_at_least(workdir, step):
   return condition
 
 
-def restored_state(workdir, config):
-  """The latest checkpoint in `workdir`, on the host."""
+def restored_state(workdir, config, step=None):
+  """The checkpoint at `step` (default: the latest) in `workdir`, on the host."""
   manager = checkpoints.make_manager(str(workdir), create=False)
-  state = checkpoints.restore(manager, state_lib.create_train_state(config))
+  state = checkpoints.restore(manager, state_lib.create_train_state(config), step)
   manager.close()
   return jax.device_get(state)

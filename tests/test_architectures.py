@@ -139,34 +139,39 @@ def test_modules_have_the_tables_shapes_and_parameters(name):
   assert counts == expected_param_counts(name)
 
 
-def _transposed_layers():
-  """(architecture, layer, input size, input channels) for every transposed conv."""
-  cases = []
+def _conv_shapes():
+  """(transposed, kernel, stride, input size) of every conv and transposed conv of the
+  paper's networks with more than a 1x1 kernel (the formulations differ in how
+  they handle space; channels are reshaped generically and tested small)."""
+  shapes = set()
   for name in sorted(TABLES):
     arch = architectures.ARCHITECTURES[name]
-    size, channels = 1, arch.latent_dim
-    for layer in arch.generator:
-      if layer.transposed:
-        cases.append((name, layer, size, channels))
-      size, channels = layer.output_size(size), layer.features
-  return cases
+    for stack, size in ((arch.encoder, arch.image_size), (arch.generator, 1),
+                        (arch.discriminator_x, arch.image_size)):
+      for layer in stack:
+        if layer.kernel > 1:
+          shapes.add((layer.transposed, layer.kernel, layer.stride, size))
+        size = layer.output_size(size)
+  return sorted(shapes)
 
 
-@pytest.mark.parametrize('name, layer, size, channels', _transposed_layers())
-def test_padded_conv_transpose_equals_flax(name, layer, size, channels):
-  del name
-  shape = dict(features=layer.features, kernel_size=(layer.kernel,) * 2,
-               strides=(layer.stride,) * 2, use_bias=True)
-  reference = nn.ConvTranspose(padding='VALID', **shape)
-  padded = networks.PaddedConvTranspose(**shape)
-  x = jax.random.normal(jax.random.PRNGKey(0), (2, size, size, channels))
+@pytest.mark.parametrize('transposed, kernel, stride, size', _conv_shapes())
+def test_conv_formulations_equal_flax(transposed, kernel, stride, size):
+  """Outputs and gradients (input and parameters) of every formulation equal flax's layer."""
+  shape = dict(features=4, kernel_size=(kernel,) * 2, strides=(stride,) * 2, use_bias=True)
+  reference = (nn.ConvTranspose if transposed else nn.Conv)(padding='VALID', **shape)
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, size, size, 3))
   variables = reference.init(jax.random.PRNGKey(1), x)
   variables = jax.tree.map(lambda a: a + 0.1, variables)  # a non-zero bias too
   loss = lambda module: lambda v, x: jnp.sum(jnp.sin(module.apply(v, x)))
+  theirs = jax.grad(loss(reference), argnums=(0, 1))(variables, x)
   # float32 sums in another order: compare whole arrays by relative norm.
   close = lambda a, b: np.linalg.norm(a - b) <= 1e-5 * np.linalg.norm(b)
-  assert close(padded.apply(variables, x), reference.apply(variables, x))
-  mine = jax.grad(loss(padded), argnums=(0, 1))(variables, x)
-  theirs = jax.grad(loss(reference), argnums=(0, 1))(variables, x)
-  for a, b in zip(jax.tree.leaves(mine), jax.tree.leaves(theirs)):
-    assert close(a, b), (a.shape, np.linalg.norm(a - b) / np.linalg.norm(b))
+  for implementation, (conv_kind, transposed_kind) in networks.CONV_IMPLEMENTATIONS.items():
+    mine = (networks.PaddedConvTranspose(implementation=transposed_kind, **shape)
+            if transposed else networks.Conv(implementation=conv_kind, **shape))
+    assert close(mine.apply(variables, x), reference.apply(variables, x)), implementation
+    ours = jax.grad(loss(mine), argnums=(0, 1))(variables, x)
+    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs)):
+      assert close(a, b), (implementation, a.shape,
+                           np.linalg.norm(a - b) / np.linalg.norm(b))

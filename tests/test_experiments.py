@@ -1,17 +1,95 @@
-"""The experiment scripts run end to end on the tiny config."""
+"""The experiment scripts run end to end in their quick settings."""
 import os
+import re
 import subprocess
 import sys
+
+import numpy as np
+from sklearn import svm
+
+from ali_jax import objectives
+from ali_jax import train
+from configs import digits
+from experiments import semi_supervised
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def _run_script(*args, timeout=600):
+  return subprocess.run([sys.executable] + list(args), cwd=REPO, check=True,
+                        capture_output=True, text=True, timeout=timeout).stdout
+
+
 def test_mixture_seeds_writes_a_table(tmp_path):
   output = tmp_path / 'table.md'
-  subprocess.run(
-      [sys.executable, 'experiments/mixture_seeds.py', '--config=configs/mixture_tiny.py',
-       '--seeds=0,1', f'--workdir={tmp_path / "runs"}', f'--output={output}'],
-      cwd=REPO, check=True, capture_output=True, timeout=240)
+  _run_script('experiments/mixture_seeds.py', '--config=configs/mixture_tiny.py',
+              '--seeds=0,1', f'--workdir={tmp_path / "runs"}', f'--output={output}')
   table = output.read_text()
   assert '| 0 |' in table and '| 1 |' in table and '**median**' in table
   assert (tmp_path / 'runs' / 'seed_1' / 'eval.json').exists()
+
+
+def test_mixture_comparison_trains_every_method(tmp_path):
+  _run_script('experiments/mixture_comparison.py', '--quick', '--seeds=0,1',
+              f'--workdir={tmp_path / "runs"}', f'--output_dir={tmp_path / "out"}')
+  report = (tmp_path / 'out' / 'mixture_comparison.md').read_text()
+  for method in objectives.METHODS:
+    row = re.search(rf'^\| {method} \| (\d+\.\d) \+- (\d+\.\d) \[(\d+), (\d+)\]', report,
+                    re.MULTILINE)
+    assert row, method
+    mean, _, low, high = map(float, row.groups())
+    assert 1 <= low <= mean <= high <= 25
+    for seed in (0, 1):
+      assert (tmp_path / 'runs' / method / f'seed_{seed}' / 'eval.json').exists()
+  assert 'n/a (no encoder)' in re.search(r'^\| gan \|.*$', report, re.MULTILINE).group()
+  assert (tmp_path / 'out' / 'mixture_comparison.png').stat().st_size > 10_000
+
+
+def _tiny_digits_run(workdir, data_dir, **changes):
+  config = digits.get_config()
+  config.update_from_flattened_dict(dict(
+      batch_size=8, num_train_steps=3, log_every_steps=1, checkpoint_every_steps=3,
+      eval_every_steps=100, **{'data.data_dir': str(data_dir), 'data.num_heldout': 6,
+                               'data.num_eval_samples': 4}, **changes))
+  train.train_and_evaluate(config, str(workdir))
+
+
+def test_semi_supervised_compares_features(tmp_path):
+  # One tiny run, listed under two names: the two-phase methods themselves are
+  # tested on the mixture (test_objectives.py); an image model compiles slowly.
+  _tiny_digits_run(tmp_path / 'ali', tmp_path / 'tfds')
+  output = tmp_path / 'table.md'
+  _run_script('experiments/semi_supervised.py', f'--models=ali={tmp_path / "ali"},'
+              f'again={tmp_path / "ali"}', '--num_svms=2', '--num_c=3',
+              '--labels=20', f'--output={output}')
+  report = output.read_text()
+  rows = re.findall(r'^\| (raw pixels|ali|again)\b.*?\| (\d+) \| '
+                    r'(\d+\.\d+)% \+- .*\| (\d+) \| (\d+\.\d+)% \|$', report, re.MULTILINE)
+  assert [r[0] for r in rows] == ['raw pixels', 'ali', 'again']
+  assert rows[1][1:] == rows[2][1:]  # the same encoder gives the same numbers
+  # raw pixels: 32x32; encoders: the mean (32) and the last three hidden layers.
+  assert rows[0][1] == '1024' and rows[1][1] == str(32 + 10 * 10 * 64 + 4 * 4 * 64 + 128)
+  assert rows[1][3] == '32'
+  for _, _, error, _, accuracy in rows:
+    assert 0 <= float(error) <= 100 and 0 <= float(accuracy) <= 100
+
+
+def test_svm_on_span_coordinates_is_the_svm_on_all_features():
+  rng = np.random.default_rng(0)
+  train_x, labels = rng.normal(size=(40, 300)), rng.integers(0, 3, 40)
+  test_x = rng.normal(size=(100, 300))
+  small_train, small_test = semi_supervised.span_coordinates(train_x, test_x)
+  assert small_train.shape == (40, 41)
+  for c in (1e-3, 1.0, 100.0):
+    full = svm.LinearSVC(C=c, tol=1e-9, max_iter=100_000).fit(train_x, labels)
+    small = svm.LinearSVC(C=c, fit_intercept=False, tol=1e-9, max_iter=100_000).fit(
+        small_train, labels)
+    np.testing.assert_allclose(small.decision_function(small_test),
+                               full.decision_function(test_x), atol=1e-5)
+
+
+def test_class_balanced_subset():
+  labels = np.repeat(np.arange(10), 30)
+  subset = semi_supervised.class_balanced_subset(labels, 50, np.random.default_rng(0))
+  assert len(set(subset)) == 50
+  np.testing.assert_array_equal(np.bincount(labels[subset]), [5] * 10)

@@ -5,6 +5,8 @@ process_count=...)`, an iterator over this process's share of each global
 batch ({'x': ..., and 'y' for conditional models}), a held-out set `heldout`
 (with `heldout_conditions`) and its `data_shape`.
 """
+import numpy as np
+
 from ali_jax.data import images
 from ali_jax.data import mixture
 
@@ -24,8 +26,8 @@ def data_shape(config):
                    f'{DATASETS}.')
 
 
-def _open_tfds(config):
-  """The training and held-out ArrayRecord sources, or an error that says what to run."""
+def _tfds_source(config, split):
+  """A random-access source of one split, or an error that says what to run."""
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   spec = images.SPECS[config.dataset]
   data_dir = images.default_data_dir(config)
@@ -35,8 +37,7 @@ def _open_tfds(config):
     if not builder.is_prepared():
       builder.download_and_prepare(file_format='array_record')
   try:
-    return (tfds.data_source(spec.tfds_name, split=spec.train_split, data_dir=data_dir),
-            tfds.data_source(spec.tfds_name, split=spec.heldout_split, data_dir=data_dir))
+    return tfds.data_source(spec.tfds_name, split=split, data_dir=data_dir)
   except Exception as error:  # pylint: disable=broad-except  (tfds raises several kinds)
     raise FileNotFoundError(
         f'The TFDS dataset {spec.tfds_name} is not prepared (as ArrayRecord) in {data_dir}: '
@@ -44,6 +45,19 @@ def _open_tfds(config):
         + spec.how_to_prepare.format(name=spec.tfds_name, data_dir=data_dir)
         + '\nor point --config.data.data_dir at a folder where it is prepared, or run a '
         'throughput benchmark on random images with --config.data_source=fake.') from None
+
+
+def labelled_split(config, split):
+  """(images, labels) of a TFDS `split` of config.dataset: float32 [0, 1] NHWC, int64.
+
+  For the semi-supervised evaluations; `split` is TFDS split syntax
+  ('train[:1200]').
+  """
+  spec = images.SPECS[config.dataset]
+  source = _tfds_source(config, split)
+  examples = [source[i] for i in range(len(source))]
+  return (np.stack([images.to_unit_images(e['image'], spec) for e in examples]),
+          np.array([int(e['label']) for e in examples], np.int64))
 
 
 def load(config):
@@ -54,5 +68,7 @@ def load(config):
                                num_heldout=config.data.num_heldout)
   if config.data_source == 'fake':
     return images.FakeImageData(config, shape)
-  train_source, heldout_source = _open_tfds(config)
+  spec = images.SPECS[config.dataset]
+  train_source = _tfds_source(config, spec.train_split)
+  heldout_source = _tfds_source(config, spec.heldout_split)
   return images.ImageData(config, train_source=train_source, heldout_source=heldout_source)

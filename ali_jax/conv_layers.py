@@ -1,0 +1,102 @@
+"""VALID convolutions and transposed convolutions, each in several exact formulations.
+
+Every function takes x (N, H, W, C) and a kernel (kh, kw, C, O) and computes
+the same numbers (up to float32 summation order) as flax's nn.Conv /
+nn.ConvTranspose with padding='VALID' and the same kernel; the formulations
+differ only in which convolutions XLA is asked to run, which matters a lot on
+CPU (benchmarks: experiments/benchmark.py, README "Performance"):
+
+conv (strided):
+  plain           one strided convolution.
+  space_to_depth  s x s blocks of the input become channels, the kernel is
+                  zero-padded to a multiple of s and folded the same way: one
+                  stride-1 convolution, whose input gradient is an ordinary
+                  convolution rather than a dilated one.
+conv_transpose:
+  plain           lax.conv_transpose (what flax runs).
+  padded          the zero-dilated, zero-padded input written out (behind an
+                  optimization barrier so XLA does not fold it back into a
+                  dilated convolution), then one stride-1 convolution.
+  phase           the sub-pixel decomposition: output pixel (s*m + r) only
+                  sees kernel taps congruent to r, so the s*s output phases are
+                  one stride-1 convolution of the (un-dilated) input with the
+                  kernel's taps regrouped into s*s*O channels, then interleaved.
+                  No multiplications by inserted zeros (s*s times fewer FLOPs
+                  than `padded`). A 1x1 input is one einsum.
+"""
+import math
+
+import jax
+import jax.numpy as jnp
+
+_DIMENSIONS = ('NHWC', 'HWIO', 'NHWC')
+
+
+def _conv(x, kernel, strides=(1, 1)):
+  return jax.lax.conv_general_dilated(x, kernel, strides, 'VALID',
+                                      dimension_numbers=_DIMENSIONS)
+
+
+# ---- Convolutions ----------------------------------------------------------------
+
+def conv_plain(x, kernel, strides):
+  return _conv(x, kernel, strides)
+
+
+def conv_space_to_depth(x, kernel, strides):
+  (kh, kw, c, o), (sh, sw) = kernel.shape, strides
+  if (sh, sw) == (1, 1):
+    return _conv(x, kernel)
+  qh, qw = math.ceil(kh / sh), math.ceil(kw / sw)
+  out_h, out_w = (x.shape[1] - kh) // sh + 1, (x.shape[2] - kw) // sw + 1
+  # The input rows that the output reads: (out - 1) * s + k, rounded up to whole
+  # blocks; rows past the input are zeros that meet zero kernel taps.
+  rows, cols = (out_h - 1 + qh) * sh, (out_w - 1 + qw) * sw
+  x = x[:, :rows, :cols]
+  x = jnp.pad(x, [(0, 0), (0, rows - x.shape[1]), (0, cols - x.shape[2]), (0, 0)])
+  n = x.shape[0]
+  blocks = x.reshape(n, rows // sh, sh, cols // sw, sw, c).transpose(0, 1, 3, 2, 4, 5)
+  blocks = blocks.reshape(n, rows // sh, cols // sw, sh * sw * c)
+  folded = jnp.pad(kernel, [(0, qh * sh - kh), (0, qw * sw - kw), (0, 0), (0, 0)])
+  folded = folded.reshape(qh, sh, qw, sw, c, o).transpose(0, 2, 1, 3, 4, 5)
+  return _conv(blocks, folded.reshape(qh, qw, sh * sw * c, o))
+
+
+# ---- Transposed convolutions -----------------------------------------------------
+
+def conv_transpose_plain(x, kernel, strides):
+  return jax.lax.conv_transpose(x, kernel, strides, 'VALID', dimension_numbers=_DIMENSIONS)
+
+
+def conv_transpose_padded(x, kernel, strides):
+  (kh, kw, _, _), (sh, sw) = kernel.shape, strides
+  padded = jax.lax.pad(x, jnp.zeros((), x.dtype),
+                       [(0, 0, 0), (kh - 1, kh - 1, sh - 1), (kw - 1, kw - 1, sw - 1),
+                        (0, 0, 0)])
+  return _conv(jax.lax.optimization_barrier(padded), kernel)
+
+
+def conv_transpose_phase(x, kernel, strides):
+  (kh, kw, c, o), (sh, sw) = kernel.shape, strides
+  n, h, w, _ = x.shape
+  if (h, w) == (1, 1):  # every output pixel sees the one input pixel through one tap
+    return jnp.einsum('nc,hwco->nhwo', x[:, 0, 0], kernel[::-1, ::-1])
+  if (sh, sw) == (1, 1):
+    return conv_transpose_padded(x, kernel, strides)  # no zeros to skip
+  qh, qw = math.ceil(kh / sh), math.ceil(kw / sw)
+  # With the kernel zero-padded at the front to q*s taps, phase r of the output
+  # correlates the input (padded by q - 1) with taps r' = s*j + (s - 1 - r).
+  front = jnp.pad(kernel, [(qh * sh - kh, 0), (qw * sw - kw, 0), (0, 0), (0, 0)])
+  phases = front.reshape(qh, sh, qw, sw, c, o)[:, ::-1, :, ::-1]
+  phases = phases.transpose(0, 2, 4, 1, 3, 5).reshape(qh, qw, c, sh * sw * o)
+  padded = jnp.pad(x, [(0, 0), (qh - 1, qh - 1), (qw - 1, qw - 1), (0, 0)])
+  y = _conv(jax.lax.optimization_barrier(padded), phases)  # (n, h+qh-1, w+qw-1, sh*sw*o)
+  rows, cols = y.shape[1], y.shape[2]
+  y = y.reshape(n, rows, cols, sh, sw, o).transpose(0, 1, 3, 2, 4, 5)
+  y = y.reshape(n, rows * sh, cols * sw, o)
+  return y[:, :(h - 1) * sh + kh, :(w - 1) * sw + kw]
+
+
+CONV = {'plain': conv_plain, 'space_to_depth': conv_space_to_depth}
+CONV_TRANSPOSE = {'plain': conv_transpose_plain, 'padded': conv_transpose_padded,
+                  'phase': conv_transpose_phase}

@@ -1,0 +1,150 @@
+"""The training methods: who is trained, what each minimises, and the phases."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ali_jax import config_validation
+from ali_jax import data
+from ali_jax import networks as networks_lib
+from ali_jax import objectives
+from ali_jax import state as state_lib
+from ali_jax import step as step_lib
+from ali_jax import train
+from tests import helpers
+from tests.conftest import NUM_DEVICES
+
+# method -> (networks it trains in its last phase, config changes it needs)
+TRAINED = {
+    'ali': ({'encoder', 'generator', 'discriminator'}, {}),
+    'bigan': ({'encoder', 'generator', 'discriminator'}, {'model.encoder': 'deterministic'}),
+    'gan': ({'generator', 'discriminator'}, {}),
+    'latent_regressor': ({'encoder'}, {'method_options.inference_steps': 4}),
+    'joint_latent_regressor': ({'encoder', 'generator', 'discriminator'}, {}),
+    'post_hoc': ({'encoder', 'discriminator'}, {'method_options.inference_steps': 4}),
+    'alice': ({'encoder', 'generator', 'discriminator'}, {}),
+    'vae': ({'encoder', 'generator'}, {'model.encoder': 'gaussian'}),
+}
+
+
+def _config(tiny_config, method, **changes):
+  tiny_config.method = method
+  tiny_config.update_from_flattened_dict({**TRAINED[method][1], **changes})
+  return tiny_config
+
+
+def _one_step(config, phase):
+  networks = networks_lib.build_networks(config.model, data_shape=data.data_shape(config))
+  step = jax.jit(step_lib.make_train_step(
+      networks, state_lib.make_optimizers(config, phase), objectives.objective(config, phase),
+      latent_dim=config.model.latent_dim))
+  state = state_lib.create_train_state(config)
+  batch = data.load(config).train_batch(0, global_batch_size=config.batch_size,
+                                        seed=config.seed)
+  return state, *step(state, batch)
+
+
+def _changed(before, after):
+  return any(not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(before),
+                                                      jax.tree.leaves(after)))
+
+
+@pytest.mark.parametrize('method', objectives.METHODS)
+def test_each_method_trains_exactly_its_networks(tiny_config, method):
+  config = _config(tiny_config, method)
+  config_validation.check_config(config, device_count=NUM_DEVICES)
+  phase = objectives.phase(config, config.num_train_steps - 1)  # the last phase
+  before, after, metrics = _one_step(config, phase)
+  trained = TRAINED[method][0]
+  for name in networks_lib.NETWORK_NAMES:
+    # A frozen network keeps its parameters, batch statistics AND optimizer
+    # state (Adam's moments would otherwise keep moving it).
+    assert _changed(getattr(before, name).params, getattr(after, name).params) == (
+        name in trained), name
+    assert _changed(getattr(before, name).opt_state,
+                    getattr(after, name).opt_state) == (name in trained), name
+    assert (f'grad_norm_{name}' in metrics) == (name in trained)
+  assert all(np.isfinite(v) for v in jax.device_get(metrics).values())
+  assert float(metrics['nonfinite_update']) == 0
+
+
+def test_gan_discriminator_sees_x_only(tiny_config):
+  """The joint D with zeros in its latent slot: the z weights never move."""
+  before, after, _ = _one_step(_config(tiny_config, 'gan'), objectives.SINGLE_PHASE)
+  first = lambda s: s.discriminator.params['Dense_0']['kernel']
+  data_dim = 2
+  np.testing.assert_array_equal(first(after)[data_dim:], first(before)[data_dim:])
+  assert not np.array_equal(first(after)[:data_dim], first(before)[:data_dim])
+
+
+def test_alice_without_cycle_weight_is_ali(tiny_config):
+  ali = _one_step(_config(tiny_config.copy_and_resolve_references(), 'ali'),
+                  objectives.SINGLE_PHASE)[1]
+  alice = _one_step(_config(tiny_config, 'alice', **{'method_options.cycle_weight': 0.0}),
+                    objectives.SINGLE_PHASE)[1]
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7),
+               ali, alice)
+
+
+def test_joint_latent_regressor_without_weight_trains_g_as_a_gan(tiny_config):
+  gan = _one_step(_config(tiny_config.copy_and_resolve_references(), 'gan'),
+                  objectives.SINGLE_PHASE)[1]
+  joint = _one_step(_config(tiny_config, 'joint_latent_regressor',
+                            **{'method_options.regression_weight': 0.0}),
+                    objectives.SINGLE_PHASE)[1]
+  for name in ('generator', 'discriminator'):
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7),
+                 getattr(gan, name), getattr(joint, name))
+
+
+def test_loss_terms_by_hand():
+  z = jnp.array([[1.0, 2.0], [0.0, 0.0]])
+  assert float(objectives.latent_regression_loss(z, jnp.zeros_like(z))) == pytest.approx(2.5)
+  x = jnp.ones((2, 3))
+  assert float(objectives.cycle_loss(x, x * 0.5, z, z)) == pytest.approx(0.5)
+  # KL(N(0, 1) || N(0, 1)) = 0; KL(N(1, e^2) || N(0, 1)) = (1 + e^2 - 1 - 2) / 2 per dim.
+  np.testing.assert_allclose(objectives.gaussian_kl_to_prior(jnp.zeros((1, 2)),
+                                                             jnp.zeros((1, 2))), [0.0])
+  np.testing.assert_allclose(objectives.gaussian_kl_to_prior(jnp.ones((1, 1)),
+                                                             jnp.ones((1, 1))),
+                             [(np.e ** 2 - 2) / 2], rtol=1e-6)
+
+
+def test_two_phase_schedule(tiny_config):
+  config = _config(tiny_config, 'post_hoc')  # 12 steps, the last 4 learn inference
+  phases = [objectives.phase(config, s) for s in range(config.num_train_steps)]
+  assert phases == ['gan'] * 8 + ['inference'] * 4
+  assert objectives.inference_phase_start(config) == 8
+  assert objectives.phase_steps(config, 'gan') == 8
+  assert objectives.phase_steps(config, 'inference') == 4
+  assert objectives.inference_phase_start(_config(tiny_config, 'ali')) is None
+
+
+def test_post_hoc_trains_a_fresh_discriminator_against_a_frozen_generator(tmp_path,
+                                                                          tiny_config):
+  config = _config(tiny_config, 'post_hoc', checkpoint_every_steps=4)
+  train.train_and_evaluate(config, str(tmp_path))
+  at_gan_end = helpers.restored_state(str(tmp_path), config, step=8)
+  final = helpers.restored_state(str(tmp_path), config)
+  # G frozen in the inference phase, E untouched during the GAN phase.
+  jax.tree.map(np.testing.assert_array_equal, final.generator, at_gan_end.generator)
+  initial = state_lib.create_train_state(config)
+  jax.tree.map(np.testing.assert_array_equal, at_gan_end.encoder, initial.encoder)
+  # The inference phase's D started afresh: 4 Adam steps from a new init.
+  assert int(final.discriminator.opt_state[0].count) == 4
+  assert _changed(final.encoder.params, initial.encoder.params)
+
+
+@pytest.mark.parametrize('method, changes, message', [
+    ('bigan', {}, "config.method='bigan' learns a deterministic encoder"),
+    ('ali', {'model.encoder': 'deterministic'}, "use config.method='bigan'"),
+    ('vae', {'model.encoder': 'noise'}, "needs config.model.encoder='gaussian'"),
+    ('post_hoc', {'method_options.inference_steps': 0}, 'must be between 1 and'),
+    ('latent_regressor', {'method_options.inference_steps': 12}, 'must be between 1 and'),
+    ('vea', {}, "config.method='vea' is not allowed"),
+])
+def test_method_mismatches_are_named(tiny_config, method, changes, message):
+  tiny_config.method = method
+  tiny_config.update_from_flattened_dict(changes)
+  with pytest.raises(ValueError, match=message):
+    config_validation.check_config(tiny_config, device_count=NUM_DEVICES)
