@@ -1,4 +1,5 @@
 """The experiment scripts run end to end in their quick settings."""
+import json
 import os
 import re
 import subprocess
@@ -93,3 +94,35 @@ def test_class_balanced_subset():
   subset = semi_supervised.class_balanced_subset(labels, 50, np.random.default_rng(0))
   assert len(set(subset)) == 50
   np.testing.assert_array_equal(np.bincount(labels[subset]), [5] * 10)
+
+
+BENCHMARK_FIELDS = ('compile_s', 'step_ms_median', 'step_ms_min', 'step_ms_max',
+                    'examples_per_s', 'gflops_per_step', 'achieved_gflops',
+                    'matmul_peak_gflops', 'peak_rss_mb')
+
+
+def test_benchmark_writes_every_field(tmp_path):
+  out = tmp_path / 'bench.json'
+  _run_script('experiments/benchmark.py', '--config=configs/mixture_tiny.py', '--steps=3',
+              '--warmup=1', f'--json={out}')
+  results = json.loads(out.read_text())
+  for field in BENCHMARK_FIELDS:
+    assert np.isfinite(results[field]) and results[field] >= 0, field
+  assert results['step_ms_min'] <= results['step_ms_median'] <= results['step_ms_max']
+  assert results['gflops_per_step'] > 0 and results['matmul_peak_gflops'] > 0
+  assert results['batch_size'] == 16 and results['steps'] == 3
+
+
+def test_benchmark_times_the_torch_step_and_the_input(tmp_path):
+  out = tmp_path / 'torch.json'
+  _run_script('experiments/benchmark.py', '--config=configs/digits.py', '--framework=torch',
+              '--batch_size=4', '--steps=2', '--warmup=0', f'--json={out}')
+  results = json.loads(out.read_text())
+  for field in BENCHMARK_FIELDS:
+    assert np.isfinite(results[field]), field
+  assert results['framework'] == 'torch' and results['gflops_per_step'] > 0
+  out = tmp_path / 'input.json'
+  _run_script('experiments/benchmark.py', '--config=configs/mixture.py', '--mode=input',
+              '--steps=5', f'--json={out}')
+  results = json.loads(out.read_text())
+  assert results['batches_per_s'] > 0 and results['examples_per_s'] > 0

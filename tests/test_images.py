@@ -148,3 +148,15 @@ def test_celeba_crop_is_centred():
   face[55:163, 35:143] = 255  # the centred 108x108 square
   out = images.to_unit_images(face, spec)
   assert out.shape == (64, 64, 3) and out.min() == 1.0
+
+
+def test_labelled_split_for_the_semi_supervised_protocol(tmp_path):
+  from experiments import semi_supervised  # pylint: disable=g-import-not-at-top
+  config = _shrunk('svhn', tmp_path / 'tfds')
+  pool_split = semi_supervised.SPLITS['svhn'][0]
+  with tfds.testing.mock_data(num_examples=12):
+    images_, labels = data.labelled_split(config, pool_split)
+  assert images_.shape == (12, 32, 32, 3) and images_.dtype == np.float32
+  assert labels.shape == (12,) and labels.dtype == np.int64 and 0 <= labels.min()
+  x, y = data.labelled_split(_shrunk('digits', tmp_path / 'tfds'), 'train[1200:]')
+  assert x.shape == (300, 32, 32, 1) and set(np.unique(y)) == set(range(10))
