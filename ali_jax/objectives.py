@@ -107,6 +107,7 @@ def _adversarial(calls, x, y, z_hat, z):
   x_tilde = calls.decode(z, y)
   z_real, z_fake = (z_hat, z) if z_hat is not None else (jnp.zeros_like(z),) * 2
   n = x.shape[0]
+  # The decoder pairs are conditioned on the same attributes as the data.
   joint_y = None if y is None else jnp.concatenate([y, y])
   logits = calls.discriminate(jnp.concatenate([x, x_tilde]),
                               jnp.concatenate([z_real, z_fake]), joint_y)

