@@ -26,6 +26,7 @@ flags.DEFINE_list('only', None, 'Run only these case names.')
 CASES = {
     'mixture': ['--config=configs/mixture.py'],
     'digits': ['--config=configs/digits.py'],
+    'digits_padded': ['--config=configs/digits.py', '--config.model.conv_implementation=padded'],
     'digits_torch': ['--config=configs/digits.py', '--framework=torch'],
     'svhn': ['--config=configs/svhn.py'],
     'svhn_plain': ['--config=configs/svhn.py', '--config.model.conv_implementation=plain'],
