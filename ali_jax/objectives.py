@@ -67,11 +67,10 @@ def method_of(config):
 
 def phase(config, step):
   """The phase that the update from `step` to `step + 1` belongs to."""
-  method = method_of(config)
-  if method not in TWO_PHASE_METHODS:
+  start = inference_phase_start(config)
+  if start is None:
     return SINGLE_PHASE
-  gan_steps = config.num_train_steps - config.method_options.inference_steps
-  return GAN_PHASE if step < gan_steps else INFERENCE_PHASE
+  return GAN_PHASE if step < start else INFERENCE_PHASE
 
 
 def phase_steps(config, phase_name):
