@@ -20,7 +20,6 @@ import json
 import os
 import platform
 import resource
-import subprocess
 import sys
 import time
 
@@ -34,6 +33,7 @@ import numpy as np
 from ml_collections import config_flags
 
 from ali_jax import xla_flags
+from experiments import reporting
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', None, 'The config to benchmark.',
@@ -169,14 +169,6 @@ def benchmark_input(config):
               examples_per_s=config.batch_size / median_s, mock_data=FLAGS.mock_data)
 
 
-def _commit():
-  try:
-    return subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True,
-                          text=True, check=True, cwd=REPO).stdout.strip()
-  except (OSError, subprocess.CalledProcessError):
-    return 'unknown'
-
-
 def main(argv):
   del argv
   if FLAGS.config is None:
@@ -198,7 +190,7 @@ def main(argv):
   results = dict(config=os.path.relpath(FLAGS['config'].config_filename, REPO)
                  if FLAGS['config'].config_filename else None,
                  mode=FLAGS.mode, framework=FLAGS.framework, batch_size=config.batch_size,
-                 steps=FLAGS.steps, warmup=FLAGS.warmup, commit=_commit(),
+                 steps=FLAGS.steps, warmup=FLAGS.warmup, commit=reporting.git_commit(),
                  jax_version=jax.__version__, cpu_count=os.cpu_count(),
                  machine=platform.processor() or platform.machine())
   if FLAGS.mode == 'input':
@@ -216,9 +208,7 @@ def main(argv):
     print(f'{key:<{width}}  {value:.4g}' if isinstance(value, float)
           else f'{key:<{width}}  {value}')
   if FLAGS.json:
-    os.makedirs(os.path.dirname(os.path.abspath(FLAGS.json)), exist_ok=True)
-    with open(FLAGS.json, 'w') as f:
-      json.dump(results, f, indent=2)
+    reporting.write_text(FLAGS.json, json.dumps(results, indent=2))
 
 
 if __name__ == '__main__':

@@ -12,10 +12,13 @@ import subprocess
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)  # run from a checkout
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import app
 from absl import flags
+
+from experiments import reporting
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('output_dir', 'experiments/results/benchmarks', 'Where to write.')
@@ -54,7 +57,6 @@ def _row(name, r):
 
 def main(argv):
   del argv
-  os.makedirs(FLAGS.output_dir, exist_ok=True)
   rows, commands = [], []
   for name, case_flags in CASES.items():
     if FLAGS.only and name not in FLAGS.only:
@@ -78,8 +80,7 @@ def main(argv):
       '| case | framework | ms/step | examples/s | GFLOP/step | achieved GFLOP/s '
       '(% of matmul peak) | peak RSS MB |\n|---|---|---|---|---|---|---|\n' + '\n'.join(rows),
       '## Commands\n\n' + '\n'.join(f'    {c}' for c in commands), ''])
-  with open(os.path.join(FLAGS.output_dir, 'benchmarks.md'), 'w') as f:
-    f.write(report)
+  reporting.write_text(os.path.join(FLAGS.output_dir, 'benchmarks.md'), report)
   print(report)
 
 

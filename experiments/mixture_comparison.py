@@ -34,6 +34,7 @@ from ali_jax import data
 from ali_jax import evaluation
 from ali_jax import objectives
 from ali_jax.data import mixture
+from experiments import reporting
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list('methods', list(objectives.METHODS), 'Methods to compare.')
@@ -161,14 +162,6 @@ def comparison_figure(path, methods, seed):
   plt.close(figure)
 
 
-def _commit():
-  try:
-    return subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True,
-                          text=True, check=True, cwd=REPO).stdout.strip()
-  except (OSError, subprocess.CalledProcessError):
-    return 'unknown'
-
-
 def main(argv):
   del argv
   unknown = sorted(set(FLAGS.methods) - set(objectives.METHODS))
@@ -176,7 +169,7 @@ def main(argv):
     raise app.UsageError(f'--methods: unknown {unknown}; choose from {objectives.METHODS}.')
   seeds = [int(s) for s in FLAGS.seeds]
   runs = [(method, seed) for seed in seeds for method in FLAGS.methods]
-  start = time.time()
+  commit, start = reporting.git_commit(), time.time()
   results = {method: {} for method in FLAGS.methods}
   with concurrent.futures.ThreadPoolExecutor(FLAGS.jobs) as pool:
     futures = {pool.submit(train_one, *run): run for run in runs}
@@ -193,8 +186,7 @@ def main(argv):
   comparison_figure(figure, FLAGS.methods, seeds[0])
   report = '\n\n'.join([
       f'# Mixture comparison: {len(FLAGS.methods)} methods x {len(seeds)} seeds',
-      f'Command: `python {" ".join(sys.argv)}`  \nCommit: `{_commit()}`; wall time '
-      f'{wall:.0f} s on {os.cpu_count()} CPU cores ({FLAGS.jobs} runs at a time).',
+      reporting.provenance(commit, wall, f' ({FLAGS.jobs} runs at a time)'),
       f'Every method: {_config_file()}, {_steps()[0]} steps; latent_regressor '
       f'and post_hoc then {_steps()[1]} inference steps with G frozen. Metrics '
       'on 10,000 samples and 10,000 held-out points (ali_jax/evaluation.py); mean +- std '
@@ -203,8 +195,7 @@ def main(argv):
       f'![samples, reconstructions and q(z) per method, seed {seeds[0]}]'
       f'({os.path.basename(figure)})',
       '## Every run', per_run_table(results, FLAGS.methods), ''])
-  with open(os.path.join(output_dir, 'mixture_comparison.md'), 'w') as f:
-    f.write(report)
+  reporting.write_text(os.path.join(output_dir, 'mixture_comparison.md'), report)
   print(report)
 
 

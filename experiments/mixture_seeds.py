@@ -8,7 +8,6 @@ table gives every seed's numbers and their median, mean and std, with the
 command, the commit and the wall time that made it.
 """
 import os
-import subprocess
 import sys
 import time
 
@@ -23,6 +22,7 @@ import numpy as np
 from ml_collections import config_flags
 
 from ali_jax import train
+from experiments import reporting
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', 'configs/mixture.py', 'A mixture config.',
@@ -34,14 +34,6 @@ flags.DEFINE_string('output', None, 'Markdown file to write (default: print only
 COLUMNS = ('modes_covered', 'modes_covered_high_quality', 'high_quality_fraction',
            'reconstruction_same_mode_fraction', 'reconstruction_mse',
            'latent_frechet_distance', 'mode_kl_to_uniform')
-
-
-def _commit():
-  try:
-    return subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True,
-                          text=True, check=True).stdout.strip()
-  except (OSError, subprocess.CalledProcessError):
-    return 'unknown'
 
 
 def markdown_table(rows):
@@ -59,7 +51,7 @@ def markdown_table(rows):
 
 def main(argv):
   del argv
-  rows = {}
+  rows, commit = {}, reporting.git_commit()
   for seed in map(int, FLAGS.seeds):
     config = FLAGS.config.copy_and_resolve_references()
     config.seed = seed
@@ -69,15 +61,11 @@ def main(argv):
     logging.info('seed %d: %s', seed, rows[seed])
   report = '\n\n'.join([
       f'# {os.path.basename(sys.argv[0])}: {len(rows)} seeds',
-      f'Command: `python {" ".join(sys.argv)}`  \nCommit: `{_commit()}`; '
-      f'total wall time {sum(r["wall_s"] for r in rows.values()):.0f} s on '
-      f'{os.cpu_count()} CPU cores.',
+      reporting.provenance(commit, sum(r['wall_s'] for r in rows.values())),
       markdown_table(rows), ''])
   print(report)
   if FLAGS.output:
-    os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
-    with open(FLAGS.output, 'w') as f:
-      f.write(report)
+    reporting.write_text(FLAGS.output, report)
 
 
 if __name__ == '__main__':

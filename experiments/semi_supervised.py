@@ -18,7 +18,6 @@ The splits and label counts per dataset are in SPLITS: SVHN follows the paper
 offline stand-in (100 labels from train[:1200], C on train[1200:]).
 """
 import os
-import subprocess
 import sys
 import time
 import warnings
@@ -37,6 +36,7 @@ from sklearn import svm
 import ali_jax
 from ali_jax import data
 from ali_jax import objectives
+from experiments import reporting
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list('models', ['ali=runs/digits'],
@@ -107,17 +107,9 @@ def nearest_neighbour_accuracy(features, labels):
   return float(np.mean(classifier.predict(features['test']) == labels['test']))
 
 
-def _commit():
-  try:
-    return subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True,
-                          text=True, check=True, cwd=REPO).stdout.strip()
-  except (OSError, subprocess.CalledProcessError):
-    return 'unknown'
-
-
 def main(argv):
   del argv
-  commit, start = _commit(), time.time()
+  commit, start = reporting.git_commit(), time.time()
   models = {}
   for pair in FLAGS.models:
     name, sep, workdir = pair.partition('=')
@@ -166,8 +158,7 @@ def main(argv):
                  f'[{errors.min():.2%}, {errors.max():.2%}] | {nn_dims} | {accuracy:.2%} |')
   report = '\n\n'.join([
       f'# Semi-supervised classification: {config.dataset}',
-      f'Command: `python {" ".join(sys.argv)}`  \nCommit: `{commit}`; wall time '
-      f'{time.time() - start:.0f} s on {os.cpu_count()} CPU cores.',
+      reporting.provenance(commit, time.time() - start),
       f'Label pool `{pool_split}` ({sizes["pool"]}), C chosen on `{valid_split}` '
       f'({sizes["valid"]}) over exp(linspace(-20, 20, {FLAGS.num_c})), test `{test_split}` '
       f'({sizes["test"]}). SVM features: the encoder mean and its last three hidden '
@@ -175,9 +166,7 @@ def main(argv):
       '\n'.join(table), ''])
   print(report)
   if FLAGS.output:
-    os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
-    with open(FLAGS.output, 'w') as f:
-      f.write(report)
+    reporting.write_text(FLAGS.output, report)
 
 
 if __name__ == '__main__':

@@ -1,0 +1,29 @@
+"""What every experiment report records: the command, the commit and the wall time."""
+import os
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def git_commit():
+  """The checkout's short commit hash ('unknown' outside git). Take it when the
+  experiment starts: the report must name the code that ran, not a later commit."""
+  try:
+    return subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True,
+                          text=True, check=True, cwd=REPO).stdout.strip()
+  except (OSError, subprocess.CalledProcessError):
+    return 'unknown'
+
+
+def provenance(commit, wall_s, detail=''):
+  """The report line that lets anyone regenerate it."""
+  return (f'Command: `python {" ".join(sys.argv)}`  \nCommit: `{commit}`; wall time '
+          f'{wall_s:.0f} s on {os.cpu_count()} CPU cores{detail}.')
+
+
+def write_text(path, text):
+  """Writes `text` to `path`, creating its folder."""
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  with open(path, 'w') as f:
+    f.write(text)
