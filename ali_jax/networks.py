@@ -162,10 +162,10 @@ def resolve_conv_implementation(name):
   return name
 
 
-class Conv(nn.Module):
-  """nn.Conv(padding='VALID') with a choice of formulation (conv_layers.CONV).
+class _ValidConv(nn.Module):
+  """A VALID (transposed) convolution whose formulation is picked from FORMULATIONS.
 
-  Same parameter names and shapes as nn.Conv, so checkpoints are interchangeable.
+  Parameters are 'kernel' (kh, kw, in, out) and 'bias', as flax's layers name them.
   """
   features: int
   kernel_size: Tuple[int, int]
@@ -173,18 +173,28 @@ class Conv(nn.Module):
   use_bias: bool = True
   kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
   implementation: str = 'plain'
+  FORMULATIONS = {}  # implementation -> fn(x, kernel, strides)
 
   @nn.compact
   def __call__(self, x):
     kernel = self.param('kernel', self.kernel_init,
                         tuple(self.kernel_size) + (x.shape[-1], self.features))
-    y = conv_layers.CONV[self.implementation](x, kernel, tuple(self.strides))
+    y = self.FORMULATIONS[self.implementation](x, kernel, tuple(self.strides))
     if self.use_bias:
       y = y + self.param('bias', nn.initializers.zeros, (self.features,))
     return y
 
 
-class PaddedConvTranspose(nn.Module):
+class Conv(_ValidConv):
+  """nn.Conv(padding='VALID') with a choice of formulation (conv_layers.CONV).
+
+  Same parameter names and shapes, and the same auto-name (Conv_i) as nn.Conv,
+  so checkpoints are interchangeable.
+  """
+  FORMULATIONS = conv_layers.CONV
+
+
+class PaddedConvTranspose(_ValidConv):
   """nn.ConvTranspose(padding='VALID') with a choice of formulation
   (conv_layers.CONV_TRANSPOSE): the same parameters, outputs and gradients,
   n -> (n - 1) * s + k.
@@ -195,21 +205,8 @@ class PaddedConvTranspose(nn.Module):
   of xla_flags.py). The name is kept from the first formulation, 'padded', so
   that earlier checkpoints load.
   """
-  features: int
-  kernel_size: Tuple[int, int]
-  strides: Tuple[int, int]
-  use_bias: bool = True
-  kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+  FORMULATIONS = conv_layers.CONV_TRANSPOSE
   implementation: str = 'padded'
-
-  @nn.compact
-  def __call__(self, x):
-    kernel = self.param('kernel', self.kernel_init,
-                        tuple(self.kernel_size) + (x.shape[-1], self.features))
-    y = conv_layers.CONV_TRANSPOSE[self.implementation](x, kernel, tuple(self.strides))
-    if self.use_bias:
-      y = y + self.param('bias', nn.initializers.zeros, (self.features,))
-    return y
 
 
 class ConvStack(nn.Module):
