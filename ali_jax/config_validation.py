@@ -70,6 +70,8 @@ COMMON_FIELDS = {
     'nonfinite': _one_of(('stop', 'skip')),
     'method': _one_of(objectives.METHODS),
     'method_options.inference_steps': (_non_negative_integer, 'an integer >= 0'),
+    'method_options.gan_workdir': (lambda v: isinstance(v, str),
+                                   "a path, or '' to train the GAN phase in the run"),
     'method_options.regression_weight': (_non_negative_number, 'a finite number >= 0'),
     'method_options.cycle_weight': (_non_negative_number, 'a finite number >= 0'),
     'method_options.vae_observation_std': (_positive_number, 'a finite number > 0'),
@@ -171,6 +173,11 @@ def _check_method(config):
         f'config.method={method!r} trains a GAN, then inference for the last '
         f'config.method_options.inference_steps steps; it is {inference_steps}, but must be '
         f'between 1 and config.num_train_steps - 1 = {config.num_train_steps - 1}.')
+  if config.method_options.gan_workdir and method not in objectives.TWO_PHASE_METHODS:
+    raise ValueError(
+        f'config.method_options.gan_workdir is set, but config.method={method!r} has no GAN '
+        f'phase to take from it (only {", ".join(objectives.TWO_PHASE_METHODS)} do): '
+        "set it to ''.")
 
 
 def _check_image_model(config):

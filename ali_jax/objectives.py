@@ -52,6 +52,10 @@ def default_options():
   """config.method_options: the settings that only some methods read."""
   return dict(
       inference_steps=0,         # latent_regressor, post_hoc: steps of the second phase
+      # latent_regressor, post_hoc: the workdir of a finished `gan` run with the
+      # same settings and num_train_steps = the GAN phase's steps; its final
+      # state becomes this run's GAN phase ('' trains the GAN phase here).
+      gan_workdir='',
       regression_weight=0.25,    # joint_latent_regressor (PAPER.md: 1.0 degenerates)
       cycle_weight=1.0,          # alice
       vae_observation_std=0.1,   # vae: std of the Gaussian p(x|z)

@@ -192,6 +192,34 @@ def _claim_workdir(config, workdir):
   inference.save_config(workdir, config)
 
 
+def gan_phase_state(config, template_state):
+  """The state that ends `config`'s GAN phase, restored from the finished `gan`
+  run in config.method_options.gan_workdir (which is only read)."""
+  gan_workdir = os.path.abspath(config.method_options.gan_workdir)
+  phase_end = objectives.inference_phase_start(config)
+  try:
+    gan_config = inference.load_config(gan_workdir)
+  except FileNotFoundError as error:
+    raise FileNotFoundError(f'config.method_options.gan_workdir: {error}') from None
+  workdir_lib.check_gan_phase_source(gan_config, config, gan_workdir, phase_end)
+  manager = checkpoints.make_manager(gan_workdir, create=False)
+  try:
+    if phase_end not in manager.all_steps():
+      raise ValueError(
+          f'config.method_options.gan_workdir={gan_workdir} has no checkpoint at step '
+          f'{phase_end}, where this run\'s GAN phase ends (it has '
+          f'{sorted(manager.all_steps()) or "none"}): let that gan run finish first.')
+    _, state, failures = checkpoints.restore_newest_readable(manager, template_state,
+                                                             [phase_end])
+  finally:
+    manager.close()
+  if state is None:
+    raise RuntimeError(f'The checkpoint at step {phase_end} in {gan_workdir} does not '
+                       f'restore ({failures[0][1]}); retrain that gan run, or set '
+                       "config.method_options.gan_workdir='' to train the GAN phase here.")
+  return state
+
+
 def train_and_evaluate(config, workdir):
   """Trains as `config` says, in `workdir`; returns the final evaluation metrics.
 
@@ -223,7 +251,11 @@ def _train(config, workdir, is_chief):
   initial_state = state_lib.create_train_state(config)  # also the restore template
   manager, state = checkpoints.restore_latest_intact(
       workdir, initial_state, max_to_keep=config.max_checkpoints_to_keep)
-  if state is None:
+  if state is None and config.method_options.gan_workdir:
+    state = gan_phase_state(config, initial_state)
+    logging.info('Took the GAN phase (steps 0-%d) from %s.', int(state.step),
+                 config.method_options.gan_workdir)
+  elif state is None:
     state = initial_state
     if config.dataset in data.IMAGE_DATASETS:
       state = state_lib.with_output_bias_from(

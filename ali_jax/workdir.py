@@ -3,28 +3,61 @@ import fcntl
 import os
 
 from ali_jax import config_validation
+from ali_jax import objectives
 
 # Fields that may change when a run resumes: they change how long it runs and
 # what it reports, not what the saved state means. (A cosine learning rate
 # schedule follows num_train_steps, so extending a run stretches its decay.)
 RESUMABLE_FIELDS = ('num_train_steps', 'log_every_steps', 'eval_every_steps',
                     'checkpoint_every_steps', 'max_checkpoints_to_keep', 'nonfinite',
-                    'model.conv_implementation')
+                    'model.conv_implementation', 'method_options.gan_workdir')
 LOCK_FILE = '.lock'
+
+
+def _differences(saved_config, config, may_differ):
+  """'config.x: 1 in the workdir, 2 now; ...' over the fields outside `may_differ`
+  (field names, or 'group.' for every field of a group)."""
+  saved, new = config_validation.flatten(saved_config), config_validation.flatten(config)
+  groups = tuple(name for name in may_differ if name.endswith('.'))
+  changed = sorted(key for key in saved.keys() | new.keys()
+                   if key not in may_differ and not key.startswith(groups)
+                   and saved.get(key) != new.get(key))
+  return '; '.join(f'config.{k}: {saved.get(k, "(absent)")!r} in the workdir, '
+                   f'{new.get(k, "(absent)")!r} now' for k in changed)
 
 
 def check_compatible(saved_config, config, workdir):
   """Raises ValueError if `config` cannot continue the run saved with `saved_config`."""
-  saved, new = config_validation.flatten(saved_config), config_validation.flatten(config)
-  changed = sorted(key for key in saved.keys() | new.keys()
-                   if key not in RESUMABLE_FIELDS and saved.get(key) != new.get(key))
-  if changed:
-    details = '; '.join(f'config.{k}: {saved.get(k, "(absent)")!r} in the workdir, '
-                        f'{new.get(k, "(absent)")!r} now' for k in changed)
+  details = _differences(saved_config, config, RESUMABLE_FIELDS)
+  if details:
     raise ValueError(
         f'{workdir} holds a run with a different config ({details}). Its checkpoints '
         'cannot continue under this config: use a new --workdir, or set these fields '
         'back. Only these may change on resume: ' + ', '.join(RESUMABLE_FIELDS) + '.')
+
+
+def check_gan_phase_source(gan_config, config, gan_workdir, phase_end):
+  """Raises ValueError unless `gan_workdir` (saved with `gan_config`) trained exactly
+  the GAN phase of `config`: method 'gan', the same settings, `phase_end` steps.
+
+  Everything but the method, its options and how the run reports must match;
+  then the gan run's state at `phase_end` is what `config` would reach itself.
+  """
+  problems = []
+  if gan_config.get('method') != objectives.GAN:
+    problems.append(f"config.method: {gan_config.get('method')!r} there, must be 'gan'")
+  if gan_config.num_train_steps != phase_end:
+    problems.append(f'config.num_train_steps: {gan_config.num_train_steps} there, must be '
+                    f'{phase_end} (this run\'s GAN phase: num_train_steps - '
+                    'method_options.inference_steps)')
+  details = _differences(gan_config, config, RESUMABLE_FIELDS + ('method', 'method_options.'))
+  if details:
+    problems.append(details)
+  if problems:
+    raise ValueError(
+        f'config.method_options.gan_workdir={gan_workdir} cannot be this run\'s GAN phase: '
+        + '; '.join(problems) + ". Train that gan run with this run's settings, or set "
+        "config.method_options.gan_workdir='' to train the GAN phase here.")
 
 
 def write_text_atomically(path, text):

@@ -3,7 +3,9 @@
   python experiments/mixture_comparison.py --output_dir=experiments/results
 
 Trains every method (ali_jax/objectives.py) on the mixture over several seeds
-with the same networks and trainer, then writes mixture_comparison.md (modes
+with the same networks and trainer (latent_regressor and post_hoc start from
+the final state of the gan run of their seed, which is exactly their own GAN
+phase: config.method_options.gan_workdir), then writes mixture_comparison.md (modes
 covered mean +- std, min and max; high-quality samples; reconstructions in the
 right mode; distance of q(z) to the prior) and mixture_comparison.png (one row
 per method: samples, reconstructions, q(z); seed 0), with the command, commit
@@ -39,10 +41,10 @@ from experiments import reporting
 FLAGS = flags.FLAGS
 flags.DEFINE_list('methods', list(objectives.METHODS), 'Methods to compare.')
 flags.DEFINE_list('seeds', ['0', '1', '2', '3', '4'], 'Seeds to train each method with.')
-flags.DEFINE_integer('num_train_steps', 20_000,
+flags.DEFINE_integer('num_train_steps', 10_000,
                      'Steps of every method; the two-phase methods (latent_regressor, '
                      'post_hoc) train this GAN, then inference for --inference_steps more.')
-flags.DEFINE_integer('inference_steps', 5_000,
+flags.DEFINE_integer('inference_steps', 2_500,
                      'Second-phase steps of latent_regressor and post_hoc.')
 flags.DEFINE_integer('jobs', 2, 'Runs trained at the same time (one CPU core each).')
 flags.DEFINE_string('workdir', 'runs/mixture_comparison', 'Parent of the runs.')
@@ -75,6 +77,15 @@ def _config_file():
   return 'configs/mixture_tiny.py' if FLAGS.quick else 'configs/mixture.py'
 
 
+def _workdir(method, seed):
+  return os.path.join(FLAGS.workdir, method, f'seed_{seed}')
+
+
+def _takes_gan_phase(method):
+  """Whether `method`'s GAN phase is taken from the gan run of the same seed."""
+  return method in objectives.TWO_PHASE_METHODS and objectives.GAN in FLAGS.methods
+
+
 def run_flags(method, seed):
   """main.py's --config.* flags for one run."""
   steps, inference_steps = _steps()
@@ -82,6 +93,8 @@ def run_flags(method, seed):
   if method in objectives.TWO_PHASE_METHODS:
     steps += inference_steps
     overrides['method_options.inference_steps'] = inference_steps
+  if _takes_gan_phase(method):
+    overrides['method_options.gan_workdir'] = os.path.abspath(_workdir(objectives.GAN, seed))
   overrides['num_train_steps'] = steps
   if not FLAGS.quick:  # evaluate and save only at the end: the runs are short
     overrides.update(eval_every_steps=steps, checkpoint_every_steps=steps,
@@ -89,9 +102,14 @@ def run_flags(method, seed):
   return [f'--config.{k}={v}' for k, v in overrides.items()]
 
 
-def train_one(method, seed):
-  """Trains (or re-evaluates) one run in a fresh process; returns (eval metrics, wall s)."""
-  workdir = os.path.join(FLAGS.workdir, method, f'seed_{seed}')
+def train_one(method, seed, gan_run=None):
+  """Trains (or re-evaluates) one run in a fresh process; returns (eval metrics, wall s).
+
+  gan_run: the future of the gan run whose final state this run starts from.
+  """
+  if gan_run is not None:
+    gan_run.result()  # raises if that run failed
+  workdir = _workdir(method, seed)
   command = [sys.executable, os.path.join(REPO, 'main.py'), f'--config={_config_file()}',
              f'--workdir={workdir}'] + run_flags(method, seed)
   environment = dict(os.environ, PYTHONPATH=REPO)
@@ -135,8 +153,7 @@ def comparison_figure(path, methods, seed):
   columns = ('samples G(z)', 'reconstructions G(E(x))', 'q(z): E(x)')
   figure, axes = plt.subplots(len(methods), 3, figsize=(9, 3 * len(methods)), squeeze=False)
   for row, method in zip(axes, methods):
-    workdir = os.path.join(FLAGS.workdir, method, f'seed_{seed}')
-    model = ali_jax.load(workdir)
+    model = ali_jax.load(_workdir(method, seed))
     dataset = data.load(model.config)
     _, arrays = evaluation.evaluate_mixture(
         model, dataset, num_samples=model.config.data.num_eval_samples, seed=seed,
@@ -168,11 +185,19 @@ def main(argv):
   if unknown:
     raise app.UsageError(f'--methods: unknown {unknown}; choose from {objectives.METHODS}.')
   seeds = [int(s) for s in FLAGS.seeds]
-  runs = [(method, seed) for seed in seeds for method in FLAGS.methods]
+  # The runs that start from a gan run queue last, so they seldom wait for it.
+  runs = sorted(((method, seed) for seed in seeds for method in FLAGS.methods),
+                key=lambda run: _takes_gan_phase(run[0]))
   commit, start = reporting.git_commit(), time.time()
   results = {method: {} for method in FLAGS.methods}
   with concurrent.futures.ThreadPoolExecutor(FLAGS.jobs) as pool:
-    futures = {pool.submit(train_one, *run): run for run in runs}
+    futures, gan_runs = {}, {}
+    for method, seed in runs:
+      future = pool.submit(train_one, method, seed,
+                           gan_runs.get(seed) if _takes_gan_phase(method) else None)
+      futures[future] = (method, seed)
+      if method == objectives.GAN:
+        gan_runs[seed] = future
     for future in concurrent.futures.as_completed(futures):
       method, seed = futures[future]
       results[method][seed] = future.result()
@@ -188,7 +213,10 @@ def main(argv):
       f'# Mixture comparison: {len(FLAGS.methods)} methods x {len(seeds)} seeds',
       reporting.provenance(commit, wall, f' ({FLAGS.jobs} runs at a time)'),
       f'Every method: {_config_file()}, {_steps()[0]} steps; latent_regressor '
-      f'and post_hoc then {_steps()[1]} inference steps with G frozen. Metrics '
+      f'and post_hoc then {_steps()[1]} inference steps with G frozen'
+      + (' (starting from the gan run of their seed: its final state is exactly their '
+         'GAN phase; their wall time is the second phase only)'
+         if any(map(_takes_gan_phase, FLAGS.methods)) else '') + '. Metrics '
       'on 10,000 samples and 10,000 held-out points (ali_jax/evaluation.py); mean +- std '
       'over seeds.',
       summary_table(results, FLAGS.methods),

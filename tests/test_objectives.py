@@ -1,4 +1,7 @@
 """The training methods: who is trained, what each minimises, and the phases."""
+import re
+import shutil
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -6,6 +9,7 @@ import pytest
 
 from ali_jax import config_validation
 from ali_jax import data
+from ali_jax import inference
 from ali_jax import networks as networks_lib
 from ali_jax import objectives
 from ali_jax import state as state_lib
@@ -135,6 +139,53 @@ def test_post_hoc_trains_a_fresh_discriminator_against_a_frozen_generator(tmp_pa
   assert _changed(final.encoder.params, initial.encoder.params)
 
 
+@pytest.mark.parametrize('method', objectives.TWO_PHASE_METHODS)
+def test_gan_phase_from_a_gan_run_is_the_same_run(tmp_path, tiny_config, method):
+  """Starting from a finished gan run ends in exactly the state of training it all."""
+  alone = _config(tiny_config.copy_and_resolve_references(), method)
+  train.train_and_evaluate(alone, str(tmp_path / 'alone'))
+  gan = _config(tiny_config.copy_and_resolve_references(), 'gan', num_train_steps=8)
+  train.train_and_evaluate(gan, str(tmp_path / 'gan'))
+  reused = _config(tiny_config, method)
+  reused.method_options.gan_workdir = str(tmp_path / 'gan')
+  train.train_and_evaluate(reused, str(tmp_path / 'reused'))
+  jax.tree.map(np.testing.assert_array_equal,
+               helpers.restored_state(tmp_path / 'reused', reused),
+               helpers.restored_state(tmp_path / 'alone', alone))
+
+
+@pytest.mark.parametrize('gan_changes, message', [
+    ({'method': 'ali'}, "config.method: 'ali' there, must be 'gan'"),
+    ({'num_train_steps': 6}, 'config.num_train_steps: 6 there, must be 8'),
+    ({'optimizer.b1': 0.5}, 'config.optimizer.b1: 0.5 in the workdir, 0.8 now'),
+])
+def test_a_gan_run_that_is_not_the_gan_phase_is_refused(tmp_path, tiny_config,
+                                                        gan_changes, message):
+  gan = _config(tiny_config.copy_and_resolve_references(), 'gan', num_train_steps=8)
+  gan.update_from_flattened_dict(gan_changes)
+  (tmp_path / 'gan').mkdir()
+  inference.save_config(str(tmp_path / 'gan'), gan)
+  config = _config(tiny_config, 'latent_regressor')
+  config.method_options.gan_workdir = str(tmp_path / 'gan')
+  with pytest.raises(ValueError, match=re.escape(message)):
+    train.train_and_evaluate(config, str(tmp_path / 'run'))
+  assert not list((tmp_path / 'run' / 'checkpoints').iterdir())  # nothing trained
+
+
+def test_an_unfinished_or_missing_gan_run_is_refused(tmp_path, tiny_config):
+  gan = _config(tiny_config.copy_and_resolve_references(), 'gan', num_train_steps=8,
+                checkpoint_every_steps=4)
+  train.train_and_evaluate(gan, str(tmp_path / 'gan'))
+  shutil.rmtree(tmp_path / 'gan' / 'checkpoints' / '8')  # as if stopped at step 4
+  config = _config(tiny_config, 'post_hoc')
+  config.method_options.gan_workdir = str(tmp_path / 'gan')
+  with pytest.raises(ValueError, match=r'has no checkpoint at step 8.*\[4\]'):
+    train.train_and_evaluate(config, str(tmp_path / 'run'))
+  config.method_options.gan_workdir = str(tmp_path / 'nowhere')
+  with pytest.raises(FileNotFoundError, match='config.method_options.gan_workdir: No such'):
+    train.train_and_evaluate(config, str(tmp_path / 'run'))
+
+
 @pytest.mark.parametrize('method, changes, message', [
     ('bigan', {}, "config.method='bigan' learns a deterministic encoder"),
     ('ali', {'model.encoder': 'deterministic'}, "use config.method='bigan'"),
@@ -142,6 +193,7 @@ def test_post_hoc_trains_a_fresh_discriminator_against_a_frozen_generator(tmp_pa
     ('post_hoc', {'method_options.inference_steps': 0}, 'must be between 1 and'),
     ('latent_regressor', {'method_options.inference_steps': 12}, 'must be between 1 and'),
     ('vea', {}, "config.method='vea' is not allowed"),
+    ('ali', {'method_options.gan_workdir': '/runs/gan'}, 'has no GAN phase to take'),
 ])
 def test_method_mismatches_are_named(tiny_config, method, changes, message):
   tiny_config.method = method
