@@ -84,6 +84,7 @@ COMMON_FIELDS = {
     'model.latent_dim': (_positive_integer, 'a positive integer'),
     'model.dropout_rate': (_fraction, 'a number in [0, 1)'),
     'model.init_std': (_positive_number, 'a finite number > 0'),
+    'model.dtype': _one_of(tuple(networks.COMPUTE_DTYPES)),
 }
 MIXTURE_FIELDS = {
     'data.num_train': (_positive_integer, 'a positive integer'),

@@ -77,7 +77,7 @@ def _encoder_features(encoder, kind, hidden_layers, variables, x, noise, *y):
   else:  # deterministic: z itself; 'noise' (the mixture): z with the noise at zero
     mean = z
   hidden = networks_lib.sown(intermediates, networks_lib.HIDDEN)
-  parts = [mean] + [h.reshape(h.shape[0], -1)
+  parts = [mean] + [h.reshape(h.shape[0], -1).astype(jnp.float32)  # bfloat16 models too
                     for h in hidden[len(hidden) - hidden_layers:]] if hidden_layers else [mean]
   return jnp.concatenate(parts, axis=-1)
 

@@ -40,6 +40,12 @@ NETWORK_NAMES = ('encoder', 'generator', 'discriminator')
 MU_LOG_SIGMA = 'mu_log_sigma'
 HIDDEN = 'hidden'
 
+# model.dtype -> the dtype that layers compute in. Parameters, batch norm
+# statistics and every network output (z, x, D's logits) stay float32, so the
+# losses, the optimizer and the checkpoints do not depend on it. bfloat16 is
+# for TPUs and GPUs; XLA:CPU emulates it (slower than float32 there).
+COMPUTE_DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
+
 
 def sown(intermediates, name):
   """The values that a network sowed as `name`, in the order it sowed them."""
@@ -73,6 +79,7 @@ class MLPEncoder(nn.Module):
   kind: str = NOISE_INPUT
   init_std: float = 0.02
   axis_name: Optional[str] = None
+  dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x, noise, y=None, *, train):
@@ -80,16 +87,17 @@ class MLPEncoder(nn.Module):
     init = nn.initializers.normal(self.init_std)
     h = jnp.concatenate([x, noise], -1) if self.kind == NOISE_INPUT else x
     for width in self.hidden:
-      h = nn.Dense(width, use_bias=False, kernel_init=init)(h)
+      h = nn.Dense(width, use_bias=False, kernel_init=init, dtype=self.dtype)(h)
       h = nn.BatchNorm(use_running_average=not train, momentum=BATCH_NORM_MOMENTUM,
-                       axis_name=self.axis_name)(h)
+                       axis_name=self.axis_name, dtype=self.dtype)(h)
       h = nn.relu(h)
       self.sow('intermediates', HIDDEN, h)
     if self.kind == GAUSSIAN:
-      mu_and_log_sigma = nn.Dense(2 * self.latent_dim, kernel_init=init)(h)
+      mu_and_log_sigma = nn.Dense(2 * self.latent_dim, kernel_init=init,
+                                  dtype=self.dtype)(h).astype(jnp.float32)
       self.sow('intermediates', MU_LOG_SIGMA, mu_and_log_sigma)
       return gaussian_sample(mu_and_log_sigma, noise)
-    return nn.Dense(self.latent_dim, kernel_init=init)(h)
+    return nn.Dense(self.latent_dim, kernel_init=init, dtype=self.dtype)(h).astype(jnp.float32)
 
 
 class MLPGenerator(nn.Module):
@@ -98,6 +106,7 @@ class MLPGenerator(nn.Module):
   hidden: Sequence[int]
   init_std: float = 0.02
   axis_name: Optional[str] = None
+  dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, z, y=None, *, train):
@@ -105,11 +114,11 @@ class MLPGenerator(nn.Module):
     init = nn.initializers.normal(self.init_std)
     h = z
     for width in self.hidden:
-      h = nn.Dense(width, use_bias=False, kernel_init=init)(h)
+      h = nn.Dense(width, use_bias=False, kernel_init=init, dtype=self.dtype)(h)
       h = nn.BatchNorm(use_running_average=not train, momentum=BATCH_NORM_MOMENTUM,
-                       axis_name=self.axis_name)(h)
+                       axis_name=self.axis_name, dtype=self.dtype)(h)
       h = nn.relu(h)
-    return nn.Dense(self.data_dim, kernel_init=init)(h)
+    return nn.Dense(self.data_dim, kernel_init=init, dtype=self.dtype)(h).astype(jnp.float32)
 
 
 class MaxoutDiscriminator(nn.Module):
@@ -121,6 +130,7 @@ class MaxoutDiscriminator(nn.Module):
   pieces: int = 5
   dropout_rate: float = 0.0
   init_std: float = 0.02
+  dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x, z, y=None, *, train):
@@ -129,9 +139,10 @@ class MaxoutDiscriminator(nn.Module):
     h = jnp.concatenate([x, z], -1)
     for width in self.hidden:
       h = nn.Dropout(self.dropout_rate, deterministic=not train)(h)
-      h = maxout(nn.Dense(width * self.pieces, kernel_init=init)(h), self.pieces)
+      h = maxout(nn.Dense(width * self.pieces, kernel_init=init, dtype=self.dtype)(h),
+                 self.pieces)
     h = nn.Dropout(self.dropout_rate, deterministic=not train)(h)
-    return nn.Dense(1, kernel_init=init)(h)[..., 0]
+    return nn.Dense(1, kernel_init=init, dtype=self.dtype)(h)[..., 0].astype(jnp.float32)
 
 
 # ---- Convolutional networks for images (the specs live in architectures.py) ------
@@ -173,15 +184,17 @@ class _ValidConv(nn.Module):
   use_bias: bool = True
   kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
   implementation: str = 'plain'
+  dtype: jnp.dtype = jnp.float32  # of the computation; parameters are float32
   FORMULATIONS = {}  # implementation -> fn(x, kernel, strides)
 
   @nn.compact
   def __call__(self, x):
     kernel = self.param('kernel', self.kernel_init,
                         tuple(self.kernel_size) + (x.shape[-1], self.features))
-    y = self.FORMULATIONS[self.implementation](x, kernel, tuple(self.strides))
+    y = self.FORMULATIONS[self.implementation](x.astype(self.dtype), kernel.astype(self.dtype),
+                                               tuple(self.strides))
     if self.use_bias:
-      y = y + self.param('bias', nn.initializers.zeros, (self.features,))
+      y = y + self.param('bias', nn.initializers.zeros, (self.features,)).astype(self.dtype)
     return y
 
 
@@ -224,6 +237,7 @@ class ConvStack(nn.Module):
   input_dropout: Optional[float] = None
   axis_name: Optional[str] = None
   conv_implementation: str = 'padded'  # a key of CONV_IMPLEMENTATIONS
+  dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, h, *, train):
@@ -235,12 +249,12 @@ class ConvStack(nn.Module):
         h = nn.Dropout(rate, deterministic=not train)(h)
       shape = dict(features=layer.features, kernel_size=(layer.kernel, layer.kernel),
                    strides=(layer.stride, layer.stride), use_bias=not layer.batch_norm,
-                   kernel_init=init)
+                   kernel_init=init, dtype=self.dtype)
       h = (PaddedConvTranspose(implementation=transposed_kind, **shape) if layer.transposed
            else Conv(implementation=conv_kind, **shape))(h)
       if layer.batch_norm:
         h = nn.BatchNorm(use_running_average=not train, momentum=BATCH_NORM_MOMENTUM,
-                         axis_name=self.axis_name)(h)
+                         axis_name=self.axis_name, dtype=self.dtype)(h)
       if i < len(self.layers) - 1 or self.activate_last:
         h = maxout(h, self.maxout_pieces) if self.maxout_pieces > 1 else nn.leaky_relu(
             h, self.leaky_relu_slope)
@@ -262,20 +276,21 @@ class ConvEncoder(nn.Module):
   condition_embedding: int = 256
   axis_name: Optional[str] = None
   conv_implementation: str = 'padded'
+  dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x, noise, y=None, *, train):
     init = nn.initializers.normal(self.init_std)
     h = ConvStack(self.arch.encoder[:-1], self.arch.leaky_relu_slope, self.init_std,
-                  axis_name=self.axis_name,
-                  conv_implementation=self.conv_implementation)(x, train=train)
+                  axis_name=self.axis_name, conv_implementation=self.conv_implementation,
+                  dtype=self.dtype)(x, train=train)
     if self.condition_dim:  # conditional ALI: y joins before the last 1x1 conv
-      h = jnp.concatenate([h, _as_image(nn.Dense(self.condition_embedding,
-                                                 kernel_init=init)(y))], -1)
+      h = jnp.concatenate([h, _as_image(nn.Dense(self.condition_embedding, kernel_init=init,
+                                                 dtype=self.dtype)(y))], -1)
     last = self.arch.encoder[-1]
     features = last.features if self.kind == GAUSSIAN else last.features // 2
-    h = nn.Conv(features, (last.kernel, last.kernel), padding='VALID',
-                kernel_init=init)(h)[:, 0, 0, :]
+    h = nn.Conv(features, (last.kernel, last.kernel), padding='VALID', kernel_init=init,
+                dtype=self.dtype)(h)[:, 0, 0, :].astype(jnp.float32)
     if self.kind != GAUSSIAN:
       return h
     self.sow('intermediates', MU_LOG_SIGMA, h)
@@ -294,20 +309,21 @@ class ConvGenerator(nn.Module):
   condition_embedding: int = 256
   axis_name: Optional[str] = None
   conv_implementation: str = 'padded'
+  dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, z, y=None, *, train):
     init = nn.initializers.normal(self.init_std)
     h = _as_image(z)
     if self.condition_dim:  # conditional ALI: y joins z at the input
-      h = jnp.concatenate([h, _as_image(nn.Dense(self.condition_embedding,
-                                                 kernel_init=init)(y))], -1)
+      h = jnp.concatenate([h, _as_image(nn.Dense(self.condition_embedding, kernel_init=init,
+                                                 dtype=self.dtype)(y))], -1)
     h = ConvStack(self.arch.generator[:-1], self.arch.leaky_relu_slope, self.init_std,
-                  axis_name=self.axis_name,
-                  conv_implementation=self.conv_implementation)(h, train=train)
+                  axis_name=self.axis_name, conv_implementation=self.conv_implementation,
+                  dtype=self.dtype)(h, train=train)
     last = self.arch.generator[-1]
     h = nn.Conv(last.features, (last.kernel, last.kernel), padding='VALID', use_bias=False,
-                kernel_init=init)(h)
+                kernel_init=init, dtype=self.dtype)(h).astype(jnp.float32)
     bias = self.param(OUTPUT_BIAS, nn.initializers.zeros, h.shape[1:])
     return nn.sigmoid(h + bias)
 
@@ -321,6 +337,7 @@ class ConvDiscriminator(nn.Module):
   condition_embedding: int = 256
   axis_name: Optional[str] = None
   conv_implementation: str = 'padded'
+  dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x, z, y=None, *, train):
@@ -328,14 +345,15 @@ class ConvDiscriminator(nn.Module):
     stack = lambda layers, activate_last=True: ConvStack(
         layers, a.leaky_relu_slope, self.init_std, activate_last=activate_last,
         maxout_pieces=a.maxout_pieces, input_dropout=self.dropout_rate,
-        axis_name=self.axis_name, conv_implementation=self.conv_implementation)
+        axis_name=self.axis_name, conv_implementation=self.conv_implementation,
+        dtype=self.dtype)
     joint = [stack(a.discriminator_x)(x, train=train),
              stack(a.discriminator_z)(_as_image(z), train=train)]
     if self.condition_dim:  # conditional ALI: y joins D_xz's input
-      joint.append(_as_image(nn.Dense(self.condition_embedding,
+      joint.append(_as_image(nn.Dense(self.condition_embedding, dtype=self.dtype,
                                       kernel_init=nn.initializers.normal(self.init_std))(y)))
     return stack(a.discriminator_joint, activate_last=False)(
-        jnp.concatenate(joint, -1), train=train)[:, 0, 0, 0]
+        jnp.concatenate(joint, -1), train=train)[:, 0, 0, 0].astype(jnp.float32)
 
 
 class Networks(NamedTuple):
@@ -355,19 +373,21 @@ def build_networks(model_config, *, data_shape, axis_name=None):
       None outside pmap.
   """
   m = model_config
+  dtype = COMPUTE_DTYPES[m.get('dtype', 'float32')]  # runs made before it: float32
   if m.architecture == 'mlp':
     return Networks(
         encoder=MLPEncoder(latent_dim=m.latent_dim, hidden=tuple(m.encoder_hidden),
-                           kind=m.encoder, init_std=m.init_std, axis_name=axis_name),
+                           kind=m.encoder, init_std=m.init_std, axis_name=axis_name,
+                           dtype=dtype),
         generator=MLPGenerator(data_dim=data_shape[-1], hidden=tuple(m.generator_hidden),
-                               init_std=m.init_std, axis_name=axis_name),
+                               init_std=m.init_std, axis_name=axis_name, dtype=dtype),
         discriminator=MaxoutDiscriminator(
             hidden=tuple(m.discriminator_hidden), pieces=m.maxout_pieces,
-            dropout_rate=m.dropout_rate, init_std=m.init_std))
+            dropout_rate=m.dropout_rate, init_std=m.init_std, dtype=dtype))
   arch = architectures.ARCHITECTURES[m.architecture]
   condition = dict(condition_dim=m.condition_dim, condition_embedding=m.condition_embedding,
                    axis_name=axis_name, conv_implementation=resolve_conv_implementation(
-                       m.get('conv_implementation', 'auto')))
+                       m.get('conv_implementation', 'auto')), dtype=dtype)
   return Networks(
       encoder=ConvEncoder(arch, m.init_std, kind=m.encoder, **condition),
       generator=ConvGenerator(arch, m.init_std, **condition),

@@ -280,9 +280,13 @@ def _train(config, workdir, is_chief):
   fresh_discriminator_step = (objectives.inference_phase_start(config)
                               if objectives.method_of(config) == objectives.POST_HOC
                               else None)
-  # XLA:CPU can deadlock in its collective rendezvous when steps with
-  # collectives are queued back to back; waiting for each step avoids it.
-  wait_every_step = jax.default_backend() == 'cpu'
+  # The host runs ahead of the devices by at most this many steps (so it
+  # prepares batches while they compute, without queueing batches without
+  # bound). XLA:CPU can deadlock in its collective rendezvous when steps with
+  # collectives across devices are queued back to back: there, wait for each.
+  max_steps_in_flight = (1 if jax.default_backend() == 'cpu' and jax.device_count() > 1
+                         else PREFETCH_BATCHES)
+  in_flight = collections.deque()
 
   # ---- The loop -------------------------------------------------------------------
   writer = tensorboardX.SummaryWriter(workdir) if is_chief else None
@@ -298,8 +302,9 @@ def _train(config, workdir, is_chief):
       state = replicate_on_local_devices(state_lib.with_fresh_discriminator(state, config))
     state, metrics = train_step_for(step)(state, batch)
     history.append(metrics)
-    if wait_every_step:
-      jax.block_until_ready(metrics)
+    in_flight.append(metrics)
+    if len(in_flight) >= max_steps_in_flight:
+      jax.block_until_ready(in_flight.popleft())
     if timer_start is None:  # the first step compiled; time from here
       timer_start, timer_step = time.time(), step + 1
     done = step + 1

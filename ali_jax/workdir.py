@@ -10,7 +10,7 @@ from ali_jax import objectives
 # schedule follows num_train_steps, so extending a run stretches its decay.)
 RESUMABLE_FIELDS = ('num_train_steps', 'log_every_steps', 'eval_every_steps',
                     'checkpoint_every_steps', 'max_checkpoints_to_keep', 'nonfinite',
-                    'model.conv_implementation', 'method_options.gan_workdir')
+                    'model.conv_implementation', 'model.dtype', 'method_options.gan_workdir')
 LOCK_FILE = '.lock'
 
 

@@ -48,5 +48,8 @@ def image_config(*, dataset, architecture, train_examples, epochs, batch_size=10
       # How convolutions are computed (ali_jax/networks.py CONV_IMPLEMENTATIONS):
       # all give the same numbers; 'auto' picks the fastest measured per backend.
       conv_implementation='auto',
+      # What layers compute in: 'float32', or 'bfloat16' for TPUs and GPUs
+      # (parameters, batch norm statistics and losses stay float32).
+      dtype='float32',
   ))
   return config

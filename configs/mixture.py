@@ -55,5 +55,6 @@ def get_config():
       maxout_pieces=5,
       dropout_rate=0.0,
       init_std=0.02,
+      dtype='float32',          # or 'bfloat16' (TPU/GPU): what layers compute in
   ))
   return config

@@ -109,3 +109,28 @@ def test_batch_statistics_are_identical_on_every_device(tiny_config):
       assert leaf.shape[0] == NUM_DEVICES
       for device in range(1, NUM_DEVICES):
         np.testing.assert_array_equal(leaf[device], leaf[0])
+
+
+@pytest.mark.parametrize('config_name', ['mixture_tiny', 'digits'])
+def test_bfloat16_compute_keeps_float32_state_and_close_losses(tiny_config, config_name):
+  """model.dtype='bfloat16': layers compute in bfloat16, the state and the
+  losses stay float32 and within bfloat16 rounding of the float32 step."""
+  from configs import digits  # pylint: disable=import-outside-toplevel
+  config = tiny_config if config_name == 'mixture_tiny' else digits.get_config()
+  config.batch_size = 16
+  batch = next(data.load(config).batches(0, global_batch_size=config.batch_size))
+  results = {}
+  for dtype in ('float32', 'bfloat16'):
+    config.model.dtype = dtype
+    step = jax.jit(_step_fn(config, None))
+    state = state_lib.create_train_state(config)
+    compiled_text = step.lower(state, batch).as_text()
+    results[dtype] = (compiled_text, *step(state, batch))
+  f32_text, f32_state, f32_metrics = results['float32']
+  bf16_text, bf16_state, bf16_metrics = results['bfloat16']
+  assert 'bf16' not in f32_text and 'bf16' in bf16_text
+  for leaf_f32, leaf_bf16 in zip(jax.tree.leaves(f32_state), jax.tree.leaves(bf16_state)):
+    assert leaf_bf16.dtype == leaf_f32.dtype
+  for name in ('discriminator_loss', 'generator_loss'):
+    assert bf16_metrics[name].dtype == np.float32
+    np.testing.assert_allclose(bf16_metrics[name], f32_metrics[name], rtol=3e-2)
