@@ -12,6 +12,10 @@ conv (strided):
                   zero-padded to a multiple of s and folded the same way: one
                   stride-1 convolution, whose input gradient is an ordinary
                   convolution rather than a dilated one.
+  phase_input_gradient
+                  the plain strided convolution, whose input gradient (a
+                  transposed convolution) is computed by the `phase`
+                  decomposition below instead of a dilated convolution.
 conv_transpose:
   plain           lax.conv_transpose (what flax runs).
   padded          the zero-dilated, zero-padded input written out (behind an
@@ -24,6 +28,7 @@ conv_transpose:
                   No multiplications by inserted zeros (s*s times fewer FLOPs
                   than `padded`). A 1x1 input is one einsum.
 """
+import functools
 import math
 
 import jax
@@ -62,6 +67,31 @@ def conv_space_to_depth(x, kernel, strides):
   return _conv(blocks, folded.reshape(qh, qw, sh * sw * c, o))
 
 
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def conv_phase_input_gradient(x, kernel, strides):
+  return _conv(x, kernel, strides)
+
+
+def _conv_phase_input_gradient_forward(x, kernel, strides):
+  return _conv(x, kernel, strides), (x, kernel)
+
+
+def _conv_phase_input_gradient_backward(strides, residuals, dy):
+  x, kernel = residuals
+  # The input gradient of a strided convolution is the transposed convolution
+  # of dy with the kernel mirrored and its channels swapped; rows and columns
+  # past the last window get none.
+  dx = conv_transpose_phase(dy, kernel[::-1, ::-1].swapaxes(2, 3), strides)
+  dx = jnp.pad(dx, [(0, 0), (0, x.shape[1] - dx.shape[1]), (0, x.shape[2] - dx.shape[2]),
+                    (0, 0)])
+  _, kernel_gradient = jax.vjp(lambda k: _conv(x, k, strides), kernel)
+  return dx, kernel_gradient(dy)[0]
+
+
+conv_phase_input_gradient.defvjp(_conv_phase_input_gradient_forward,
+                                 _conv_phase_input_gradient_backward)
+
+
 # ---- Transposed convolutions -----------------------------------------------------
 
 def conv_transpose_plain(x, kernel, strides):
@@ -97,6 +127,7 @@ def conv_transpose_phase(x, kernel, strides):
   return y[:, :(h - 1) * sh + kh, :(w - 1) * sw + kw]
 
 
-CONV = {'plain': conv_plain, 'space_to_depth': conv_space_to_depth}
+CONV = {'plain': conv_plain, 'space_to_depth': conv_space_to_depth,
+        'phase_input_gradient': conv_phase_input_gradient}
 CONV_TRANSPOSE = {'plain': conv_transpose_plain, 'padded': conv_transpose_padded,
                   'phase': conv_transpose_phase}

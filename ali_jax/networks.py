@@ -155,12 +155,14 @@ CONV_IMPLEMENTATIONS = {
     'padded': ('plain', 'padded'),
     'phase': ('plain', 'phase'),
     'phase_space_to_depth': ('space_to_depth', 'phase'),
+    'phase_all': ('phase_input_gradient', 'phase'),
 }
 # 'auto' per backend. CPU: the fastest measured with experiments/benchmark.py
-# (SVHN step, batch 100, 2 cores: plain 2,349 ms, padded 886, phase 758,
-# phase_space_to_depth 708; README "Performance"). Other backends: XLA's own
-# (transposed) convolutions, not measured here.
-AUTO_CONV_IMPLEMENTATION = {'cpu': 'phase_space_to_depth'}
+# and experiments/layer_benchmark.py (README "Performance"; SVHN step, batch
+# 100, 2 cores, one session's machine: phase_space_to_depth 1,008 ms,
+# phase_all 913). Other backends: XLA's own (transposed) convolutions, not
+# measured here.
+AUTO_CONV_IMPLEMENTATION = {'cpu': 'phase_all'}
 
 
 def resolve_conv_implementation(name):

@@ -8,9 +8,11 @@ from ali_jax import objectives
 # Fields that may change when a run resumes: they change how long it runs and
 # what it reports, not what the saved state means. (A cosine learning rate
 # schedule follows num_train_steps, so extending a run stretches its decay.)
-RESUMABLE_FIELDS = ('num_train_steps', 'log_every_steps', 'eval_every_steps',
-                    'checkpoint_every_steps', 'max_checkpoints_to_keep', 'nonfinite',
-                    'model.conv_implementation', 'model.dtype', 'method_options.gan_workdir')
+REPORTING_FIELDS = ('log_every_steps', 'eval_every_steps', 'checkpoint_every_steps',
+                    'max_checkpoints_to_keep')
+RESUMABLE_FIELDS = REPORTING_FIELDS + ('num_train_steps', 'nonfinite',
+                                       'model.conv_implementation', 'model.dtype',
+                                       'method_options.gan_workdir')
 LOCK_FILE = '.lock'
 
 
@@ -40,8 +42,9 @@ def check_gan_phase_source(gan_config, config, gan_workdir, phase_end):
   """Raises ValueError unless `gan_workdir` (saved with `gan_config`) trained exactly
   the GAN phase of `config`: method 'gan', the same settings, `phase_end` steps.
 
-  Everything but the method, its options and how the run reports must match;
-  then the gan run's state at `phase_end` is what `config` would reach itself.
+  Everything but the method, its options, the length and how the run reports
+  must match (the formulation and dtype too: they change float32 rounding), so
+  the gan run's state at `phase_end` is what `config` would reach itself.
   """
   problems = []
   if gan_config.get('method') != objectives.GAN:
@@ -50,7 +53,8 @@ def check_gan_phase_source(gan_config, config, gan_workdir, phase_end):
     problems.append(f'config.num_train_steps: {gan_config.num_train_steps} there, must be '
                     f'{phase_end} (this run\'s GAN phase: num_train_steps - '
                     'method_options.inference_steps)')
-  details = _differences(gan_config, config, RESUMABLE_FIELDS + ('method', 'method_options.'))
+  details = _differences(gan_config, config,
+                         REPORTING_FIELDS + ('num_train_steps', 'method', 'method_options.'))
   if details:
     problems.append(details)
   if problems:
