@@ -286,7 +286,6 @@ def _train(config, workdir, is_chief):
   # collectives across devices are queued back to back: there, wait for each.
   max_steps_in_flight = (1 if jax.default_backend() == 'cpu' and jax.device_count() > 1
                          else PREFETCH_BATCHES)
-  in_flight = collections.deque()
 
   # ---- The loop -------------------------------------------------------------------
   writer = tensorboardX.SummaryWriter(workdir) if is_chief else None
@@ -302,9 +301,8 @@ def _train(config, workdir, is_chief):
       state = replicate_on_local_devices(state_lib.with_fresh_discriminator(state, config))
     state, metrics = train_step_for(step)(state, batch)
     history.append(metrics)
-    in_flight.append(metrics)
-    if len(in_flight) >= max_steps_in_flight:
-      jax.block_until_ready(in_flight.popleft())
+    if len(history) >= max_steps_in_flight:  # older steps were fetched when logged
+      jax.block_until_ready(history[-max_steps_in_flight])
     if timer_start is None:  # the first step compiled; time from here
       timer_start, timer_step = time.time(), step + 1
     done = step + 1

@@ -41,7 +41,8 @@ NETWORKS = ('encoder', 'generator', 'discriminator_x')
 
 
 def layer_cases(arch, batch_size):
-  """(network, index, layer, input shape NHWC, dropout rate or None) per timed layer."""
+  """(network, index, layer, input shape NHWC, dropout rate or None, maxout pieces) per
+  timed layer."""
   cases = []
   for network in NETWORKS:
     layers = getattr(arch, network)
@@ -49,14 +50,15 @@ def layer_cases(arch, batch_size):
       size, channels = 1, arch.latent_dim
     else:
       size, channels = arch.image_size, arch.channels
-    batch = 2 * batch_size if network == 'discriminator_x' else batch_size
+    is_discriminator = network == 'discriminator_x'
+    batch = 2 * batch_size if is_discriminator else batch_size
+    pieces = arch.maxout_pieces if is_discriminator else 1
     for index, layer in enumerate(layers):
       dropout = None
-      if network == 'discriminator_x':
+      if is_discriminator:
         dropout = FLAGS.dropout_rate if layer.dropout is None else layer.dropout
-      cases.append((network, index, layer, (batch, size, size, channels), dropout))
-      size, channels = layer.output_size(size), layer.features // (
-          arch.maxout_pieces if network == 'discriminator_x' else 1)
+      cases.append((network, index, layer, (batch, size, size, channels), dropout, pieces))
+      size, channels = layer.output_size(size), layer.features // pieces
   return cases
 
 
@@ -71,11 +73,10 @@ def _median_ms(run, steps):
   return float(np.median(times) * 1e3)
 
 
-def time_jax(arch, layer, shape, dropout):
+def time_jax(arch, layer, shape, dropout, pieces):
   import jax
   import jax.numpy as jnp
   from ali_jax import networks
-  pieces = arch.maxout_pieces if dropout is not None else 1
   stack = networks.ConvStack(
       (layer,), arch.leaky_relu_slope, 0.01, maxout_pieces=pieces, input_dropout=dropout,
       conv_implementation=networks.resolve_conv_implementation(FLAGS.conv_implementation))
@@ -95,12 +96,11 @@ def time_jax(arch, layer, shape, dropout):
                     FLAGS.steps)
 
 
-def time_torch(arch, layer, shape, dropout):
+def time_torch(arch, layer, shape, dropout, pieces):
   import torch
   from experiments import torch_reference
   torch.set_num_threads(os.cpu_count())
   n, height, width, channels = shape
-  pieces = arch.maxout_pieces if dropout is not None else 1
   stack = torch_reference.Stack((layer,), channels, slope=arch.leaky_relu_slope,
                                 maxout_pieces=pieces, dropout=dropout)
   stack.train()
@@ -126,11 +126,11 @@ def main(argv):
   arch = architectures.ARCHITECTURES[FLAGS.architecture]
   timers = {'jax': time_jax, 'torch': time_torch}
   rows = []
-  for network, index, layer, shape, dropout in layer_cases(arch, FLAGS.batch_size):
+  for network, index, layer, shape, dropout, pieces in layer_cases(arch, FLAGS.batch_size):
     row = dict(network=network, index=index, layer=layer_name(layer), input_shape=shape,
                dropout=dropout)
     for framework in FLAGS.frameworks:
-      row[f'{framework}_ms'] = timers[framework](arch, layer, shape, dropout)
+      row[f'{framework}_ms'] = timers[framework](arch, layer, shape, dropout, pieces)
     rows.append(row)
     print(' | '.join(f'{v:.1f}' if isinstance(v, float) else str(v) for v in row.values()),
           flush=True)

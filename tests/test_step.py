@@ -10,6 +10,7 @@ from ali_jax import networks as networks_lib
 from ali_jax import objectives
 from ali_jax import state as state_lib
 from ali_jax import step as step_lib
+from configs import digits
 from tests.conftest import NUM_DEVICES
 
 AXIS = 'batch'
@@ -115,7 +116,6 @@ def test_batch_statistics_are_identical_on_every_device(tiny_config):
 def test_bfloat16_compute_keeps_float32_state_and_close_losses(tiny_config, config_name):
   """model.dtype='bfloat16': layers compute in bfloat16, the state and the
   losses stay float32 and within bfloat16 rounding of the float32 step."""
-  from configs import digits  # pylint: disable=import-outside-toplevel
   config = tiny_config if config_name == 'mixture_tiny' else digits.get_config()
   config.batch_size = 16
   batch = next(data.load(config).batches(0, global_batch_size=config.batch_size))
@@ -124,8 +124,8 @@ def test_bfloat16_compute_keeps_float32_state_and_close_losses(tiny_config, conf
     config.model.dtype = dtype
     step = jax.jit(_step_fn(config, None))
     state = state_lib.create_train_state(config)
-    compiled_text = step.lower(state, batch).as_text()
-    results[dtype] = (compiled_text, *step(state, batch))
+    lowered_text = step.lower(state, batch).as_text()
+    results[dtype] = (lowered_text, *step(state, batch))
   f32_text, f32_state, f32_metrics = results['float32']
   bf16_text, bf16_state, bf16_metrics = results['bfloat16']
   assert 'bf16' not in f32_text and 'bf16' in bf16_text
