@@ -156,6 +156,7 @@ CONV_IMPLEMENTATIONS = {
     'phase': ('plain', 'phase'),
     'phase_space_to_depth': ('space_to_depth', 'phase'),
     'phase_all': ('phase_input_gradient', 'phase'),
+    'per_shape': ('per_shape', 'phase_adjoint'),
 }
 # 'auto' per backend. CPU: the fastest measured with experiments/benchmark.py
 # and experiments/layer_benchmark.py (README "Performance"; SVHN step, batch

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from ali_jax import architectures
+from ali_jax import conv_layers
 from ali_jax import networks
 
 # PAPER.md section 3, transcribed with each table's "out" column: (layer, out).
@@ -141,26 +142,28 @@ def test_modules_have_the_tables_shapes_and_parameters(name):
 
 def _conv_shapes():
   """(transposed, kernel, stride, input size) of every conv and transposed conv of the
-  paper's networks with more than a 1x1 kernel (the formulations differ in how
-  they handle space; channels are reshaped generically and tested small)."""
+  paper's networks (the formulations differ in how they handle space; channels
+  are reshaped generically and tested small)."""
   shapes = set()
   for name in sorted(TABLES):
     arch = architectures.ARCHITECTURES[name]
     for stack, size in ((arch.encoder, arch.image_size), (arch.generator, 1),
                         (arch.discriminator_x, arch.image_size)):
       for layer in stack:
-        if layer.kernel > 1:
-          shapes.add((layer.transposed, layer.kernel, layer.stride, size))
+        shapes.add((layer.transposed, layer.kernel, layer.stride, size))
         size = layer.output_size(size)
   return sorted(shapes)
 
 
+# Input channels: an RGB image's, and more than conv_layers.COL2IM_MAX_CHANNELS
+# (per_shape computes the input gradient differently for the two).
+@pytest.mark.parametrize('channels', (3, conv_layers.COL2IM_MAX_CHANNELS + 1))
 @pytest.mark.parametrize('transposed, kernel, stride, size', _conv_shapes())
-def test_conv_formulations_equal_flax(transposed, kernel, stride, size):
+def test_conv_formulations_equal_flax(transposed, kernel, stride, size, channels):
   """Outputs and gradients (input and parameters) of every formulation equal flax's layer."""
   shape = dict(features=4, kernel_size=(kernel,) * 2, strides=(stride,) * 2, use_bias=True)
   reference = (nn.ConvTranspose if transposed else nn.Conv)(padding='VALID', **shape)
-  x = jax.random.normal(jax.random.PRNGKey(0), (2, size, size, 3))
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, size, size, channels))
   variables = reference.init(jax.random.PRNGKey(1), x)
   variables = jax.tree.map(lambda a: a + 0.1, variables)  # a non-zero bias too
   loss = lambda module: lambda v, x: jnp.sum(jnp.sin(module.apply(v, x)))
