@@ -20,6 +20,7 @@ import numpy as np
 
 from ali_jax import architectures
 from ali_jax import conv_layers
+from ali_jax import dropout
 
 # Encoder kinds. 'gaussian' is ALI's reparameterised q(z|x) = N(mu, sigma^2);
 # 'noise' makes E stochastic by concatenating the noise to x (the paper's
@@ -138,10 +139,10 @@ class MaxoutDiscriminator(nn.Module):
     init = nn.initializers.normal(self.init_std)
     h = jnp.concatenate([x, z], -1)
     for width in self.hidden:
-      h = nn.Dropout(self.dropout_rate, deterministic=not train)(h)
+      h = dropout.Dropout(self.dropout_rate, deterministic=not train)(h)
       h = maxout(nn.Dense(width * self.pieces, kernel_init=init, dtype=self.dtype)(h),
                  self.pieces)
-    h = nn.Dropout(self.dropout_rate, deterministic=not train)(h)
+    h = dropout.Dropout(self.dropout_rate, deterministic=not train)(h)
     return nn.Dense(1, kernel_init=init, dtype=self.dtype)(h)[..., 0].astype(jnp.float32)
 
 
@@ -249,7 +250,7 @@ class ConvStack(nn.Module):
     for i, layer in enumerate(self.layers):
       if self.input_dropout is not None:
         rate = self.input_dropout if layer.dropout is None else layer.dropout
-        h = nn.Dropout(rate, deterministic=not train)(h)
+        h = dropout.Dropout(rate, deterministic=not train)(h)
       shape = dict(features=layer.features, kernel_size=(layer.kernel, layer.kernel),
                    strides=(layer.stride, layer.stride), use_bias=not layer.batch_norm,
                    kernel_init=init, dtype=self.dtype)
