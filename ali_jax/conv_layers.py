@@ -33,14 +33,15 @@ conv_transpose:
                   kernel's taps regrouped into s*s*O channels, then interleaved.
                   No multiplications by inserted zeros (s*s times fewer FLOPs
                   than `padded`). A 1x1 input is one einsum.
-  phase_adjoint   `phase` whose stride-1 convolution takes its gradients from the
-                  adjoint: a stride-1 transposed convolution of x is the input
-                  gradient of a VALID convolution, so <dy, y> = <conv(dy, W~), x>
-                  (W~: W mirrored, channels swapped). dx is that convolution and
-                  the weight gradient is the one of conv(dy, .) against x: a
-                  window of the input's size over dy, not of the output's size
-                  over x padded by k - 1 (fewer FLOPs, no padding, and a shape
-                  XLA:CPU runs 1.5-2.5x faster).
+  phase_adjoint   `phase` forward (stride 1: one convolution, XLA's padding);
+                  gradients from the adjoint: a transposed convolution of x is
+                  the input gradient of a strided VALID convolution, so
+                  <dy, y> = <conv(dy, W~, s), x> (W~: W mirrored, channels
+                  swapped). dx is that convolution (computed as space_to_depth)
+                  and the weight gradient is its weight gradient against x: for
+                  stride 1, a window of the input's size over dy rather than of
+                  the output's size over x padded by k - 1; for stride 2, no
+                  phase interleaving to undo. XLA:CPU runs these 1.2-2.5x faster.
 """
 import functools
 import math
@@ -160,26 +161,6 @@ def conv_transpose_padded(x, kernel, strides):
   return _conv(jax.lax.optimization_barrier(padded), kernel)
 
 
-@jax.custom_vjp
-def conv_transpose_unit_stride_adjoint(x, kernel):
-  """conv_transpose_padded with stride 1, its gradients from the adjoint (`phase_adjoint`)."""
-  return conv_transpose_padded(x, kernel, (1, 1))
-
-
-def _conv_transpose_unit_stride_adjoint_forward(x, kernel):
-  return conv_transpose_padded(x, kernel, (1, 1)), (x, kernel)
-
-
-def _conv_transpose_unit_stride_adjoint_backward(residuals, dy):
-  x, kernel = residuals
-  dx, mirrored_gradient = jax.vjp(lambda k: _conv(dy, k), kernel[::-1, ::-1].swapaxes(2, 3))
-  return dx, mirrored_gradient(x)[0][::-1, ::-1].swapaxes(2, 3)
-
-
-conv_transpose_unit_stride_adjoint.defvjp(_conv_transpose_unit_stride_adjoint_forward,
-                                          _conv_transpose_unit_stride_adjoint_backward)
-
-
 def conv_transpose_phase(x, kernel, strides):
   (kh, kw, c, o), (sh, sw) = kernel.shape, strides
   n, h, w, _ = x.shape
@@ -201,10 +182,40 @@ def conv_transpose_phase(x, kernel, strides):
   return y[:, :(h - 1) * sh + kh, :(w - 1) * sw + kw]
 
 
-def conv_transpose_phase_adjoint(x, kernel, strides):
-  if tuple(strides) == (1, 1) and x.shape[1:3] != (1, 1):
-    return conv_transpose_unit_stride_adjoint(x, kernel)
+def _conv_transpose_phase_forward(x, kernel, strides):
+  if tuple(strides) == (1, 1):  # no zeros to skip; the padding needs no barrier here
+    (kh, kw, _, _) = kernel.shape
+    return jax.lax.conv_general_dilated(x, kernel, (1, 1), [(kh - 1, kh - 1), (kw - 1, kw - 1)],
+                                        dimension_numbers=_DIMENSIONS)
   return conv_transpose_phase(x, kernel, strides)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _conv_transpose_adjoint(x, kernel, strides):
+  return _conv_transpose_phase_forward(x, kernel, strides)
+
+
+def _conv_transpose_adjoint_forward(x, kernel, strides):
+  return _conv_transpose_phase_forward(x, kernel, strides), (x, kernel)
+
+
+def _conv_transpose_adjoint_backward(strides, residuals, dy):
+  x, kernel = residuals
+  # y = conv_transpose(x, W) is the input gradient of u -> conv(u, W~, strides),
+  # so <dy, y> = <conv(dy, W~, strides), x>: dx is that convolution, and W~'s
+  # gradient is its weight gradient against x.
+  mirrored = kernel[::-1, ::-1].swapaxes(2, 3)
+  dx, mirrored_gradient = jax.vjp(lambda k: conv_space_to_depth(dy, k, strides), mirrored)
+  return dx, mirrored_gradient(x)[0][::-1, ::-1].swapaxes(2, 3)
+
+
+_conv_transpose_adjoint.defvjp(_conv_transpose_adjoint_forward, _conv_transpose_adjoint_backward)
+
+
+def conv_transpose_phase_adjoint(x, kernel, strides):
+  if x.shape[1:3] == (1, 1):  # phase's einsum; its own gradients are matmuls too
+    return conv_transpose_phase(x, kernel, strides)
+  return _conv_transpose_adjoint(x, kernel, tuple(strides))
 
 
 CONV = {'plain': conv_plain, 'space_to_depth': conv_space_to_depth,
