@@ -161,10 +161,9 @@ CONV_IMPLEMENTATIONS = {
 }
 # 'auto' per backend. CPU: the fastest measured with experiments/benchmark.py
 # and experiments/layer_benchmark.py (README "Performance"; SVHN step, batch
-# 100, 2 cores, one session's machine: phase_space_to_depth 1,008 ms,
-# phase_all 913). Other backends: XLA's own (transposed) convolutions, not
-# measured here.
-AUTO_CONV_IMPLEMENTATION = {'cpu': 'phase_all'}
+# 100, 2 cores, one session's machine: phase_all ~880 ms, per_shape ~710).
+# Other backends: XLA's own (transposed) convolutions, not measured here.
+AUTO_CONV_IMPLEMENTATION = {'cpu': 'per_shape'}
 
 
 def resolve_conv_implementation(name):

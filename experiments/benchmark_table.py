@@ -30,6 +30,8 @@ CASES = {
     'mixture': ['--config=configs/mixture.py'],
     'digits': ['--config=configs/digits.py'],
     'digits_padded': ['--config=configs/digits.py', '--config.model.conv_implementation=padded'],
+    'digits_phase_all': ['--config=configs/digits.py',
+                         '--config.model.conv_implementation=phase_all'],
     'digits_torch': ['--config=configs/digits.py', '--framework=torch'],
     'digits_bfloat16': ['--config=configs/digits.py', '--config.model.dtype=bfloat16'],
     'svhn': ['--config=configs/svhn.py'],
@@ -39,6 +41,7 @@ CASES = {
     'svhn_phase_space_to_depth': [
         '--config=configs/svhn.py', '--config.model.conv_implementation=phase_space_to_depth'],
     'svhn_phase_all': ['--config=configs/svhn.py', '--config.model.conv_implementation=phase_all'],
+    'svhn_per_shape': ['--config=configs/svhn.py', '--config.model.conv_implementation=per_shape'],
     'svhn_torch': ['--config=configs/svhn.py', '--framework=torch'],
     'svhn_torch_channels_last': ['--config=configs/svhn.py', '--framework=torch',
                                  '--torch_channels_last'],
