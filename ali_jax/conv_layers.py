@@ -121,7 +121,7 @@ def _conv_col2im_input_gradient_forward(x, kernel):
 
 def _conv_col2im_input_gradient_backward(residuals, dy):
   x, kernel = residuals
-  (kh, kw, c, o), (_, out_h, out_w, _) = kernel.shape, dy.shape
+  kh, kw, c, o = kernel.shape
   # Each output pixel sends dy . W[i, j] to input pixel (p + (i, j)): one matmul
   # to all taps' columns, then each tap's column block shifted into place.
   columns = jnp.dot(dy.reshape(-1, o), kernel.reshape(-1, o).T)
