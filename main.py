@@ -8,6 +8,7 @@ with --distributed; for a manual launch give --coordinator_address,
 --num_processes and --process_id instead.
 """
 import logging as python_logging
+import sys
 
 from absl import app
 from absl import flags
@@ -15,6 +16,7 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
+from ali_jax import data
 from ali_jax import train
 from ali_jax import xla_flags
 
@@ -55,7 +57,10 @@ def main(argv):
                jax.process_count(), jax.local_devices())
   if jax.process_index() != 0:
     logging.set_verbosity(logging.WARNING)  # one host reports progress
-  train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  try:
+    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  except data.DatasetNotPrepared as error:  # the message says what to run: no traceback
+    sys.exit(f'{error}')
 
 
 if __name__ == '__main__':

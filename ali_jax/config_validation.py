@@ -80,6 +80,7 @@ COMMON_FIELDS = {
     'optimizer.b1': (_fraction, 'a number in [0, 1)'),
     'optimizer.b2': (_fraction, 'a number in [0, 1)'),
     'optimizer.schedule': _one_of(state.LEARNING_RATE_SCHEDULES),
+    'optimizer.discriminator_learning_rate_scale': (_positive_number, 'a finite number > 0'),
     'model.encoder': _one_of(networks.ENCODER_KINDS),
     'model.latent_dim': (_positive_integer, 'a positive integer'),
     'model.dropout_rate': (_fraction, 'a number in [0, 1)'),
@@ -101,6 +102,21 @@ IMAGE_FIELDS = {
     'model.condition_dim': (_non_negative_integer, 'an integer >= 0 (0: unconditional)'),
     'model.condition_embedding': (_positive_integer, 'a positive integer'),
     'model.conv_implementation': _one_of(('auto',) + tuple(networks.CONV_IMPLEMENTATIONS)),
+    'evaluation.class_metrics': (lambda v: isinstance(v, bool), 'True or False'),
+    'evaluation.reference_examples': (_positive_integer, 'a positive integer'),
+}
+# Datasets prepared from files of their own, beyond IMAGE_FIELDS.
+DATASET_FIELDS = {
+    'fashion_mnist': {
+        'data.manual_dir': (lambda v: isinstance(v, str) and bool(v),
+                            'the folder of the four original .gz IDX files'),
+    },
+}
+
+
+# Fields added after runs were already made -> the value that those runs had.
+ADDED_FIELDS = {
+    'optimizer.discriminator_learning_rate_scale': 1.0,
 }
 
 
@@ -123,7 +139,8 @@ def check_config(config, *, device_count):
     raise ValueError(f'config.dataset={flat.get("dataset")!r} is not allowed: expected '
                      f'{datasets}.')
   is_mixture = flat['dataset'] == 'mixture'
-  fields = {**COMMON_FIELDS, **(MIXTURE_FIELDS if is_mixture else IMAGE_FIELDS)}
+  fields = {**COMMON_FIELDS, **(MIXTURE_FIELDS if is_mixture else IMAGE_FIELDS),
+            **DATASET_FIELDS.get(flat['dataset'], {})}
   for key in flat:
     if key not in fields:
       close = difflib.get_close_matches(key, fields, n=1)

@@ -1,5 +1,6 @@
 """Evaluation through the inference model: the mixture's metrics and figures."""
 import os
+from typing import Any, NamedTuple
 
 import matplotlib
 matplotlib.use('Agg')  # files only; no display on training machines
@@ -10,6 +11,22 @@ from PIL import Image
 from ali_jax.data import mixture
 
 HIGH_QUALITY_STDS = 3.0  # a sample within 3 std of a centre is "high quality"
+
+
+def frechet_distance(features_a, features_b):
+  """Frechet distance between Gaussians fitted to two feature sets (rows are examples).
+
+  ||mu_a - mu_b||^2 + tr(C_a) + tr(C_b) - 2 tr((C_a^(1/2) C_b C_a^(1/2))^(1/2)): the
+  FID formula; 0 when the two sets have the same mean and covariance.
+  """
+  mean_a, mean_b = features_a.mean(axis=0), features_b.mean(axis=0)
+  cov_a = np.atleast_2d(np.cov(features_a.astype(np.float64), rowvar=False))
+  cov_b = np.atleast_2d(np.cov(features_b.astype(np.float64), rowvar=False))
+  eigenvalues, eigenvectors = np.linalg.eigh(cov_a)
+  sqrt_a = (eigenvectors * np.sqrt(np.clip(eigenvalues, 0.0, None))) @ eigenvectors.T
+  cross = np.clip(np.linalg.eigvalsh(sqrt_a @ cov_b @ sqrt_a), 0.0, None)
+  return float(np.sum((mean_a - mean_b) ** 2) + np.trace(cov_a) + np.trace(cov_b)
+               - 2.0 * np.sqrt(cross).sum())
 
 
 def gaussian_frechet_distance_to_prior(latents):
@@ -25,14 +42,38 @@ def gaussian_frechet_distance_to_prior(latents):
                - 2.0 * np.sqrt(eigenvalues).sum())
 
 
+def kl_to_uniform(classes, num_classes):
+  """KL(share of each class among `classes` || uniform): 0 when all are equally common."""
+  shares = np.bincount(classes, minlength=num_classes) / len(classes)
+  nonzero = shares > 0
+  return float((shares[nonzero] * np.log(shares[nonzero] * num_classes)).sum())
+
+
+def classifier_score(probabilities):
+  """exp E_x[KL(p(y|x) || p(y))], p(y) the mean of p(y|x) (the Inception Score's formula).
+
+  Between 1 (every x gets the same class distribution) and the number of
+  classes (confident, and every class equally often).
+  """
+  p = np.clip(probabilities.astype(np.float64), 1e-12, 1.0)
+  marginal = p.mean(axis=0)
+  return float(np.exp(np.mean(np.sum(p * (np.log(p) - np.log(marginal)), axis=1))))
+
+
+def nearest_neighbour_accuracy(reference_features, reference_labels, features, labels):
+  """Share of `features` whose nearest reference (Euclidean) has the same label: 1-NN."""
+  from sklearn import neighbors  # pylint: disable=g-import-not-at-top
+  classifier = neighbors.KNeighborsClassifier(n_neighbors=1, algorithm='brute').fit(
+      reference_features.reshape(len(reference_features), -1), reference_labels)
+  return float(np.mean(classifier.predict(features.reshape(len(features), -1)) == labels))
+
+
 def sample_metrics(samples):
   """The paper's mode count and our sample quality measures for G(z), z ~ p(z)."""
   num_modes = len(mixture.CENTRES)
   sample_modes, sample_distances = mixture.assign_components(samples)
   high_quality = sample_distances <= HIGH_QUALITY_STDS * mixture.STD
   counts = np.bincount(sample_modes, minlength=num_modes)
-  shares = counts / counts.sum()
-  nonzero = shares > 0
   return {
       # The paper's count: a mode is covered if any sample is assigned to it.
       'modes_covered': int((counts > 0).sum()),
@@ -40,7 +81,7 @@ def sample_metrics(samples):
       'modes_covered_high_quality': int(len(np.unique(sample_modes[high_quality]))),
       'high_quality_fraction': float(high_quality.mean()),
       # KL(sample mode shares || uniform): 0 when every mode gets 1/25 of samples.
-      'mode_kl_to_uniform': float((shares[nonzero] * np.log(shares[nonzero] * num_modes)).sum()),
+      'mode_kl_to_uniform': kl_to_uniform(sample_modes, num_modes),
   }
 
 
@@ -127,21 +168,80 @@ GRID_ROWS = 10
 INTERPOLATION_STEPS = 10
 
 
-def evaluate_images(model, dataset, *, num_samples, seed=0, with_encoder=True):
-  """Reconstruction error and BiGAN's distance ratio on held-out images.
+class ClassReferences(NamedTuple):
+  """What the class-reading image metrics compare against (labelled datasets only).
+
+  classifier: a classifier.ReferenceClassifier of the dataset.
+  train_images, train_labels: labelled training images, the 1-NN references.
+  heldout_labels: the labels of the dataset's held-out images.
+  pixel_1nn_accuracy: 1-NN accuracy of the held-out images on raw pixels with
+    the same references (the baseline for encoder_1nn_accuracy).
+  """
+  classifier: Any
+  train_images: np.ndarray
+  train_labels: np.ndarray
+  heldout_labels: np.ndarray
+  pixel_1nn_accuracy: float
+
+
+def class_references(classifier, train_images, train_labels, heldout_images, heldout_labels):
+  """ClassReferences, with the raw-pixel 1-NN baseline computed once."""
+  return ClassReferences(classifier, train_images, train_labels, heldout_labels,
+                         nearest_neighbour_accuracy(train_images, train_labels,
+                                                    heldout_images, heldout_labels))
+
+
+def sample_class_metrics(samples, heldout, references):
+  """What the reference classifier says of samples G(z): class coverage, score, FD."""
+  classifier = references.classifier
+  probabilities = classifier.probabilities(samples)
+  return {
+      'sample_class_kl_to_uniform': kl_to_uniform(probabilities.argmax(axis=-1),
+                                                  classifier.num_classes),
+      'classifier_score': classifier_score(probabilities),
+      'classifier_frechet_distance': frechet_distance(classifier.features(samples),
+                                                      classifier.features(heldout)),
+      'reference_classifier_test_accuracy': classifier.test_accuracy,
+  }
+
+
+def inference_class_metrics(model, heldout, reconstructions, references):
+  """Whether G(E(x)) keeps x's class, and E(x) as a 1-NN representation (BiGAN's
+  protocol; E(x) is the encoder's mean, without noise)."""
+  predicted = references.classifier.predict(reconstructions)
+  train_features = model.features(references.train_images, hidden_layers=0)
+  heldout_features = model.features(heldout, hidden_layers=0)
+  return {
+      'reconstruction_class_agreement': float(np.mean(predicted == references.heldout_labels)),
+      'encoder_1nn_accuracy': nearest_neighbour_accuracy(
+          train_features, references.train_labels, heldout_features,
+          references.heldout_labels),
+      'pixel_1nn_accuracy': references.pixel_1nn_accuracy,
+  }
+
+
+def evaluate_images(model, dataset, *, num_samples, seed=0, with_encoder=True,
+                    references=None):
+  """Reconstruction error and BiGAN's distance ratio on held-out images, and with
+  `references` (a labelled dataset) what a reference classifier reads in them.
 
   reconstruction_mse: mean squared error per pixel of G(E(x)).
   reconstruction_distance: mean ||x - G(E(x))|| (BiGAN's EGr); random_pair_distance:
   mean ||x - x'|| to another held-out image (EGr_b); reconstruction_ratio: their
   ratio, below 1 when reconstructions are closer to x than other images are.
+  With references: sample_class_metrics on `num_samples` samples and
+  inference_class_metrics on every held-out image.
   """
   x, y = dataset.heldout, dataset.heldout_conditions
   grid = GRID_ROWS * GRID_ROWS
-  num_samples = min(num_samples, grid)
+  if references is None:  # only the grid needs samples
+    num_samples = min(num_samples, grid)
   sample_conditions = None if y is None else y[np.arange(num_samples) % len(y)]
   samples = model.sample(num_samples, sample_conditions, seed=seed)
+  metrics = {} if references is None else sample_class_metrics(samples, x, references)
+  arrays = dict(samples=samples[:grid])
   if not with_encoder:  # a GAN: samples only
-    return {}, dict(samples=samples)
+    return metrics, arrays
   reconstructions = model.reconstruct(x, y, seed=seed)
   flat = lambda a: a.reshape(len(a), -1)
   distance = np.linalg.norm(flat(x) - flat(reconstructions), axis=1).mean()
@@ -156,14 +256,20 @@ def evaluate_images(model, dataset, *, num_samples, seed=0, with_encoder=True):
       pairs * INTERPOLATION_STEPS, -1)
   path_conditions = None if y is None else np.repeat(y[:pairs], INTERPOLATION_STEPS, 0)
   interpolations = model.decode(path, path_conditions)
-  metrics = {
+  metrics.update({
       'reconstruction_mse': float(((x - reconstructions) ** 2).mean()),
       'reconstruction_distance': float(distance),
       'random_pair_distance': float(random_distance),
       'reconstruction_ratio': float(distance / random_distance),
-  }
-  arrays = dict(samples=samples, heldout=x[:grid // 2], reconstructions=reconstructions[:grid // 2],
+  })
+  shown = grid // 2
+  arrays.update(heldout=x[:shown], reconstructions=reconstructions[:shown],
                 interpolations=interpolations, interpolation_rows=pairs)
+  if references is not None:
+    metrics.update(inference_class_metrics(model, x, reconstructions, references))
+    arrays.update(heldout_labels=references.heldout_labels[:shown],
+                  reconstruction_classes=references.classifier.predict(
+                      reconstructions[:shown]))
   return metrics, arrays
 
 
@@ -180,18 +286,80 @@ def image_grid(images, columns):
   return grid[..., 0] if channels == 1 else grid
 
 
+CAPTION_HEIGHT = 12
+AGREES, DISAGREES, LABEL = (40, 200, 40), (230, 40, 40), (160, 160, 160)
+
+
+def captioned_pairs_grid(heldout, reconstructions, labels, classes, pairs_per_row):
+  """x beside G(E(x)) in pairs, each pair captioned "label: class" under it.
+
+  The caption gives x's true label and the reference classifier's class of
+  G(E(x)), green when they agree and red when not. An RGB uint8 image.
+  """
+  from PIL import ImageDraw  # pylint: disable=g-import-not-at-top
+  n, height, width, _ = heldout.shape
+  side_by_side = np.stack([heldout, reconstructions], 1).reshape((-1,) + heldout.shape[1:])
+  rows = -(-n // pairs_per_row)
+  tile_rows = []
+  for r in range(rows):
+    row = image_grid(side_by_side[2 * r * pairs_per_row:2 * (r + 1) * pairs_per_row],
+                     2 * pairs_per_row)
+    row = np.broadcast_to(row[..., None], row.shape + (3,)) if row.ndim == 2 else row
+    canvas = np.zeros((row.shape[0] + CAPTION_HEIGHT, 2 * pairs_per_row * (width + 1) + 1, 3),
+                      np.uint8)
+    canvas[:row.shape[0], :row.shape[1]] = row
+    tile_rows.append(canvas)
+  image = Image.fromarray(np.concatenate(tile_rows))
+  draw = ImageDraw.Draw(image)
+  for i, (label, predicted) in enumerate(zip(labels, classes)):
+    r, c = divmod(i, pairs_per_row)
+    top = r * (height + 2 + CAPTION_HEIGHT) + height + 2  # a row: gap, tiles, gap, caption
+    left = 1 + 2 * c * (width + 1)
+    draw.text((left + 2, top), f'{label}:', fill=LABEL)
+    draw.text((left + width + 4, top), f'{predicted}',
+              fill=AGREES if label == predicted else DISAGREES)
+  return np.asarray(image)
+
+
 def save_image_figures(image_dir, arrays, *, step):
-  """samples.png, reconstructions.png (x beside G(E(x))), interpolations.png; their paths."""
-  del step  # the grids carry no text; eval.json and TensorBoard say the step
+  """samples.png, reconstructions.png (x beside G(E(x)); captioned with x's label and
+  the class of G(E(x)) when the dataset has labels), interpolations.png; their paths."""
+  del step  # eval.json and TensorBoard say the step
   os.makedirs(image_dir, exist_ok=True)
   figures = {'samples.png': image_grid(arrays['samples'], GRID_ROWS)}
   if 'reconstructions' in arrays:  # not for a GAN
-    side_by_side = np.stack([arrays['heldout'], arrays['reconstructions']], 1).reshape(
-        (-1,) + arrays['heldout'].shape[1:])
-    figures['reconstructions.png'] = image_grid(side_by_side, GRID_ROWS)
+    if 'reconstruction_classes' in arrays:
+      figures['reconstructions.png'] = captioned_pairs_grid(
+          arrays['heldout'], arrays['reconstructions'], arrays['heldout_labels'],
+          arrays['reconstruction_classes'], GRID_ROWS // 2)
+    else:
+      side_by_side = np.stack([arrays['heldout'], arrays['reconstructions']], 1).reshape(
+          (-1,) + arrays['heldout'].shape[1:])
+      figures['reconstructions.png'] = image_grid(side_by_side, GRID_ROWS)
     figures['interpolations.png'] = image_grid(arrays['interpolations'], INTERPOLATION_STEPS)
   paths = []
   for name, grid in figures.items():
     paths.append(os.path.join(image_dir, name))
     Image.fromarray(grid).save(paths[-1])
   return paths
+
+
+def class_references_for_run(config, dataset):
+  """ClassReferences for a run on a labelled dataset (None for others, fake data, or
+  config.evaluation.class_metrics=False); trains the reference classifier on first use."""
+  from ali_jax import classifier as classifier_lib  # pylint: disable=g-import-not-at-top
+  from ali_jax.data import images  # pylint: disable=g-import-not-at-top
+  evaluation_config = config.get('evaluation', {})
+  if (getattr(dataset, 'heldout_labels', None) is None
+      or not evaluation_config.get('class_metrics', False)):
+    return None
+  spec = images.SPECS[config.dataset]
+  train_images, train_labels = dataset.labelled_training_images(
+      evaluation_config.reference_examples)
+  classifier = classifier_lib.load_or_train(
+      classifier_lib.cache_dir(images.default_data_dir(config), config.dataset),
+      num_classes=spec.num_classes, image_shape=dataset.data_shape,
+      train_split=lambda: (train_images, train_labels),
+      test_split=lambda: (dataset.heldout, dataset.heldout_labels))
+  return class_references(classifier, train_images, train_labels, dataset.heldout,
+                          dataset.heldout_labels)

@@ -34,12 +34,13 @@ class TrainState:
 LEARNING_RATE_SCHEDULES = ('constant', 'cosine')
 
 
-def learning_rate_schedule(optimizer_config, num_train_steps):
-  """'constant' (the paper) or 'cosine': decay to 0 at the last step."""
+def learning_rate_schedule(optimizer_config, num_train_steps, scale=1.0):
+  """'constant' (the paper) or 'cosine': decay to 0 at the last step; times `scale`."""
+  peak = optimizer_config.learning_rate * scale
   if optimizer_config.schedule == 'constant':
-    return optimizer_config.learning_rate
+    return peak
   if optimizer_config.schedule == 'cosine':
-    return optax.cosine_decay_schedule(optimizer_config.learning_rate, num_train_steps)
+    return optax.cosine_decay_schedule(peak, num_train_steps)
   raise ValueError(f'config.optimizer.schedule={optimizer_config.schedule!r}; expected '
                    f'one of {LEARNING_RATE_SCHEDULES}.')
 
@@ -47,16 +48,21 @@ def learning_rate_schedule(optimizer_config, num_train_steps):
 def make_optimizers(config, phase=objectives.SINGLE_PHASE):
   """One Adam per network (the paper: Adam(1e-4, beta1=0.5, beta2=0.999)).
 
-  A decaying schedule spans the steps of `phase`. The networks that a
-  two-phase method trains in its inference phase start it with optimizer
-  states that never took a step (the encoder; post-hoc's new D), so their
-  schedule starts afresh there.
+  The discriminator's learning rate is optimizer.learning_rate times
+  optimizer.discriminator_learning_rate_scale (1 in the paper; runs made before
+  the field existed had 1). A decaying schedule spans the steps of `phase`.
+  The networks that a two-phase method trains in its inference phase start it
+  with optimizer states that never took a step (the encoder; post-hoc's new
+  D), so their schedule starts afresh there.
   """
-  def adam():
+  def adam(scale=1.0):
     return optax.adam(
-        learning_rate_schedule(config.optimizer, objectives.phase_steps(config, phase)),
+        learning_rate_schedule(config.optimizer, objectives.phase_steps(config, phase),
+                               scale),
         b1=config.optimizer.b1, b2=config.optimizer.b2)
-  return networks_lib.Networks(encoder=adam(), generator=adam(), discriminator=adam())
+  d_scale = config.optimizer.get('discriminator_learning_rate_scale', 1.0)
+  return networks_lib.Networks(encoder=adam(), generator=adam(),
+                               discriminator=adam(d_scale))
 
 
 def _init_network_state(variables, optimizer):

@@ -138,14 +138,22 @@ def summarise(history):
 
 # ---- Evaluation -------------------------------------------------------------------
 
-def evaluate(config, workdir, state, dataset, writer):
-  """Scores the current state; process 0 writes eval.json, figures and summaries."""
+def evaluate(config, workdir, state, dataset, writer, references=None):
+  """Scores the current state; process 0 writes eval.json, figures and summaries.
+
+  references: evaluation.ClassReferences for the class-reading image metrics.
+  """
   model = inference.TrainedModel(config, state)
   is_mixture = config.dataset == 'mixture'
-  evaluate_fn = evaluation.evaluate_mixture if is_mixture else evaluation.evaluate_images
-  metrics, arrays = evaluate_fn(
-      model, dataset, num_samples=config.data.num_eval_samples, seed=config.seed,
-      with_encoder=objectives.method_of(config) not in objectives.WITHOUT_ENCODER)
+  with_encoder = objectives.method_of(config) not in objectives.WITHOUT_ENCODER
+  if is_mixture:
+    metrics, arrays = evaluation.evaluate_mixture(
+        model, dataset, num_samples=config.data.num_eval_samples, seed=config.seed,
+        with_encoder=with_encoder)
+  else:
+    metrics, arrays = evaluation.evaluate_images(
+        model, dataset, num_samples=config.data.num_eval_samples, seed=config.seed,
+        with_encoder=with_encoder, references=references)
   metrics['step'] = model.step
   if jax.process_index() == 0:
     workdir_lib.write_text_atomically(os.path.join(workdir, EVAL_FILE),
@@ -232,6 +240,9 @@ def train_and_evaluate(config, workdir):
                      'mounted with gcsfuse).')
   workdir = os.path.abspath(workdir)
   config_validation.check_config(config, device_count=jax.device_count())
+  # Before the workdir is touched: a missing dataset (data.DatasetNotPrepared)
+  # stops the run with nothing written.
+  dataset = data.load(config)
   is_chief = jax.process_index() == 0
   with contextlib.ExitStack() as stack:
     if is_chief:
@@ -240,12 +251,12 @@ def train_and_evaluate(config, workdir):
       _claim_workdir(config, workdir)
     if jax.process_count() > 1:  # the others start once process 0 has checked
       multihost_utils.sync_global_devices('ali_jax: workdir claimed')
-    return _train(config, workdir, is_chief)
+    return _train(config, workdir, is_chief, dataset)
 
 
-def _train(config, workdir, is_chief):
+def _train(config, workdir, is_chief, dataset):
   # ---- Data, networks, state ------------------------------------------------------
-  dataset = data.load(config)
+  references = evaluation.class_references_for_run(config, dataset)
   networks = networks_lib.build_networks(
       config.model, data_shape=data.data_shape(config), axis_name=DEVICE_AXIS)
   initial_state = state_lib.create_train_state(config)  # also the restore template
@@ -333,7 +344,7 @@ def _train(config, workdir, is_chief):
     if preempted:
       break
     if done % config.eval_every_steps == 0 and done != config.num_train_steps:
-      evaluate(config, workdir, state, dataset, writer)
+      evaluate(config, workdir, state, dataset, writer, references)
 
   # ---- The end --------------------------------------------------------------------
   watcher.close()
@@ -353,7 +364,7 @@ def _train(config, workdir, is_chief):
     if is_chief:
       writer.close()
     return None
-  metrics = evaluate(config, workdir, state, dataset, writer)
+  metrics = evaluate(config, workdir, state, dataset, writer, references)
   if is_chief:
     writer.close()
     logging.info('Done. Metrics: %s  Figures: %s', os.path.join(workdir, EVAL_FILE),

@@ -9,7 +9,7 @@ from ali_jax import objectives
 # what it reports, not what the saved state means. (A cosine learning rate
 # schedule follows num_train_steps, so extending a run stretches its decay.)
 REPORTING_FIELDS = ('log_every_steps', 'eval_every_steps', 'checkpoint_every_steps',
-                    'max_checkpoints_to_keep')
+                    'max_checkpoints_to_keep', 'evaluation.')
 RESUMABLE_FIELDS = REPORTING_FIELDS + ('num_train_steps', 'nonfinite',
                                        'model.conv_implementation', 'model.dtype',
                                        'method_options.gan_workdir')
@@ -18,8 +18,10 @@ LOCK_FILE = '.lock'
 
 def _differences(saved_config, config, may_differ):
   """'config.x: 1 in the workdir, 2 now; ...' over the fields outside `may_differ`
-  (field names, or 'group.' for every field of a group)."""
+  (field names, or 'group.' for every field of a group). A field added after the
+  saved run was made counts as its value then (config_validation.ADDED_FIELDS)."""
   saved, new = config_validation.flatten(saved_config), config_validation.flatten(config)
+  saved = {**{k: v for k, v in config_validation.ADDED_FIELDS.items() if k in new}, **saved}
   groups = tuple(name for name in may_differ if name.endswith('.'))
   changed = sorted(key for key in saved.keys() | new.keys()
                    if key not in may_differ and not key.startswith(groups)

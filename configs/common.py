@@ -21,6 +21,12 @@ def image_config(*, dataset, architecture, train_examples, epochs, batch_size=10
       num_heldout=1_000,       # held-out images for the reconstruction metrics
       num_eval_samples=100,    # samples in the grid
   ))
+  # Metrics that a reference classifier reads in samples and reconstructions,
+  # and 1-NN accuracy on E(x) (labelled datasets: ali_jax/evaluation.py).
+  config.evaluation = ml_collections.ConfigDict(dict(
+      class_metrics=True,
+      reference_examples=60_000,  # labelled training images: the classifier's and 1-NN's
+  ))
   config.batch_size = batch_size  # global, over all devices and hosts
   config.num_train_steps = epochs * train_examples // batch_size
   config.log_every_steps = 100
@@ -36,7 +42,9 @@ def image_config(*, dataset, architecture, train_examples, epochs, batch_size=10
   config.loss_form = 'non_saturating'  # the paper's code; or 'minimax'
   config.optimizer = ml_collections.ConfigDict(dict(
       learning_rate=1e-4, b1=0.5, b2=0.999,  # the paper, every image experiment
-      schedule='constant'))
+      schedule='constant',
+      discriminator_learning_rate_scale=1.0,  # D's rate = learning_rate x this (paper: 1)
+  ))
   config.model = ml_collections.ConfigDict(dict(
       architecture=architecture,  # a layer table in ali_jax/architectures.py
       encoder='gaussian',         # ALI's stochastic encoder; 'deterministic' for BiGAN

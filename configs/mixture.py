@@ -43,6 +43,7 @@ def get_config():
       # 'cosine' decays to 0 over num_train_steps (so a resumed run must keep
       # num_train_steps to continue the same schedule); the paper: 'constant'.
       schedule='cosine',
+      discriminator_learning_rate_scale=1.0,  # D's rate = learning_rate x this (paper: 1)
   ))
 
   config.model = ml_collections.ConfigDict(dict(

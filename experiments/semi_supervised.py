@@ -30,11 +30,11 @@ from absl import app
 from absl import flags
 import numpy as np
 from sklearn import exceptions as sklearn_exceptions
-from sklearn import neighbors
 from sklearn import svm
 
 import ali_jax
 from ali_jax import data
+from ali_jax import evaluation
 from ali_jax import objectives
 from experiments import reporting
 
@@ -51,6 +51,7 @@ flags.DEFINE_string('output', None, 'Markdown file to write (default: print only
 SPLITS = {
     'svhn': ('train[:63257]', 'train[63257:]', 'test', 1000),
     'digits': ('train[:1200]', 'train[1200:]', 'test', 100),
+    'fashion_mnist': ('train[:50000]', 'train[50000:]', 'test', 1000),
 }
 RAW_PIXELS = 'raw pixels'
 
@@ -102,9 +103,8 @@ def svm_test_errors(features, labels, *, num_labels, num_svms, c_values, seed):
 
 def nearest_neighbour_accuracy(features, labels):
   """1-NN test accuracy with the whole label pool as neighbours (Euclidean)."""
-  classifier = neighbors.KNeighborsClassifier(n_neighbors=1).fit(features['pool'],
-                                                                 labels['pool'])
-  return float(np.mean(classifier.predict(features['test']) == labels['test']))
+  return evaluation.nearest_neighbour_accuracy(features['pool'], labels['pool'],
+                                               features['test'], labels['test'])
 
 
 def main(argv):

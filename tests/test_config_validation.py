@@ -26,7 +26,8 @@ CONFIG_FILES = sorted(path for path in glob.glob(os.path.join(REPO, 'configs', '
 
 
 def test_every_config_file_is_checked():
-  assert len(CONFIG_FILES) == 9  # mixture (3), digits, the paper's 5; common.py is a helper
+  # mixture (3), digits, fashion_mnist, the paper's 5; common.py is a helper
+  assert len(CONFIG_FILES) == 10
   assert not any(path.endswith('common.py') for path in CONFIG_FILES)
 
 
@@ -53,7 +54,8 @@ def test_every_shipped_config_is_valid(path):
     ('model.encoder', 'vae', "expected one of \\('gaussian', 'noise', 'deterministic'\\)"),
     ('loss_form', 'hinge', "config.loss_form='hinge' is not allowed: expected one of"),
     ('dataset', 'mnist', "config.dataset='mnist' is not allowed: expected one of "
-                         "\\('mixture', 'svhn', 'cifar10', 'celeba', 'imagenet64', 'digits'\\)"),
+                         "\\('mixture', 'svhn', 'cifar10', 'celeba', 'imagenet64', 'digits', "
+                         "'fashion_mnist'\\)"),
     ('nonfinite', 'ignore', "expected one of \\('stop', 'skip'\\)"),
     # across fields
     ('batch_size', 18, r'batch_size=18 must be divisible by the number of devices \(4\)'),

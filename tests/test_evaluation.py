@@ -46,3 +46,100 @@ def test_frechet_distance_of_shifted_prior():
   latents = np.random.default_rng(0).standard_normal((100_000, 2)) + [3.0, 0.0]
   np.testing.assert_allclose(evaluation.gaussian_frechet_distance_to_prior(latents), 9.0,
                              rtol=0.01)
+
+
+# ---- The class-reading image metrics, on inputs whose answers are known -------------
+
+class _ClassInFirstPixel:
+  """A reference classifier that is right by construction: class = round(9 * x[0, 0])."""
+  num_classes = 10
+  test_accuracy = 1.0
+
+  def predict(self, images):
+    return np.rint(images[:, 0, 0, 0] * 9).astype(np.int64)
+
+  def probabilities(self, images):
+    return np.eye(10)[self.predict(images)]
+
+  def features(self, images):
+    return images.reshape(len(images), -1)
+
+
+def _images_of_classes(classes, seed=0):
+  images = np.random.default_rng(seed).uniform(size=(len(classes), 4, 4, 1)).astype(
+      np.float32)
+  images[:, 0, 0, 0] = np.asarray(classes) / 9
+  return images
+
+
+def test_class_count_metrics_by_hand():
+  assert evaluation.kl_to_uniform(np.arange(1000) % 10, 10) == 0.0
+  np.testing.assert_allclose(evaluation.kl_to_uniform(np.zeros(50, int), 10), np.log(10))
+  confident_and_even = np.eye(10)[np.arange(100) % 10]
+  np.testing.assert_allclose(evaluation.classifier_score(confident_and_even), 10, rtol=1e-6)
+  np.testing.assert_allclose(evaluation.classifier_score(np.full((100, 10), 0.1)), 1.0)
+  one_class = np.eye(10)[np.zeros(100, int)]
+  np.testing.assert_allclose(evaluation.classifier_score(one_class), 1.0, rtol=1e-6)
+
+
+def test_frechet_distance_of_identical_and_shifted_sets():
+  features = np.random.default_rng(0).normal(size=(5000, 8))
+  assert abs(evaluation.frechet_distance(features, features)) < 1e-6
+  # A shift of the mean by m adds |m|^2 and nothing else.
+  shift = np.arange(8.0)
+  np.testing.assert_allclose(evaluation.frechet_distance(features, features + shift),
+                             shift @ shift, rtol=1e-6)
+  # Against the prior's formula when the second set is N(0, I) itself.
+  latents = np.random.default_rng(1).normal(size=(200_000, 2)) * [2.0, 0.5] + [1.0, 0.0]
+  prior = np.random.default_rng(2).normal(size=(200_000, 2))
+  np.testing.assert_allclose(evaluation.frechet_distance(latents, prior),
+                             evaluation.gaussian_frechet_distance_to_prior(latents), atol=0.02)
+
+
+def test_nearest_neighbour_accuracy_on_identical_and_disjoint_sets():
+  rng = np.random.default_rng(0)
+  references, labels = rng.normal(size=(50, 6)), rng.integers(0, 3, 50)
+  assert evaluation.nearest_neighbour_accuracy(references, labels, references, labels) == 1.0
+  assert evaluation.nearest_neighbour_accuracy(references, labels, references,
+                                               (labels + 1) % 3) == 0.0
+
+
+def test_class_metrics_of_a_perfect_model_and_a_collapsed_one():
+  classes = np.arange(200) % 10
+  heldout = _images_of_classes(classes, seed=1)
+  train = _images_of_classes(classes, seed=2)
+  references = evaluation.ClassReferences(_ClassInFirstPixel(), train, classes, classes, 0.5)
+
+  class Model:  # samples every class equally, reconstructs exactly, E(x) = x's class
+    def __init__(self, collapsed):
+      self.collapsed = collapsed
+    def sample(self, n, y, seed):
+      return _images_of_classes(np.zeros(n, int) if self.collapsed else np.arange(n) % 10)
+    def reconstruct(self, x, y, seed):
+      return _images_of_classes(np.zeros(len(x), int)) if self.collapsed else x
+    def encode(self, x, y, seed):
+      return self.features(x, hidden_layers=0)
+    def decode(self, z, y):
+      return _images_of_classes(np.rint(z[:, 0] * 9).astype(int))
+    def features(self, x, hidden_layers):
+      return x[:, :1, 0, 0] * (0 if self.collapsed else 1)
+
+  class Data:
+    heldout_conditions = None
+  Data.heldout = heldout
+  perfect, arrays = evaluation.evaluate_images(Model(False), Data(), num_samples=1000,
+                                               references=references)
+  assert perfect['sample_class_kl_to_uniform'] == 0.0
+  np.testing.assert_allclose(perfect['classifier_score'], 10, rtol=1e-6)
+  assert perfect['reconstruction_class_agreement'] == 1.0
+  assert perfect['encoder_1nn_accuracy'] == 1.0 and perfect['pixel_1nn_accuracy'] == 0.5
+  assert perfect['reference_classifier_test_accuracy'] == 1.0
+  assert arrays['samples'].shape[0] == evaluation.GRID_ROWS ** 2
+  np.testing.assert_array_equal(arrays['reconstruction_classes'], classes[:50])
+  collapsed, _ = evaluation.evaluate_images(Model(True), Data(), num_samples=1000,
+                                            references=references)
+  np.testing.assert_allclose(collapsed['sample_class_kl_to_uniform'], np.log(10))
+  np.testing.assert_allclose(collapsed['classifier_score'], 1.0, rtol=1e-6)
+  assert collapsed['reconstruction_class_agreement'] == 0.1
+  assert collapsed['encoder_1nn_accuracy'] < 0.2  # every E(x) the same point
+  assert collapsed['classifier_frechet_distance'] > perfect['classifier_frechet_distance']

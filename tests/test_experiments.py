@@ -21,13 +21,17 @@ def _run_script(*args, timeout=600):
                         capture_output=True, text=True, timeout=timeout).stdout
 
 
-def test_mixture_seeds_writes_a_table(tmp_path):
+def test_seeds_writes_a_table_and_copies_seed_0s_figures(tmp_path):
   output = tmp_path / 'table.md'
-  _run_script('experiments/mixture_seeds.py', '--config=configs/mixture_tiny.py',
-              '--seeds=0,1', f'--workdir={tmp_path / "runs"}', f'--output={output}')
+  _run_script('experiments/seeds.py', '--config=configs/mixture_tiny.py', '--seeds=0,1',
+              '--jobs=2', '--set=num_train_steps=8', f'--workdir={tmp_path / "runs"}',
+              f'--output={output}', f'--figures_dir={tmp_path / "figures"}')
   table = output.read_text()
   assert '| 0 |' in table and '| 1 |' in table and '**median**' in table
-  assert (tmp_path / 'runs' / 'seed_1' / 'eval.json').exists()
+  assert '| modes_covered |' in table and '--set num_train_steps=8' in table
+  assert json.loads((tmp_path / 'runs' / 'seed_1' / 'eval.json').read_text())['step'] == 8
+  assert (tmp_path / 'figures' / 'mixture_tiny_samples.png').exists()
+  assert (tmp_path / 'figures' / 'mixture_tiny_eval.json').exists()
 
 
 def test_mixture_comparison_trains_every_method(tmp_path):
@@ -51,7 +55,8 @@ def _tiny_digits_run(workdir, data_dir, **changes):
   config.update_from_flattened_dict(dict(
       batch_size=8, num_train_steps=3, log_every_steps=1, checkpoint_every_steps=3,
       eval_every_steps=100, **{'data.data_dir': str(data_dir), 'data.num_heldout': 6,
-                               'data.num_eval_samples': 4}, **changes))
+                               'data.num_eval_samples': 4, 'evaluation.class_metrics': False},
+      **changes))
   train.train_and_evaluate(config, str(workdir))
 
 

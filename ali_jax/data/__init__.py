@@ -26,22 +26,42 @@ def data_shape(config):
                    f'{DATASETS}.')
 
 
-def _tfds_source(config, split):
-  """A random-access source of one split, or an error that says what to run."""
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  spec = images.SPECS[config.dataset]
-  data_dir = images.default_data_dir(config)
-  if config.dataset == 'digits':  # shipped with scikit-learn: prepare it on first use
+class DatasetNotPrepared(FileNotFoundError):
+  """The data of an image config is not there; the message says how to get it."""
+
+
+def _prepare_offline_dataset(config, data_dir):
+  """Prepares the datasets that need no network (digits, fashion_mnist) on first use."""
+  if config.dataset == 'digits':  # shipped with scikit-learn
     from ali_jax.data import digits_builder  # pylint: disable=g-import-not-at-top
     builder = digits_builder.SklearnDigits(data_dir=data_dir)
     if not builder.is_prepared():
       builder.download_and_prepare(file_format='array_record')
+  elif config.dataset == 'fashion_mnist':  # from the original IDX files
+    from ali_jax.data import fashion_mnist_builder  # pylint: disable=g-import-not-at-top
+    try:
+      fashion_mnist_builder.prepare(data_dir, config.data.manual_dir)
+    except fashion_mnist_builder.SourceFileError as error:
+      raise DatasetNotPrepared(f'config.dataset=fashion_mnist: {error}') from None
+
+
+def _tfds_source(config, split):
+  """A random-access source of one split, or DatasetNotPrepared saying what to run.
+
+  It never downloads (download=False): a missing dataset is reported at once
+  instead of tfds trying (and retrying) to fetch it.
+  """
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  spec = images.SPECS[config.dataset]
+  data_dir = images.default_data_dir(config)
+  _prepare_offline_dataset(config, data_dir)
   try:
-    return tfds.data_source(spec.tfds_name, split=split, data_dir=data_dir)
+    return tfds.data_source(spec.tfds_name, split=split, data_dir=data_dir, download=False)
   except Exception as error:  # pylint: disable=broad-except  (tfds raises several kinds)
-    raise FileNotFoundError(
-        f'The TFDS dataset {spec.tfds_name} is not prepared (as ArrayRecord) in {data_dir}: '
-        f'{type(error).__name__}: {str(error)[:200]}\nTo prepare it:\n  '
+    raise DatasetNotPrepared(
+        f'The TFDS dataset {spec.tfds_name} (config.dataset={config.dataset}) is not '
+        f'prepared as ArrayRecord in {data_dir} ({type(error).__name__}: '
+        f'{str(error).splitlines()[0][:160]}).\nTo prepare it:\n  '
         + spec.how_to_prepare.format(name=spec.tfds_name, data_dir=data_dir)
         + '\nor point --config.data.data_dir at a folder where it is prepared, or run a '
         'throughput benchmark on random images with --config.data_source=fake.') from None

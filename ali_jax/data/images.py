@@ -28,6 +28,9 @@ class ImageDatasetSpec:
   channels: int
   center_crop: Optional[int] = None  # crop a centred square this big, then resize
   how_to_prepare: str = ''
+  # Classes of the 'label' feature that the class-reading metrics use
+  # (ali_jax/classifier.py); 0: no such metrics.
+  num_classes: int = 0
 
 
 _BUILD = ('pip install tensorflow-cpu  # preparing stock TFDS datasets needs TensorFlow\n'
@@ -36,10 +39,10 @@ _BUILD = ('pip install tensorflow-cpu  # preparing stock TFDS datasets needs Ten
 SPECS = {
     # The paper trains on SVHN's `extra` split (531,131 images).
     'svhn': ImageDatasetSpec('svhn_cropped', 'extra', 'test', 32, 3,
-                             how_to_prepare=_BUILD),
+                             how_to_prepare=_BUILD, num_classes=10),
     # The paper's code: train[0:45000], validation train[45000:].
     'cifar10': ImageDatasetSpec('cifar10', 'train[:45000]', 'train[45000:]', 32, 3,
-                                how_to_prepare=_BUILD),
+                                how_to_prepare=_BUILD, num_classes=10),
     # 218x178 aligned faces: the centred 108x108 square, resized to 64x64.
     'celeba': ImageDatasetSpec(
         'celeb_a', 'train', 'validation', 64, 3, center_crop=108,
@@ -58,7 +61,11 @@ SPECS = {
                         '  pip install tensorflow-cpu\n  tfds build imagenet_resized/64x64 '
                         '--data_dir={data_dir} --manual_dir=M --file_format=array_record')),
     # scikit-learn's digits (shipped, no download): prepared automatically.
-    'digits': ImageDatasetSpec('sklearn_digits', 'train', 'test', 32, 1),
+    'digits': ImageDatasetSpec('sklearn_digits', 'train', 'test', 32, 1, num_classes=10),
+    # Prepared automatically from the original files in config.data.manual_dir
+    # (ali_jax/data/fashion_mnist_builder.py).
+    'fashion_mnist': ImageDatasetSpec('fashion_mnist', 'train', 'test', 28, 1,
+                                      num_classes=10),
 }
 
 CELEBA_ATTRIBUTES = 40
@@ -106,15 +113,25 @@ class ImageData:
 
     self._example = example
     count = min(config.data.num_heldout, len(heldout_source))
-    heldout = [example(heldout_source[i]) for i in range(count)]
-    self.heldout = np.stack([e['x'] for e in heldout])
-    self.heldout_conditions = (np.stack([e['y'] for e in heldout]) if self.conditional
-                               else None)
+    records = [heldout_source[i] for i in range(count)]
+    self.heldout = np.stack([to_unit_images(r['image'], self.spec) for r in records])
+    self.heldout_conditions = (np.stack([_attributes(r) for r in records])
+                               if self.conditional else None)
+    # The held-out images' classes, for the class-reading metrics (None: unlabelled).
+    self.heldout_labels = (np.array([int(r['label']) for r in records], np.int64)
+                           if self.spec.num_classes else None)
 
   def first_images(self, count):
     """The first `count` training images (for the generator's initial output bias)."""
-    count = min(count, len(self._train_source))
-    return np.stack([self._example(self._train_source[i])['x'] for i in range(count)])
+    return self.labelled_training_images(count)[0]
+
+  def labelled_training_images(self, count):
+    """(images, labels or None) of the first `count` training examples."""
+    records = [self._train_source[i] for i in range(min(count, len(self._train_source)))]
+    images = np.stack([to_unit_images(r['image'], self.spec) for r in records])
+    labels = (np.array([int(r['label']) for r in records], np.int64)
+              if self.spec.num_classes else None)
+    return images, labels
 
   def batches(self, start_step, *, global_batch_size, process_index=0, process_count=1):
     """This process's share of the global batch for each step from `start_step` on."""
@@ -143,6 +160,7 @@ class FakeImageData:
     self.heldout_conditions = (rng.integers(0, 2, (config.data.num_heldout,
                                                    self._condition_dim)).astype(np.float32)
                                if self.conditional else None)
+    self.heldout_labels = None  # noise has no classes
 
   def first_images(self, count):
     return self.heldout[:count]

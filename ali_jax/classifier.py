@@ -1,0 +1,159 @@
+"""A reference classifier per labelled image dataset, for metrics that read meaning.
+
+Papers on small datasets score samples with a classifier trained on the data
+itself (the ALICE paper's MNIST-classifier Inception Score), since no wheel
+ships Inception's weights. This one is a small conv net trained once on (up to
+`max_examples` of) the training split's labels, then cached beside the
+prepared data with its own held-out accuracy, so that readers can weigh the
+metrics it makes (ali_jax/evaluation.py).
+"""
+import json
+import os
+import shutil
+
+from absl import logging
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+# Bump when the network or its training changes: cached classifiers of another
+# version are retrained rather than silently reused.
+VERSION = 1
+BATCH_SIZE = 128
+LEARNING_RATE = 1e-3
+EPOCHS = 5
+MIN_STEPS, MAX_STEPS = 200, 3_000
+PREDICT_CHUNK = 1_000
+
+
+class ConvClassifier(nn.Module):
+  """Two 3x3 conv + max-pool blocks, a 128-unit hidden layer (the features), logits."""
+  num_classes: int
+
+  @nn.compact
+  def __call__(self, x):
+    h = x
+    for width in (32, 64):
+      h = nn.relu(nn.Conv(width, (3, 3))(h))
+      h = nn.max_pool(h, (2, 2), strides=(2, 2))
+    features = nn.relu(nn.Dense(128)(h.reshape(h.shape[0], -1)))
+    return nn.Dense(self.num_classes)(features), features
+
+
+def training_steps(num_examples):
+  """EPOCHS epochs of the training images, within [MIN_STEPS, MAX_STEPS]."""
+  return int(np.clip(EPOCHS * num_examples // BATCH_SIZE, MIN_STEPS, MAX_STEPS))
+
+
+def train(images, labels, num_classes, *, seed=0):
+  """Parameters of a ConvClassifier fitted to (images, labels) with Adam."""
+  model = ConvClassifier(num_classes)
+  params = model.init(jax.random.PRNGKey(seed), images[:1])['params']
+  optimizer = optax.adam(LEARNING_RATE)
+  opt_state = optimizer.init(params)
+
+  @jax.jit
+  def step(params, opt_state, x, y):
+    def loss_fn(params):
+      logits, _ = model.apply({'params': params}, x)
+      return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+    grads = jax.grad(loss_fn)(params)
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state
+
+  rng = np.random.default_rng(seed)
+  batch = min(BATCH_SIZE, len(images))
+  order, position = rng.permutation(len(images)), 0
+  for _ in range(training_steps(len(images))):
+    if position + batch > len(order):
+      order, position = rng.permutation(len(images)), 0
+    rows = order[position:position + batch]
+    position += batch
+    params, opt_state = step(params, opt_state, images[rows], labels[rows])
+  return params
+
+
+class ReferenceClassifier:
+  """p(y | x) and penultimate features of a trained ConvClassifier, on numpy arrays."""
+
+  def __init__(self, params, num_classes, test_accuracy=None):
+    self.params = params
+    self.num_classes = num_classes
+    self.test_accuracy = test_accuracy
+    model = ConvClassifier(num_classes)
+    self._apply = jax.jit(lambda params, x: model.apply({'params': params}, x))
+
+  def _outputs(self, images):
+    logits, features = [], []
+    for start in range(0, len(images), PREDICT_CHUNK):
+      chunk_logits, chunk_features = self._apply(self.params,
+                                                 images[start:start + PREDICT_CHUNK])
+      logits.append(np.asarray(chunk_logits))
+      features.append(np.asarray(chunk_features))
+    return np.concatenate(logits), np.concatenate(features)
+
+  def probabilities(self, images):
+    """p(y | x), (n, num_classes)."""
+    logits, _ = self._outputs(images)
+    return np.asarray(jax.nn.softmax(logits, axis=-1))
+
+  def predict(self, images):
+    return self._outputs(images)[0].argmax(axis=-1)
+
+  def features(self, images):
+    """The 128 penultimate activations (for the Frechet distance), (n, 128)."""
+    return self._outputs(images)[1]
+
+  def accuracy(self, images, labels):
+    return float(np.mean(self.predict(images) == labels))
+
+
+def cache_dir(data_dir, dataset):
+  """Where the classifier of `dataset` prepared in `data_dir` is cached."""
+  return os.path.join(data_dir, 'ali_jax_classifiers', f'{dataset}_v{VERSION}')
+
+
+def load_or_train(directory, *, num_classes, image_shape, train_split, test_split):
+  """The reference classifier cached in `directory`, or one trained and cached there.
+
+  train_split and test_split are callables giving (images, labels); they are
+  only called when the classifier has to be trained.
+  """
+  info_path = os.path.join(directory, 'info.json')
+  params_path = os.path.join(directory, 'params.msgpack')
+  template = ConvClassifier(num_classes).init(
+      jax.random.PRNGKey(0), jnp.zeros((1,) + tuple(image_shape)))['params']
+  if os.path.exists(info_path):
+    with open(info_path) as f:
+      info = json.load(f)
+    with open(params_path, 'rb') as f:
+      params = flax.serialization.from_bytes(template, f.read())
+    return ReferenceClassifier(params, num_classes, info['test_accuracy'])
+
+  train_images, train_labels = train_split()
+  logging.info('Training a reference classifier on %d labelled images (once; cached in '
+               '%s).', len(train_images), directory)
+  params = train(train_images, train_labels, num_classes)
+  classifier = ReferenceClassifier(params, num_classes)
+  test_images, test_labels = test_split()
+  classifier.test_accuracy = classifier.accuracy(test_images, test_labels)
+  logging.info('Reference classifier: %.2f %% test accuracy.', 100 * classifier.test_accuracy)
+  info = dict(version=VERSION, test_accuracy=classifier.test_accuracy,
+              train_examples=len(train_images), test_examples=len(test_images),
+              steps=training_steps(len(train_images)), batch_size=BATCH_SIZE,
+              learning_rate=LEARNING_RATE)
+  # Written to a temporary folder and renamed: a half-written cache is never read.
+  temporary = f'{directory}.tmp{os.getpid()}'
+  os.makedirs(temporary, exist_ok=True)
+  with open(os.path.join(temporary, 'params.msgpack'), 'wb') as f:
+    f.write(flax.serialization.to_bytes(params))
+  with open(os.path.join(temporary, 'info.json'), 'w') as f:
+    json.dump(info, f, indent=2)
+  try:
+    os.rename(temporary, directory)
+  except OSError:  # another process cached one first: keep theirs
+    shutil.rmtree(temporary, ignore_errors=True)
+  return classifier
