@@ -46,6 +46,9 @@ CASES = {
     'svhn_torch_channels_last': ['--config=configs/svhn.py', '--framework=torch',
                                  '--torch_channels_last'],
     'digits_input': ['--config=configs/digits.py', '--mode=input', '--steps=200'],
+    'fashion_mnist': ['--config=configs/fashion_mnist.py'],
+    'fashion_mnist_plain': ['--config=configs/fashion_mnist.py',
+                            '--config.model.conv_implementation=plain'],
 }
 
 

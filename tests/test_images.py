@@ -92,8 +92,9 @@ def test_image_batches_are_a_function_of_the_step_and_split_by_process(tmp_path)
 
 def test_missing_dataset_says_what_to_run(tmp_path):
   config = _shrunk('celeba', tmp_path / 'empty')
-  with pytest.raises(FileNotFoundError, match=r'(?s)celeb_a is not prepared.*manual_dir=M'
-                                              r'.*--config.data_source=fake'):
+  with pytest.raises(FileNotFoundError,
+                     match=r'(?s)celeb_a \(config.dataset=celeba\) is not prepared'
+                           r'.*manual_dir=M.*--config.data_source=fake'):
     data.load(config)
 
 
