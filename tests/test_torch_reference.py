@@ -56,20 +56,24 @@ def test_torch_step_matches_the_flax_step():
   np.testing.assert_allclose(d_loss.item(), float(losses['discriminator_loss']), rtol=1e-5)
   np.testing.assert_allclose(g_loss.item(), float(losses['generator_loss']), rtol=1e-5)
 
-  def check(torch_param, flax_kernel, transposed=False):
+  def check(torch_param, flax_kernel, transposed=False, tolerance=1e-2):
     got = grads[torch_param].numpy()
     want = np.asarray(flax_kernel)
     want = (want[::-1, ::-1].transpose(2, 3, 0, 1) if transposed
             else want.transpose(3, 2, 0, 1) if want.ndim == 4 else want.transpose(2, 0, 1))
     # float32 sums in another order, amplified through batch norm over 6 examples
     # (relative differences up to ~2e-3 seen); a layout or sign mistake is of order 1.
-    assert np.linalg.norm(got - want) < 1e-2 * np.linalg.norm(want)
+    assert np.linalg.norm(got - want) < tolerance * np.linalg.norm(want)
 
   check(step.discriminator.x_stack.convs[0].weight,
         d_grads['ConvStack_0']['Conv_0']['kernel'])
   check(step.discriminator.joint.convs[-1].weight, d_grads['ConvStack_2']['Conv_2']['kernel'])
+  # The encoder's first layer gets its gradient through D_z, D_xz and six batch
+  # norms over 6 examples: on some CPUs flax's own exact formulations ('plain'
+  # and 'per_shape') differ there by 4.2 % (measured 2026-11-29), so float32
+  # noise alone reaches a few per cent. A layout or sign mistake is still of order 1.
   check(step.encoder.stack.convs[0].weight,
-        g_grads['encoder']['ConvStack_0']['Conv_0']['kernel'])
+        g_grads['encoder']['ConvStack_0']['Conv_0']['kernel'], tolerance=1e-1)
   check(step.generator.stack.convs[1].weight,
         g_grads['generator']['ConvStack_0']['PaddedConvTranspose_1']['kernel'],
         transposed=True)
