@@ -8,8 +8,9 @@ import time
 
 from absl import logging
 import jax
-from jax.experimental import multihost_utils
 import orbax.checkpoint as ocp
+
+from ali_jax import devices
 
 CORRUPT_DIR = 'corrupt_checkpoints'
 
@@ -27,19 +28,16 @@ def make_manager(workdir, *, max_to_keep=None, create=True):
 def save(manager, state):
   """Saves `state` at its own step (asynchronously; the host copy is made now).
 
-  Every process must call this. The pmapped step leaves the state replicated
-  over each host's own devices; with several hosts orbax needs global arrays.
+  Every process must call this.
   """
-  if jax.process_count() > 1:
-    state = jax.tree.map(ocp.utils.fully_replicated_host_local_array_to_global_array,
-                         state)
+  state = devices.global_arrays(state)
   manager.save(int(_host_step(state)),
                args=ocp.args.Composite(state=ocp.args.StandardSave(state)))
 
 
 def _host_step(state):
   """The state's step, read from this host's replica."""
-  return jax.device_get(state.step.addressable_data(0))
+  return devices.host_copy(state.step)
 
 
 def restore(manager, template_state, step=None):
@@ -98,12 +96,11 @@ def restore_latest_intact(workdir, template_state, *, max_to_keep):
 
 def _move_aside(workdir, steps):
   """Moves unreadable checkpoints to <workdir>/corrupt_checkpoints/ (process 0 moves)."""
-  if jax.process_index() == 0:
+  if devices.is_chief():
     target = os.path.join(os.path.abspath(workdir), CORRUPT_DIR)
     os.makedirs(target, exist_ok=True)
     for step in steps:
       destination = os.path.join(target, f'{step}-{int(time.time())}')
       os.replace(os.path.join(checkpoint_dir(workdir), str(step)), destination)
       logging.warning('Moved the unreadable checkpoint at step %d to %s.', step, destination)
-  if jax.process_count() > 1:
-    multihost_utils.sync_global_devices('ali_jax: unreadable checkpoints moved aside')
+  devices.sync_hosts('unreadable checkpoints moved aside')

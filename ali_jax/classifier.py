@@ -86,26 +86,26 @@ class ReferenceClassifier:
     model = ConvClassifier(num_classes)
     self._apply = jax.jit(lambda params, x: model.apply({'params': params}, x))
 
-  def _outputs(self, images):
-    logits, features = [], []
+  def outputs(self, images):
+    """(p(y | x), the 128 penultimate activations) of `images`, in one pass."""
+    probabilities, features = [], []
     for start in range(0, len(images), PREDICT_CHUNK):
       chunk_logits, chunk_features = self._apply(self.params,
                                                  images[start:start + PREDICT_CHUNK])
-      logits.append(np.asarray(chunk_logits))
+      probabilities.append(np.asarray(jax.nn.softmax(chunk_logits, axis=-1)))
       features.append(np.asarray(chunk_features))
-    return np.concatenate(logits), np.concatenate(features)
+    return np.concatenate(probabilities), np.concatenate(features)
 
   def probabilities(self, images):
     """p(y | x), (n, num_classes)."""
-    logits, _ = self._outputs(images)
-    return np.asarray(jax.nn.softmax(logits, axis=-1))
+    return self.outputs(images)[0]
 
   def predict(self, images):
-    return self._outputs(images)[0].argmax(axis=-1)
+    return self.probabilities(images).argmax(axis=-1)
 
   def features(self, images):
     """The 128 penultimate activations (for the Frechet distance), (n, 128)."""
-    return self._outputs(images)[1]
+    return self.outputs(images)[1]
 
   def accuracy(self, images, labels):
     return float(np.mean(self.predict(images) == labels))
@@ -123,15 +123,20 @@ def load_or_train(directory, *, num_classes, image_shape, train_split, test_spli
   only called when the classifier has to be trained.
   """
   info_path = os.path.join(directory, 'info.json')
-  params_path = os.path.join(directory, 'params.msgpack')
-  template = ConvClassifier(num_classes).init(
-      jax.random.PRNGKey(0), jnp.zeros((1,) + tuple(image_shape)))['params']
   if os.path.exists(info_path):
-    with open(info_path) as f:
-      info = json.load(f)
-    with open(params_path, 'rb') as f:
-      params = flax.serialization.from_bytes(template, f.read())
-    return ReferenceClassifier(params, num_classes, info['test_accuracy'])
+    template = ConvClassifier(num_classes).init(
+        jax.random.PRNGKey(0), jnp.zeros((1,) + tuple(image_shape)))['params']
+    try:
+      with open(info_path) as f:
+        info = json.load(f)
+      with open(os.path.join(directory, 'params.msgpack'), 'rb') as f:
+        params = flax.serialization.from_bytes(template, f.read())
+      return ReferenceClassifier(params, num_classes, info['test_accuracy'])
+    except Exception as error:  # pylint: disable=broad-except  (json, msgpack, shapes)
+      raise ValueError(
+          f'The cached reference classifier in {directory} does not read '
+          f'({type(error).__name__}: {str(error)[:200]}). Delete that folder: the next run '
+          'trains it again (a few minutes).') from None
 
   train_images, train_labels = train_split()
   logging.info('Training a reference classifier on %d labelled images (once; cached in '

@@ -1,19 +1,23 @@
-"""Checks a config before anything is built or compiled, naming the field and the fix.
+"""Every config field, declared once: what it accepts, whether it may change
+when a run resumes, and what runs made before it existed had.
 
-Every field that the library reads is listed below with what it accepts; a
-config with a field that is unknown (a typo, say), missing, of the wrong type
-or out of range stops with a message that says which and what is allowed.
+A config with a field that is unknown (a typo, say), missing, of the wrong type
+or out of range stops before anything is built or compiled, with a message
+that says which field and what is allowed. Values of the fields themselves
+(the defaults) are the configs' (configs/, methods.default_options()).
 """
 import difflib
 import math
 import numbers
+from typing import Any, Callable, NamedTuple
 
 from ali_jax import architectures
+from ali_jax import conv_layers
 from ali_jax import data
 from ali_jax import losses
+from ali_jax import methods
 from ali_jax import networks
-from ali_jax import objectives
-from ali_jax import state
+from ali_jax import optimizers
 from ali_jax.data import images
 
 
@@ -47,77 +51,138 @@ def _widths(value):
   return isinstance(value, (tuple, list)) and all(_positive_integer(v) for v in value)
 
 
-def _one_of(choices):
-  return (lambda value: value in choices), f'one of {tuple(choices)}'
+# How a field may change when a run resumes (workdir.check_compatible).
+FIXED = 'fixed'            # it changes what the saved state means: never
+REPORTING = 'reporting'    # how the run logs, saves and evaluates
+MAY_CHANGE = 'may_change'  # how long the run is, or how the same numbers are computed
+NOT_ADDED = object()       # the field existed from the first runs
+
+
+class Field(NamedTuple):
+  accepts: Callable[[Any], bool]
+  allowed: str  # what it accepts, in words
+  on_resume: str = FIXED
+  # What runs made before the field existed had (a value, or a function of
+  # their config); their saved config.json is read as if it said so.
+  before_it_existed: Any = NOT_ADDED
+
+
+def _one_of(choices, **field):
+  return Field(lambda value: value in choices, f'one of {tuple(choices)}', **field)
+
+
+def _method_before_methods(config):
+  """Runs made before config.method existed were ALI or BiGAN runs."""
+  return methods.BIGAN if config.model.encoder == networks.DETERMINISTIC else methods.ALI
+
+
+def _method_option(name, accepts, allowed, **field):
+  return {f'method_options.{name}': Field(
+      accepts, allowed, before_it_existed=methods.default_options()[name], **field)}
 
 
 def _optional_string(value):
   return value is None or isinstance(value, str)
 
 
-# field -> (accepts(value) -> bool, what it accepts, in words)
 COMMON_FIELDS = {
-    'seed': (_non_negative_integer, 'an integer >= 0'),
+    'seed': Field(_non_negative_integer, 'an integer >= 0'),
     'dataset': _one_of(data.DATASETS),
-    'data.num_heldout': (lambda v: _integer(v) and v >= 2, 'an integer >= 2'),
-    'data.num_eval_samples': (_positive_integer, 'a positive integer'),
-    'batch_size': (_positive_integer, 'a positive integer'),
-    'num_train_steps': (_positive_integer, 'a positive integer'),
-    'log_every_steps': (_positive_integer, 'a positive integer'),
-    'eval_every_steps': (_positive_integer, 'a positive integer'),
-    'checkpoint_every_steps': (_positive_integer, 'a positive integer'),
-    'max_checkpoints_to_keep': (_positive_integer, 'a positive integer'),
-    'nonfinite': _one_of(('stop', 'skip')),
-    'method': _one_of(objectives.METHODS),
-    'method_options.inference_steps': (_non_negative_integer, 'an integer >= 0'),
-    'method_options.gan_workdir': (lambda v: isinstance(v, str),
-                                   "a path, or '' to train the GAN phase in the run"),
-    'method_options.regression_weight': (_non_negative_number, 'a finite number >= 0'),
-    'method_options.cycle_weight': (_non_negative_number, 'a finite number >= 0'),
-    'method_options.vae_observation_std': (_positive_number, 'a finite number > 0'),
+    'data.num_heldout': Field(lambda v: _integer(v) and v >= 2, 'an integer >= 2'),
+    'data.num_eval_samples': Field(_positive_integer, 'a positive integer'),
+    'batch_size': Field(_positive_integer, 'a positive integer'),
+    # A cosine learning rate schedule follows num_train_steps, so extending a
+    # run stretches its decay.
+    'num_train_steps': Field(_positive_integer, 'a positive integer', MAY_CHANGE),
+    'log_every_steps': Field(_positive_integer, 'a positive integer', REPORTING),
+    'eval_every_steps': Field(_positive_integer, 'a positive integer', REPORTING),
+    'checkpoint_every_steps': Field(_positive_integer, 'a positive integer', REPORTING),
+    'max_checkpoints_to_keep': Field(_positive_integer, 'a positive integer', REPORTING),
+    'nonfinite': _one_of(('stop', 'skip'), on_resume=MAY_CHANGE),
+    'method': _one_of(methods.METHODS, before_it_existed=_method_before_methods),
+    **_method_option('inference_steps', _non_negative_integer, 'an integer >= 0'),
+    **_method_option('gan_workdir', lambda v: isinstance(v, str),
+                     "a path, or '' to train the GAN phase in the run", on_resume=MAY_CHANGE),
+    **_method_option('regression_weight', _non_negative_number, 'a finite number >= 0'),
+    **_method_option('cycle_weight', _non_negative_number, 'a finite number >= 0'),
+    **_method_option('vae_observation_std', _positive_number, 'a finite number > 0'),
     'loss_form': _one_of(losses.LOSS_FORMS),
-    'optimizer.learning_rate': (_positive_number, 'a finite number > 0'),
-    'optimizer.b1': (_fraction, 'a number in [0, 1)'),
-    'optimizer.b2': (_fraction, 'a number in [0, 1)'),
-    'optimizer.schedule': _one_of(state.LEARNING_RATE_SCHEDULES),
-    'optimizer.discriminator_learning_rate_scale': (_positive_number, 'a finite number > 0'),
+    'optimizer.learning_rate': Field(_positive_number, 'a finite number > 0'),
+    'optimizer.b1': Field(_fraction, 'a number in [0, 1)'),
+    'optimizer.b2': Field(_fraction, 'a number in [0, 1)'),
+    'optimizer.schedule': _one_of(optimizers.LEARNING_RATE_SCHEDULES),
+    'optimizer.discriminator_learning_rate_scale': Field(
+        _positive_number, 'a finite number > 0', before_it_existed=1.0),
     'model.encoder': _one_of(networks.ENCODER_KINDS),
-    'model.latent_dim': (_positive_integer, 'a positive integer'),
-    'model.dropout_rate': (_fraction, 'a number in [0, 1)'),
-    'model.init_std': (_positive_number, 'a finite number > 0'),
-    'model.dtype': _one_of(tuple(networks.COMPUTE_DTYPES)),
+    'model.latent_dim': Field(_positive_integer, 'a positive integer'),
+    'model.dropout_rate': Field(_fraction, 'a number in [0, 1)'),
+    'model.init_std': Field(_positive_number, 'a finite number > 0'),
+    # The same maths in another precision: may change on resume (the rounding changes).
+    'model.dtype': _one_of(tuple(networks.COMPUTE_DTYPES), on_resume=MAY_CHANGE,
+                           before_it_existed='float32'),
 }
 MIXTURE_FIELDS = {
-    'data.num_train': (_positive_integer, 'a positive integer'),
+    'data.num_train': Field(_positive_integer, 'a positive integer'),
     'model.architecture': _one_of(('mlp',)),
-    'model.encoder_hidden': (_widths, 'a sequence of positive integers'),
-    'model.generator_hidden': (_widths, 'a sequence of positive integers'),
-    'model.discriminator_hidden': (_widths, 'a sequence of positive integers'),
-    'model.maxout_pieces': (_positive_integer, 'a positive integer'),
+    'model.encoder_hidden': Field(_widths, 'a sequence of positive integers'),
+    'model.generator_hidden': Field(_widths, 'a sequence of positive integers'),
+    'model.discriminator_hidden': Field(_widths, 'a sequence of positive integers'),
+    'model.maxout_pieces': Field(_positive_integer, 'a positive integer'),
 }
 IMAGE_FIELDS = {
     'data_source': _one_of(data.DATA_SOURCES),
-    'data.data_dir': (_optional_string, 'None (~/tensorflow_datasets) or a folder'),
+    'data.data_dir': Field(_optional_string, 'None (~/tensorflow_datasets) or a folder'),
     'model.architecture': _one_of(tuple(architectures.ARCHITECTURES)),
-    'model.condition_dim': (_non_negative_integer, 'an integer >= 0 (0: unconditional)'),
-    'model.condition_embedding': (_positive_integer, 'a positive integer'),
-    'model.conv_implementation': _one_of(('auto',) + tuple(networks.CONV_IMPLEMENTATIONS)),
-    'evaluation.class_metrics': (lambda v: isinstance(v, bool), 'True or False'),
-    'evaluation.reference_examples': (_positive_integer, 'a positive integer'),
+    'model.condition_dim': Field(_non_negative_integer, 'an integer >= 0 (0: unconditional)'),
+    'model.condition_embedding': Field(_positive_integer, 'a positive integer'),
+    # Every formulation computes the same numbers: may change on resume.
+    'model.conv_implementation': _one_of(('auto',) + tuple(conv_layers.IMPLEMENTATIONS),
+                                         on_resume=MAY_CHANGE, before_it_existed='auto'),
+    'evaluation.class_metrics': Field(lambda v: isinstance(v, bool), 'True or False',
+                                      REPORTING, before_it_existed=False),
+    'evaluation.reference_examples': Field(_positive_integer, 'a positive integer',
+                                           REPORTING, before_it_existed=60_000),
 }
 # Datasets prepared from files of their own, beyond IMAGE_FIELDS.
 DATASET_FIELDS = {
     'fashion_mnist': {
-        'data.manual_dir': (lambda v: isinstance(v, str) and bool(v),
-                            'the folder of the four original .gz IDX files'),
+        'data.manual_dir': Field(lambda v: isinstance(v, str) and bool(v),
+                                 'the folder of the four original .gz IDX files'),
     },
 }
 
 
-# Fields added after runs were already made -> the value that those runs had.
-ADDED_FIELDS = {
-    'optimizer.discriminator_learning_rate_scale': 1.0,
-}
+def fields_of(dataset):
+  """{name: Field} of a config for `dataset`."""
+  return {**COMMON_FIELDS, **(MIXTURE_FIELDS if dataset == 'mixture' else IMAGE_FIELDS),
+          **DATASET_FIELDS.get(dataset, {})}
+
+
+def fields_that_may_change(*kinds):
+  """Names of the fields (of any dataset) whose on_resume is one of `kinds`."""
+  tables = [COMMON_FIELDS, MIXTURE_FIELDS, IMAGE_FIELDS, *DATASET_FIELDS.values()]
+  return tuple(sorted({name for table in tables for name, field in table.items()
+                       if field.on_resume in kinds}))
+
+
+def with_fields_added_since(config):
+  """`config` (a saved run's) with each field added after it was made, at the
+  value that the run had then (Field.before_it_existed)."""
+  config = config.copy_and_resolve_references()
+  flat = flatten(config)
+  with config.unlocked():
+    for name, field in fields_of(config.dataset).items():
+      if name in flat or field.before_it_existed is NOT_ADDED:
+        continue
+      value = field.before_it_existed
+      *groups, leaf = name.split('.')
+      node = config
+      for group in groups:
+        if group not in node:
+          node[group] = {}
+        node = node[group]
+      node[leaf] = value(config) if callable(value) else value
+  return config
 
 
 def flatten(config, prefix=''):
@@ -134,24 +199,24 @@ def flatten(config, prefix=''):
 def check_config(config, *, device_count):
   """Raises ValueError naming the first problem of `config`, if any."""
   flat = flatten(config)
-  accepts_dataset, datasets = COMMON_FIELDS['dataset']
-  if not accepts_dataset(flat.get('dataset')):
+  dataset = COMMON_FIELDS['dataset']
+  if not dataset.accepts(flat.get('dataset')):
     raise ValueError(f'config.dataset={flat.get("dataset")!r} is not allowed: expected '
-                     f'{datasets}.')
+                     f'{dataset.allowed}.')
   is_mixture = flat['dataset'] == 'mixture'
-  fields = {**COMMON_FIELDS, **(MIXTURE_FIELDS if is_mixture else IMAGE_FIELDS),
-            **DATASET_FIELDS.get(flat['dataset'], {})}
+  fields = fields_of(flat['dataset'])
   for key in flat:
     if key not in fields:
       close = difflib.get_close_matches(key, fields, n=1)
       hint = f' Did you mean config.{close[0]}?' if close else ''
       raise ValueError(f'config.{key} is not a known field of a {flat["dataset"]} config.'
                        f'{hint} Known fields: {", ".join(sorted(fields))}.')
-  for key, (accepts, allowed) in fields.items():
+  for key, field in fields.items():
     if key not in flat:
-      raise ValueError(f'config.{key} is missing: set it to {allowed}.')
-    if not accepts(flat[key]):
-      raise ValueError(f'config.{key}={flat[key]!r} is not allowed: expected {allowed}.')
+      raise ValueError(f'config.{key} is missing: set it to {field.allowed}.')
+    if not field.accepts(flat[key]):
+      raise ValueError(f'config.{key}={flat[key]!r} is not allowed: expected '
+                       f'{field.allowed}.')
 
   _check_method(config)
   if config.batch_size % device_count:
@@ -168,16 +233,16 @@ def check_config(config, *, device_count):
 def _check_method(config):
   """The method must suit the encoder and the dataset it is given."""
   method, encoder = config.method, config.model.encoder
-  if method == objectives.BIGAN and encoder != networks.DETERMINISTIC:
+  if method == methods.BIGAN and encoder != networks.DETERMINISTIC:
     raise ValueError(f"config.method='bigan' learns a deterministic encoder, but "
                      f"config.model.encoder={encoder!r}: set it to 'deterministic' (or "
                      "use config.method='ali' for a stochastic one).")
-  if method == objectives.ALI and encoder == networks.DETERMINISTIC:
+  if method == methods.ALI and encoder == networks.DETERMINISTIC:
     raise ValueError("config.method='ali' learns a stochastic encoder, but "
                      "config.model.encoder='deterministic': use config.method='bigan', or "
                      f"set config.model.encoder to one of {networks.GAUSSIAN!r}, "
                      f"{networks.NOISE_INPUT!r} (mixture).")
-  if method == objectives.VAE:
+  if method == methods.VAE:
     if config.dataset != 'mixture':
       raise ValueError("config.method='vae' is for the mixture only (the paper compares "
                        'a VAE there); pick another method for images.')
@@ -185,16 +250,16 @@ def _check_method(config):
       raise ValueError(f"config.method='vae' needs config.model.encoder='gaussian' (its KL "
                        f"term needs mu and sigma), not {encoder!r}.")
   inference_steps = config.method_options.inference_steps
-  if method in objectives.TWO_PHASE_METHODS and not (
+  if method in methods.TWO_PHASE_METHODS and not (
       0 < inference_steps < config.num_train_steps):
     raise ValueError(
         f'config.method={method!r} trains a GAN, then inference for the last '
         f'config.method_options.inference_steps steps; it is {inference_steps}, but must be '
         f'between 1 and config.num_train_steps - 1 = {config.num_train_steps - 1}.')
-  if config.method_options.gan_workdir and method not in objectives.TWO_PHASE_METHODS:
+  if config.method_options.gan_workdir and method not in methods.TWO_PHASE_METHODS:
     raise ValueError(
         f'config.method_options.gan_workdir is set, but config.method={method!r} has no GAN '
-        f'phase to take from it (only {", ".join(objectives.TWO_PHASE_METHODS)} do): '
+        f'phase to take from it (only {", ".join(methods.TWO_PHASE_METHODS)} do): '
         "set it to ''.")
 
 

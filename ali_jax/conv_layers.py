@@ -42,9 +42,14 @@ conv_transpose:
                   stride 1, a window of the input's size over dy rather than of
                   the output's size over x padded by k - 1; for stride 2, no
                   phase interleaving to undo. XLA:CPU runs these 1.2-2.5x faster.
+
+`Conv` and `ConvTranspose` (bottom) are the flax modules that the networks
+use; model.conv_implementation picks their formulations (IMPLEMENTATIONS).
 """
 import math
+from typing import Tuple
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
@@ -205,3 +210,77 @@ CONV_TRANSPOSE = {
     'plain': conv_transpose_plain, 'padded': conv_transpose_padded,
     'phase': conv_transpose_phase,
     'phase_adjoint': conv_transpose_phase_adjoint}
+
+
+# ---- The flax layers ------------------------------------------------------------
+
+# model.conv_implementation -> (strided conv, transposed conv) formulations.
+# All compute the same function with the same parameters, so a checkpoint
+# moves freely between them; they differ in speed per platform.
+IMPLEMENTATIONS = {
+    'plain': ('plain', 'plain'),              # what flax's nn.Conv / nn.ConvTranspose run
+    'padded': ('plain', 'padded'),
+    'phase': ('plain', 'phase'),
+    'phase_space_to_depth': ('space_to_depth', 'phase'),
+    'phase_all': ('phase_input_gradient', 'phase'),
+    'per_shape': ('per_shape', 'phase_adjoint'),
+}
+# 'auto' per backend. CPU: the fastest step measured with experiments/benchmark.py
+# (experiments/results/benchmarks/). Other backends: XLA's own (transposed)
+# convolutions.
+AUTO_IMPLEMENTATION = {'cpu': 'per_shape'}
+
+
+def resolve_implementation(name):
+  """`name`, or for 'auto' the formulation chosen for the running backend."""
+  if name == 'auto':
+    return AUTO_IMPLEMENTATION.get(jax.default_backend(), 'plain')
+  if name not in IMPLEMENTATIONS:
+    raise ValueError(f'model.conv_implementation={name!r}; expected auto or one of '
+                     f'{tuple(IMPLEMENTATIONS)}.')
+  return name
+
+
+class _ValidConv(nn.Module):
+  """A VALID (transposed) convolution whose formulation is picked from FORMULATIONS.
+
+  Parameters are 'kernel' (kh, kw, in, out) and 'bias', as flax's layers name them.
+  """
+  features: int
+  kernel_size: Tuple[int, int]
+  strides: Tuple[int, int]
+  use_bias: bool = True
+  kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+  implementation: str = 'plain'
+  dtype: jnp.dtype = jnp.float32  # of the computation; parameters are float32
+  FORMULATIONS = {}  # implementation -> fn(x, kernel, strides)
+
+  @nn.compact
+  def __call__(self, x):
+    kernel = self.param('kernel', self.kernel_init,
+                        tuple(self.kernel_size) + (x.shape[-1], self.features))
+    y = self.FORMULATIONS[self.implementation](x.astype(self.dtype), kernel.astype(self.dtype),
+                                               tuple(self.strides))
+    if self.use_bias:
+      y = y + self.param('bias', nn.initializers.zeros, (self.features,)).astype(self.dtype)
+    return y
+
+
+class Conv(_ValidConv):
+  """nn.Conv(padding='VALID') with a choice of formulation (CONV).
+
+  Same parameter names and shapes, and the same auto-name (Conv_i) as nn.Conv,
+  so checkpoints are interchangeable.
+  """
+  FORMULATIONS = CONV
+
+
+class ConvTranspose(_ValidConv):
+  """nn.ConvTranspose(padding='VALID') with a choice of formulation
+  (CONV_TRANSPOSE): the same parameters, outputs and gradients, n -> (n - 1) * s + k.
+
+  Why not flax's: XLA:CPU computes the weight gradient of a strided transposed
+  (or lhs-dilated) convolution with a generic loop at a few GFLOP/s; the other
+  formulations avoid it (experiments/layer_benchmark.py measures each layer).
+  """
+  FORMULATIONS = CONV_TRANSPOSE

@@ -3,7 +3,8 @@
 nn.Dropout draws jax.random.bernoulli: one threefry2x32 hash per unit, each
 hash giving 64 bits of which 32 are kept. XLA:CPU runs threefry as a loop of 5
 passes over the whole counter array, so the masks of the SVHN discriminator
-(11 M units per step) cost ~90 ms of a ~800 ms step on 2 cores. Here each hash
+(11 M units per step) were a tenth of the step on 2 CPU cores (measured with
+experiments/layer_benchmark.py when this was written). Here each hash
 gives four 16-bit draws: a unit is kept when its draw is below
 t = round(keep_rate * 2^16), i.e. with probability q = t / 2^16 (rate 0.2 keeps
 0.8000031 instead of 0.8), and kept units are scaled by 1/q so that the expected

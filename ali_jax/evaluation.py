@@ -174,6 +174,8 @@ class ClassReferences(NamedTuple):
   classifier: a classifier.ReferenceClassifier of the dataset.
   train_images, train_labels: labelled training images, the 1-NN references.
   heldout_labels: the labels of the dataset's held-out images.
+  heldout_features: the classifier's features of the held-out images (the
+    reference of classifier_frechet_distance).
   pixel_1nn_accuracy: 1-NN accuracy of the held-out images on raw pixels with
     the same references (the baseline for encoder_1nn_accuracy).
   """
@@ -181,33 +183,37 @@ class ClassReferences(NamedTuple):
   train_images: np.ndarray
   train_labels: np.ndarray
   heldout_labels: np.ndarray
+  heldout_features: np.ndarray
   pixel_1nn_accuracy: float
 
 
 def class_references(classifier, train_images, train_labels, heldout_images, heldout_labels):
-  """ClassReferences, with the raw-pixel 1-NN baseline computed once."""
+  """ClassReferences, with what depends only on the data computed once per run."""
   return ClassReferences(classifier, train_images, train_labels, heldout_labels,
+                         classifier.features(heldout_images),
                          nearest_neighbour_accuracy(train_images, train_labels,
                                                     heldout_images, heldout_labels))
 
 
-def sample_class_metrics(samples, heldout, references):
+def sample_class_metrics(samples, references):
   """What the reference classifier says of samples G(z): class coverage, score, FD."""
   classifier = references.classifier
-  probabilities = classifier.probabilities(samples)
+  probabilities, features = classifier.outputs(samples)
   return {
       'sample_class_kl_to_uniform': kl_to_uniform(probabilities.argmax(axis=-1),
                                                   classifier.num_classes),
       'classifier_score': classifier_score(probabilities),
-      'classifier_frechet_distance': frechet_distance(classifier.features(samples),
-                                                      classifier.features(heldout)),
+      'classifier_frechet_distance': frechet_distance(features, references.heldout_features),
       'reference_classifier_test_accuracy': classifier.test_accuracy,
   }
 
 
 def inference_class_metrics(model, heldout, reconstructions, references):
   """Whether G(E(x)) keeps x's class, and E(x) as a 1-NN representation (BiGAN's
-  protocol; E(x) is the encoder's mean, without noise)."""
+  protocol; E(x) is the encoder's mean, without noise).
+
+  Returns (metrics, the classifier's class of each reconstruction).
+  """
   predicted = references.classifier.predict(reconstructions)
   train_features = model.features(references.train_images, hidden_layers=0)
   heldout_features = model.features(heldout, hidden_layers=0)
@@ -217,7 +223,7 @@ def inference_class_metrics(model, heldout, reconstructions, references):
           train_features, references.train_labels, heldout_features,
           references.heldout_labels),
       'pixel_1nn_accuracy': references.pixel_1nn_accuracy,
-  }
+  }, predicted
 
 
 def evaluate_images(model, dataset, *, num_samples, seed=0, with_encoder=True,
@@ -238,7 +244,7 @@ def evaluate_images(model, dataset, *, num_samples, seed=0, with_encoder=True,
     num_samples = min(num_samples, grid)
   sample_conditions = None if y is None else y[np.arange(num_samples) % len(y)]
   samples = model.sample(num_samples, sample_conditions, seed=seed)
-  metrics = {} if references is None else sample_class_metrics(samples, x, references)
+  metrics = {} if references is None else sample_class_metrics(samples, references)
   arrays = dict(samples=samples[:grid])
   if not with_encoder:  # a GAN: samples only
     return metrics, arrays
@@ -266,10 +272,10 @@ def evaluate_images(model, dataset, *, num_samples, seed=0, with_encoder=True,
   arrays.update(heldout=x[:shown], reconstructions=reconstructions[:shown],
                 interpolations=interpolations, interpolation_rows=pairs)
   if references is not None:
-    metrics.update(inference_class_metrics(model, x, reconstructions, references))
+    class_metrics, classes = inference_class_metrics(model, x, reconstructions, references)
+    metrics.update(class_metrics)
     arrays.update(heldout_labels=references.heldout_labels[:shown],
-                  reconstruction_classes=references.classifier.predict(
-                      reconstructions[:shown]))
+                  reconstruction_classes=classes[:shown])
   return metrics, arrays
 
 

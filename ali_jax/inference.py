@@ -1,21 +1,17 @@
 """A trained model for inference: load(workdir) -> encode / decode / sample / reconstruct."""
-import functools
-import json
 import math
 import os
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
 from ali_jax import checkpoints
-from ali_jax import data
+from ali_jax import devices
 from ali_jax import networks as networks_lib
+from ali_jax import run_setup
 from ali_jax import state as state_lib
 from ali_jax import workdir as workdir_lib
-
-CONFIG_FILE = 'config.json'
 # Rows per jitted call: bounds memory (a 64x64 image's activations run to
 # megabytes) and keeps one compiled shape per method.
 VECTOR_CHUNK = 1024
@@ -24,16 +20,6 @@ IMAGE_CHUNK = 64
 
 def _variables(network_state):
   return {'params': network_state.params, 'batch_stats': network_state.batch_stats}
-
-
-def host_copy(tree):
-  """A numpy copy of one local replica of each array in `tree`.
-
-  A state that the pmapped step returned is replicated over every device of
-  every host; one replica is all that inference (or a comparison) needs.
-  """
-  return jax.tree.map(lambda a: np.asarray(a.addressable_data(0))
-                      if isinstance(a, jax.Array) else np.asarray(a), tree)
 
 
 def _in_chunks(fn, size, *arrays):
@@ -77,6 +63,9 @@ def _encoder_features(encoder, kind, hidden_layers, variables, x, noise, *y):
   else:  # deterministic: z itself; 'noise' (the mixture): z with the noise at zero
     mean = z
   hidden = networks_lib.sown(intermediates, networks_lib.HIDDEN)
+  if hidden_layers > len(hidden):
+    raise ValueError(f'hidden_layers={hidden_layers}, but this encoder has {len(hidden)} '
+                     f'hidden layers: pass at most {len(hidden)}.')
   parts = [mean] + [h.reshape(h.shape[0], -1).astype(jnp.float32)  # bfloat16 models too
                     for h in hidden[len(hidden) - hidden_layers:]] if hidden_layers else [mean]
   return jnp.concatenate(parts, axis=-1)
@@ -90,24 +79,20 @@ class TrainedModel:
   models (CelebA attributes) also take `y`, (batch, condition_dim).
   """
 
-  def __init__(self, config, state):
-    self.config = config
-    self._state = jax.device_put(host_copy(state), jax.local_devices()[0])
+  def __init__(self, run, state):
+    """run: the run_setup.RunSetup of the run, whose jitted functions every
+    TrainedModel of the run shares (so a new state compiles nothing)."""
+    self.config = run.config
+    self._run = run
+    self._state = devices.on_one_device(state)
     self.step = int(self._state.step)
-    self.latent_dim = config.model.latent_dim
-    self.data_shape = data.data_shape(config)
-    self.condition_dim = state_lib.condition_dim(config)
-    is_images = config.dataset in data.IMAGE_DATASETS
-    self._value_range = (0.0, 1.0) if is_images else None
-    self._chunk = IMAGE_CHUNK if is_images else VECTOR_CHUNK
-    networks = networks_lib.build_networks(config.model, data_shape=self.data_shape)
-    encode = jax.jit(lambda variables, x, noise, *y: networks.encoder.apply(
-        variables, x, noise, *y, train=False))
-    decode = jax.jit(lambda variables, z, *y: networks.generator.apply(
-        variables, z, *y, train=False))
+    self.latent_dim = run.latent_dim
+    self.data_shape = run.data_shape
+    self.condition_dim = run.condition_dim
+    self._value_range = (0.0, 1.0) if run.is_images else None
+    self._chunk = IMAGE_CHUNK if run.is_images else VECTOR_CHUNK
+    encode, decode = run.jitted_encoder(), run.jitted_generator()
     self._encode = lambda *arrays: encode(_variables(self._state.encoder), *arrays)
-    self._encoder = networks.encoder
-    self._feature_fns = {}
     self._decode = lambda *arrays: decode(_variables(self._state.generator), *arrays)
 
   def _conditions(self, y, count):
@@ -141,10 +126,7 @@ class TrainedModel:
     if not isinstance(hidden_layers, int) or hidden_layers < 0:
       raise ValueError(f'hidden_layers={hidden_layers!r}; expected an integer >= 0.')
     x = _checked_array(x, 'x', self.data_shape, self._value_range)
-    if hidden_layers not in self._feature_fns:
-      self._feature_fns[hidden_layers] = jax.jit(functools.partial(
-          _encoder_features, self._encoder, self.config.model.encoder, hidden_layers))
-    features = self._feature_fns[hidden_layers]
+    features = self._run.jitted_features(hidden_layers, _encoder_features)
     return _in_chunks(lambda *a: features(_variables(self._state.encoder), *a), self._chunk,
                       x, np.zeros((len(x), self.latent_dim), np.float32),
                       *self._conditions(y, len(x)))
@@ -172,30 +154,11 @@ class TrainedModel:
             for name in ('encoder', 'generator', 'discriminator')}
 
 
-def save_config(workdir, config):
-  workdir_lib.write_text_atomically(os.path.join(workdir, CONFIG_FILE),
-                                    config.to_json_best_effort(indent=2, sort_keys=True))
-
-
-def load_config(workdir):
-  path = os.path.join(workdir, CONFIG_FILE)
-  if not os.path.isdir(workdir):
-    raise FileNotFoundError(f'No such directory: {workdir}. Pass the --workdir of a '
-                            'main.py run.')
-  if not os.path.exists(path):
-    raise FileNotFoundError(f'{workdir} is not an ali_jax workdir: it has no {CONFIG_FILE}. '
-                            'Pass the --workdir of a main.py run.')
-  try:
-    with open(path) as f:
-      return ml_collections.ConfigDict(json.load(f))
-  except json.JSONDecodeError as error:
-    raise ValueError(f'{path} is not valid JSON ({error}); it was damaged.') from None
-
-
 def load(workdir, step=None):
   """The model trained in `workdir`, at its newest readable checkpoint (or at `step`)."""
   workdir = os.path.abspath(workdir)
-  config = load_config(workdir)
+  config = workdir_lib.load_config(workdir)
+  run = run_setup.RunSetup(config)
   manager = checkpoints.make_manager(workdir, create=False)
   try:
     steps = manager.all_steps()
@@ -204,7 +167,7 @@ def load(workdir, step=None):
                               'first checkpoint) first.')
     if step is not None and step not in steps:
       raise ValueError(f'{workdir} has no checkpoint at step {step}; it has {sorted(steps)}.')
-    template = state_lib.create_train_state(config)
+    template = state_lib.create_train_state(run)
     _, state, failures = checkpoints.restore_newest_readable(
         manager, template, [step] if step is not None else steps)
     if state is None:
@@ -212,4 +175,4 @@ def load(workdir, step=None):
                          f'{failures[0][1]}).')
   finally:
     manager.close()
-  return TrainedModel(config, state)
+  return TrainedModel(run, state)

@@ -1,8 +1,9 @@
-"""Pure ALI/BiGAN losses on discriminator logits.
+"""Pure ALI/BiGAN losses on discriminator logits, and the comparison methods' terms.
 
 Nothing here knows about networks, configs or devices: every function takes
-arrays of logits and returns a scalar, so it can be imported alone, jitted and
-differentiated in any research code.
+arrays (logits, or data and latents) and returns a scalar or one value per
+example, so it can be imported alone, jitted and differentiated in any
+research code.
 
 Naming follows the ALI paper (Dumoulin et al. 2017, and its official code):
   * ``real_logits`` d_q = D(x, E(x)): pairs from the encoder joint q(x, z);
@@ -45,11 +46,39 @@ def generator_loss(real_logits, fake_logits, *, form=NON_SATURATING):
                    f'expected one of {LOSS_FORMS}.')
 
 
-def real_accuracy(real_logits):
-  """The paper's data_accuracy: mean(sigmoid(d_q)), D's confidence on q pairs."""
+def real_confidence(real_logits):
+  """mean(sigmoid(d_q)): D's mean probability that q pairs are q pairs.
+
+  The paper's code logs it as "data_accuracy", but it is a mean confidence,
+  not a share of correct decisions.
+  """
   return jnp.mean(sigmoid(real_logits))
 
 
-def fake_accuracy(fake_logits):
-  """The paper's sample_accuracy: mean(1 - sigmoid(d_p)), on p pairs."""
+def fake_confidence(fake_logits):
+  """mean(1 - sigmoid(d_p)): D's mean probability that p pairs are p pairs
+  (the paper's "sample_accuracy")."""
   return jnp.mean(sigmoid(-fake_logits))
+
+
+# ---- Terms of the comparison methods (on arrays, not logits) --------------------
+
+def per_example_sum(a):
+  """(batch, ...) -> (batch,): the sum over everything but the batch axis."""
+  return a.reshape(a.shape[0], -1).sum(-1)
+
+
+def latent_regression_loss(z, z_reconstructed):
+  """mean over the batch of ||z - E(G(z))||^2 (the latent regressor, BiGAN's LR)."""
+  return jnp.mean(per_example_sum((z - z_reconstructed) ** 2))
+
+
+def cycle_loss(x, x_reconstructed, z, z_reconstructed):
+  """ALICE's explicit cycle loss (Li et al. 2017): mean |x - G(E(x))| + mean |z - E(G(z))|,
+  each a mean over elements."""
+  return jnp.mean(jnp.abs(x - x_reconstructed)) + jnp.mean(jnp.abs(z - z_reconstructed))
+
+
+def gaussian_kl_to_prior(mu, log_sigma):
+  """KL(N(mu, sigma^2) || N(0, I)) per example: the VAE's KL term."""
+  return 0.5 * per_example_sum(mu ** 2 + jnp.exp(2 * log_sigma) - 1 - 2 * log_sigma)

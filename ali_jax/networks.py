@@ -14,7 +14,6 @@ the paper's p <- 0.95 p + 0.05 batch (momentum 0.95).
 from typing import NamedTuple, Optional, Sequence, Tuple
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -148,83 +147,6 @@ class MaxoutDiscriminator(nn.Module):
 
 # ---- Convolutional networks for images (the specs live in architectures.py) ------
 
-# model.conv_implementation -> (strided conv, transposed conv) formulations of
-# conv_layers.py. All compute the same function with the same parameters, so a
-# checkpoint moves freely between them; they differ in speed per platform.
-CONV_IMPLEMENTATIONS = {
-    'plain': ('plain', 'plain'),              # what flax's nn.Conv / nn.ConvTranspose run
-    'padded': ('plain', 'padded'),
-    'phase': ('plain', 'phase'),
-    'phase_space_to_depth': ('space_to_depth', 'phase'),
-    'phase_all': ('phase_input_gradient', 'phase'),
-    'per_shape': ('per_shape', 'phase_adjoint'),
-}
-# 'auto' per backend. CPU: the fastest measured with experiments/benchmark.py
-# and experiments/layer_benchmark.py (README "Performance"; SVHN step, batch
-# 100, 2 cores, one session's machine: phase_all ~880 ms, per_shape ~710).
-# Other backends: XLA's own (transposed) convolutions, not measured here.
-AUTO_CONV_IMPLEMENTATION = {'cpu': 'per_shape'}
-
-
-def resolve_conv_implementation(name):
-  """`name`, or for 'auto' the formulation chosen for the running backend."""
-  if name == 'auto':
-    return AUTO_CONV_IMPLEMENTATION.get(jax.default_backend(), 'plain')
-  if name not in CONV_IMPLEMENTATIONS:
-    raise ValueError(f'model.conv_implementation={name!r}; expected auto or one of '
-                     f'{tuple(CONV_IMPLEMENTATIONS)}.')
-  return name
-
-
-class _ValidConv(nn.Module):
-  """A VALID (transposed) convolution whose formulation is picked from FORMULATIONS.
-
-  Parameters are 'kernel' (kh, kw, in, out) and 'bias', as flax's layers name them.
-  """
-  features: int
-  kernel_size: Tuple[int, int]
-  strides: Tuple[int, int]
-  use_bias: bool = True
-  kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
-  implementation: str = 'plain'
-  dtype: jnp.dtype = jnp.float32  # of the computation; parameters are float32
-  FORMULATIONS = {}  # implementation -> fn(x, kernel, strides)
-
-  @nn.compact
-  def __call__(self, x):
-    kernel = self.param('kernel', self.kernel_init,
-                        tuple(self.kernel_size) + (x.shape[-1], self.features))
-    y = self.FORMULATIONS[self.implementation](x.astype(self.dtype), kernel.astype(self.dtype),
-                                               tuple(self.strides))
-    if self.use_bias:
-      y = y + self.param('bias', nn.initializers.zeros, (self.features,)).astype(self.dtype)
-    return y
-
-
-class Conv(_ValidConv):
-  """nn.Conv(padding='VALID') with a choice of formulation (conv_layers.CONV).
-
-  Same parameter names and shapes, and the same auto-name (Conv_i) as nn.Conv,
-  so checkpoints are interchangeable.
-  """
-  FORMULATIONS = conv_layers.CONV
-
-
-class PaddedConvTranspose(_ValidConv):
-  """nn.ConvTranspose(padding='VALID') with a choice of formulation
-  (conv_layers.CONV_TRANSPOSE): the same parameters, outputs and gradients,
-  n -> (n - 1) * s + k.
-
-  Why not flax's: XLA:CPU computes the weight gradient of a strided transposed
-  (or lhs-dilated) convolution with a generic loop at a few GFLOP/s (digits
-  generator, batch 100, 2 CPU cores: 587 ms; 129 ms with 'padded' and the flag
-  of xla_flags.py). The name is kept from the first formulation, 'padded', so
-  that earlier checkpoints load.
-  """
-  FORMULATIONS = conv_layers.CONV_TRANSPOSE
-  implementation: str = 'padded'
-
-
 class ConvStack(nn.Module):
   """Layers of an architecture spec, each followed by batch norm (if marked) and
   a LeakyReLU, or by a maxout over `maxout_pieces` groups of channels.
@@ -239,13 +161,14 @@ class ConvStack(nn.Module):
   maxout_pieces: int = 1
   input_dropout: Optional[float] = None
   axis_name: Optional[str] = None
-  conv_implementation: str = 'padded'  # a key of CONV_IMPLEMENTATIONS
+  conv_implementation: str = 'plain'  # a key of conv_layers.IMPLEMENTATIONS
   dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, h, *, train):
     init = nn.initializers.normal(self.init_std)
-    conv_kind, transposed_kind = CONV_IMPLEMENTATIONS[self.conv_implementation]
+    conv_kind, transposed_kind = conv_layers.IMPLEMENTATIONS[self.conv_implementation]
+    transposed_count = 0
     for i, layer in enumerate(self.layers):
       if self.input_dropout is not None:
         rate = self.input_dropout if layer.dropout is None else layer.dropout
@@ -253,8 +176,14 @@ class ConvStack(nn.Module):
       shape = dict(features=layer.features, kernel_size=(layer.kernel, layer.kernel),
                    strides=(layer.stride, layer.stride), use_bias=not layer.batch_norm,
                    kernel_init=init, dtype=self.dtype)
-      h = (PaddedConvTranspose(implementation=transposed_kind, **shape) if layer.transposed
-           else Conv(implementation=conv_kind, **shape))(h)
+      if layer.transposed:
+        # Named as the class was first named, so that earlier checkpoints load.
+        h = conv_layers.ConvTranspose(implementation=transposed_kind,
+                                      name=f'PaddedConvTranspose_{transposed_count}',
+                                      **shape)(h)
+        transposed_count += 1
+      else:
+        h = conv_layers.Conv(implementation=conv_kind, **shape)(h)
       if layer.batch_norm:
         h = nn.BatchNorm(use_running_average=not train, momentum=BATCH_NORM_MOMENTUM,
                          axis_name=self.axis_name, dtype=self.dtype)(h)
@@ -278,7 +207,7 @@ class ConvEncoder(nn.Module):
   condition_dim: int = 0
   condition_embedding: int = 256
   axis_name: Optional[str] = None
-  conv_implementation: str = 'padded'
+  conv_implementation: str = 'plain'
   dtype: jnp.dtype = jnp.float32
 
   @nn.compact
@@ -311,7 +240,7 @@ class ConvGenerator(nn.Module):
   condition_dim: int = 0
   condition_embedding: int = 256
   axis_name: Optional[str] = None
-  conv_implementation: str = 'padded'
+  conv_implementation: str = 'plain'
   dtype: jnp.dtype = jnp.float32
 
   @nn.compact
@@ -339,7 +268,7 @@ class ConvDiscriminator(nn.Module):
   condition_dim: int = 0
   condition_embedding: int = 256
   axis_name: Optional[str] = None
-  conv_implementation: str = 'padded'
+  conv_implementation: str = 'plain'
   dtype: jnp.dtype = jnp.float32
 
   @nn.compact
@@ -376,7 +305,7 @@ def build_networks(model_config, *, data_shape, axis_name=None):
       None outside pmap.
   """
   m = model_config
-  dtype = COMPUTE_DTYPES[m.get('dtype', 'float32')]  # runs made before it: float32
+  dtype = COMPUTE_DTYPES[m.dtype]
   if m.architecture == 'mlp':
     return Networks(
         encoder=MLPEncoder(latent_dim=m.latent_dim, hidden=tuple(m.encoder_hidden),
@@ -389,8 +318,8 @@ def build_networks(model_config, *, data_shape, axis_name=None):
             dropout_rate=m.dropout_rate, init_std=m.init_std, dtype=dtype))
   arch = architectures.ARCHITECTURES[m.architecture]
   condition = dict(condition_dim=m.condition_dim, condition_embedding=m.condition_embedding,
-                   axis_name=axis_name, conv_implementation=resolve_conv_implementation(
-                       m.get('conv_implementation', 'auto')), dtype=dtype)
+                   axis_name=axis_name, conv_implementation=conv_layers.resolve_implementation(
+                       m.conv_implementation), dtype=dtype)
   return Networks(
       encoder=ConvEncoder(arch, m.init_std, kind=m.encoder, **condition),
       generator=ConvGenerator(arch, m.init_std, **condition),

@@ -4,7 +4,7 @@ As in the paper's code, ONE forward pass on ONE minibatch gives every player's
 gradient, D sees the real pairs (x, E(x)) and the fake pairs (G(z), z) in a
 single call (so its batch norm statistics cover the joint batch), and all
 trained networks are updated simultaneously. What each network minimises comes
-from an objectives.Objective (ALI, BiGAN and the paper's comparisons).
+from an methods.Objective (ALI, BiGAN and the paper's comparisons).
 """
 import jax
 import jax.numpy as jnp
@@ -78,7 +78,7 @@ def make_train_step(networks, optimizers, objective, *, latent_dim,
                     skip_nonfinite=False):
   """Returns train_step(state, batch) for jit (axis_name=None) or pmap.
 
-  `objective` (objectives.Objective) says what each trained network minimises;
+  `objective` (methods.Objective) says what each trained network minimises;
   the others are left exactly as they are (no optimizer update either).
 
   Under pmap, `batch['x']` is this device's part of the global batch; gradients

@@ -1,12 +1,12 @@
 """train_and_evaluate(config, workdir): the ALI/BiGAN training loop.
 
-Order of a run: check the config (before anything compiles), lock the workdir
-and check that it holds no run of an incompatible config, build data and
-networks, restore the newest intact checkpoint if there is one (automatic
-resume), then loop step -> metrics -> (log, checkpoint, evaluate) to
-config.num_train_steps, and evaluate once more at the end.
+Order of a run: check the config (before anything compiles), find the data,
+lock the workdir and check that it holds no run of an incompatible config,
+build the run's parts once (run_setup.RunSetup), restore the newest intact
+checkpoint if there is one (automatic resume), then for each phase of the
+method: start it (phase_starts.py), loop step -> metrics -> (log, checkpoint,
+evaluate) to its end; evaluate once more at the end of the run.
 """
-import collections
 import contextlib
 import json
 import os
@@ -14,7 +14,6 @@ import time
 
 from absl import logging
 import jax
-from jax.experimental import multihost_utils
 import numpy as np
 from PIL import Image
 import tensorboardX
@@ -22,76 +21,26 @@ import tensorboardX
 from ali_jax import checkpoints
 from ali_jax import config_validation
 from ali_jax import data
+from ali_jax import devices
 from ali_jax import evaluation
 from ali_jax import inference
 from ali_jax import networks as networks_lib
-from ali_jax import objectives
+from ali_jax import phase_starts
 from ali_jax import preemption
+from ali_jax import run_setup
 from ali_jax import state as state_lib
-from ali_jax import step as step_lib
 from ali_jax import workdir as workdir_lib
 
-DEVICE_AXIS = 'batch'
-PREFETCH_BATCHES = 2  # batches on the devices ahead of the step that needs them
 EVAL_FILE = 'eval.json'
 IMAGE_DIR = 'images'
 INITIAL_BIAS_IMAGES = 500  # the paper sets the generator's output bias from 500 images
-
-
-# ---- Input ------------------------------------------------------------------------
-
-def shard_for_devices(batch, num_devices):
-  """(n, ...) -> (num_devices, n // num_devices, ...) for the pmapped step."""
-  return jax.tree.map(lambda a: a.reshape((num_devices, -1) + a.shape[1:]), batch)
-
-
-def device_batches(dataset, config, steps):
-  """This process's batch for each of `steps`, already on the local devices.
-
-  Batches are put on the devices PREFETCH_BATCHES steps ahead, so the host
-  prepares the next batch while the devices run the current step.
-  """
-  devices = jax.local_devices()
-  sharding = jax.sharding.NamedSharding(jax.sharding.Mesh(np.array(devices), (DEVICE_AXIS,)),
-                                        jax.sharding.PartitionSpec(DEVICE_AXIS))
-  host_batches = dataset.batches(steps.start, global_batch_size=config.batch_size,
-                                 process_index=jax.process_index(),
-                                 process_count=jax.process_count())
-  ready = collections.deque()
-  for _, batch in zip(steps, host_batches):
-    ready.append(jax.device_put(shard_for_devices(batch, len(devices)), sharding))
-    if len(ready) > PREFETCH_BATCHES:
-      yield ready.popleft()
-  yield from ready
-
-
-def make_pmapped_train_step(config, networks, phase):
-  """The train step of `phase`, pmapped over the local devices as the trainer runs it.
-
-  The state goes in unreplicated (in_axes None) and comes out the same on every
-  device; it is donated, so its buffers are reused for the new state.
-  """
-  return jax.pmap(
-      step_lib.make_train_step(networks, state_lib.make_optimizers(config, phase),
-                               objectives.objective(config, phase),
-                               latent_dim=config.model.latent_dim,
-                               loss_form=config.loss_form, axis_name=DEVICE_AXIS,
-                               skip_nonfinite=config.nonfinite == 'skip'),
-      axis_name=DEVICE_AXIS, in_axes=(None, 0), out_axes=(None, None), donate_argnums=(0,))
-
-
-def replicate_on_local_devices(tree):
-  """`tree` placed whole on every local device, as the pmapped step returns its state."""
-  return jax.device_put(tree, jax.sharding.NamedSharding(
-      jax.sharding.Mesh(np.array(jax.local_devices()), (DEVICE_AXIS,)),
-      jax.sharding.PartitionSpec()))
 
 
 # ---- Divergence -------------------------------------------------------------------
 
 def _what_is_not_finite(metrics):
   losses = [k for k in sorted(metrics) if not k.startswith('grad_norm_')
-            and not k.endswith('_accuracy') and k != 'nonfinite_update'
+            and not k.endswith('_confidence') and k != 'nonfinite_update'
             and not np.isfinite(metrics[k])]
   networks = [n for n in networks_lib.NETWORK_NAMES
               if not np.isfinite(metrics.get(f'grad_norm_{n}', 0.0))]
@@ -138,14 +87,17 @@ def summarise(history):
 
 # ---- Evaluation -------------------------------------------------------------------
 
-def evaluate(config, workdir, state, dataset, writer, references=None):
+def evaluate(run, workdir, state, dataset, writer, references=None):
   """Scores the current state; process 0 writes eval.json, figures and summaries.
 
+  run: the run_setup.RunSetup (its compiled inference functions are reused).
   references: evaluation.ClassReferences for the class-reading image metrics.
+  Encoder metrics are left out until some phase has trained the encoder.
   """
-  model = inference.TrainedModel(config, state)
+  config = run.config
+  model = inference.TrainedModel(run, state)
   is_mixture = config.dataset == 'mixture'
-  with_encoder = objectives.method_of(config) not in objectives.WITHOUT_ENCODER
+  with_encoder = run.encoder_trained_by(model.step)
   if is_mixture:
     metrics, arrays = evaluation.evaluate_mixture(
         model, dataset, num_samples=config.data.num_eval_samples, seed=config.seed,
@@ -155,7 +107,7 @@ def evaluate(config, workdir, state, dataset, writer, references=None):
         model, dataset, num_samples=config.data.num_eval_samples, seed=config.seed,
         with_encoder=with_encoder, references=references)
   metrics['step'] = model.step
-  if jax.process_index() == 0:
+  if devices.is_chief():
     workdir_lib.write_text_atomically(os.path.join(workdir, EVAL_FILE),
                                       json.dumps(metrics, indent=2, sort_keys=True))
     save_fn = (evaluation.save_mixture_figures if is_mixture
@@ -191,41 +143,13 @@ def _loss_summary(means):
 
 def _claim_workdir(config, workdir):
   """Checks that `workdir` can hold this run and records its config (process 0)."""
-  if os.path.exists(os.path.join(workdir, inference.CONFIG_FILE)):
-    workdir_lib.check_compatible(inference.load_config(workdir), config, workdir)
+  if os.path.exists(os.path.join(workdir, workdir_lib.CONFIG_FILE)):
+    workdir_lib.check_compatible(workdir_lib.load_config(workdir), config, workdir)
   elif os.path.isdir(checkpoints.checkpoint_dir(workdir)) and os.listdir(
       checkpoints.checkpoint_dir(workdir)):
-    raise ValueError(f'{workdir} has checkpoints but no {inference.CONFIG_FILE}: it was not '
-                     'written by ali_jax, or was damaged. Use a new --workdir.')
-  inference.save_config(workdir, config)
-
-
-def gan_phase_state(config, template_state):
-  """The state that ends `config`'s GAN phase, restored from the finished `gan`
-  run in config.method_options.gan_workdir (which is only read)."""
-  gan_workdir = os.path.abspath(config.method_options.gan_workdir)
-  phase_end = objectives.inference_phase_start(config)
-  try:
-    gan_config = inference.load_config(gan_workdir)
-  except FileNotFoundError as error:
-    raise FileNotFoundError(f'config.method_options.gan_workdir: {error}') from None
-  workdir_lib.check_gan_phase_source(gan_config, config, gan_workdir, phase_end)
-  manager = checkpoints.make_manager(gan_workdir, create=False)
-  try:
-    if phase_end not in manager.all_steps():
-      raise ValueError(
-          f'config.method_options.gan_workdir={gan_workdir} has no checkpoint at step '
-          f'{phase_end}, where this run\'s GAN phase ends (it has '
-          f'{sorted(manager.all_steps()) or "none"}): let that gan run finish first.')
-    _, state, failures = checkpoints.restore_newest_readable(manager, template_state,
-                                                             [phase_end])
-  finally:
-    manager.close()
-  if state is None:
-    raise RuntimeError(f'The checkpoint at step {phase_end} in {gan_workdir} does not '
-                       f'restore ({failures[0][1]}); retrain that gan run, or set '
-                       "config.method_options.gan_workdir='' to train the GAN phase here.")
-  return state
+    raise ValueError(f'{workdir} has checkpoints but no {workdir_lib.CONFIG_FILE}: it was '
+                     'not written by ali_jax, or was damaged. Use a new --workdir.')
+  workdir_lib.save_config(workdir, config)
 
 
 def train_and_evaluate(config, workdir):
@@ -242,129 +166,129 @@ def train_and_evaluate(config, workdir):
   config_validation.check_config(config, device_count=jax.device_count())
   # Before the workdir is touched: a missing dataset (data.DatasetNotPrepared)
   # stops the run with nothing written.
-  dataset = data.load(config)
-  is_chief = jax.process_index() == 0
+  dataset = data.load_dataset(config)
   with contextlib.ExitStack() as stack:
-    if is_chief:
+    if devices.is_chief():
       os.makedirs(workdir, exist_ok=True)
       stack.enter_context(workdir_lib.WorkdirLock(workdir))
       _claim_workdir(config, workdir)
-    if jax.process_count() > 1:  # the others start once process 0 has checked
-      multihost_utils.sync_global_devices('ali_jax: workdir claimed')
-    return _train(config, workdir, is_chief, dataset)
+    devices.sync_hosts('workdir claimed')  # the others start once process 0 has checked
+    return _train(run_setup.RunSetup(config), workdir, dataset)
 
 
-def _train(config, workdir, is_chief, dataset):
-  # ---- Data, networks, state ------------------------------------------------------
-  references = evaluation.class_references_for_run(config, dataset)
-  networks = networks_lib.build_networks(
-      config.model, data_shape=data.data_shape(config), axis_name=DEVICE_AXIS)
-  initial_state = state_lib.create_train_state(config)  # also the restore template
+def _start_or_resume(run, workdir, dataset):
+  """(checkpoint manager, state): the newest intact checkpoint, or step 0."""
+  config = run.config
+  initial_state = state_lib.create_train_state(run)  # also the restore template
   manager, state = checkpoints.restore_latest_intact(
       workdir, initial_state, max_to_keep=config.max_checkpoints_to_keep)
-  if state is None and config.method_options.gan_workdir:
-    state = gan_phase_state(config, initial_state)
-    logging.info('Took the GAN phase (steps 0-%d) from %s.', int(state.step),
-                 config.method_options.gan_workdir)
-  elif state is None:
-    state = initial_state
-    if config.dataset in data.IMAGE_DATASETS:
-      state = state_lib.with_output_bias_from(
-          state, dataset.first_images(INITIAL_BIAS_IMAGES))
-  else:
+  if state is not None:
     logging.info('Resumed from the checkpoint at step %d in %s.', int(state.step),
                  checkpoints.checkpoint_dir(workdir))
+    return manager, state
+  if run.is_images:
+    initial_state = state_lib.with_output_bias_from(
+        initial_state, dataset.first_images(INITIAL_BIAS_IMAGES))
+  return manager, initial_state
 
-  # ---- The update step ------------------------------------------------------------
-  # The pmapped step returns the state replicated over this host's devices;
-  # placing it there first lets the step donate it from the first call.
-  state = replicate_on_local_devices(state)
-  train_steps = {}  # phase -> its pmapped step, compiled when first needed
 
-  def train_step_for(step):
-    phase = objectives.phase(config, step)
-    if phase not in train_steps:
-      train_steps[phase] = make_pmapped_train_step(config, networks, phase)
-    return train_steps[phase]
+def _start_phases(run, state):
+  """`state` after the start of each phase that begins at its step.
 
-  # Post-hoc inference starts its second phase with a new joint D.
-  fresh_discriminator_step = (objectives.inference_phase_start(config)
-                              if objectives.method_of(config) == objectives.POST_HOC
-                              else None)
-  # The host runs ahead of the devices by at most this many steps (so it
-  # prepares batches while they compute, without queueing batches without
-  # bound). XLA:CPU can deadlock in its collective rendezvous when steps with
-  # collectives across devices are queued back to back: there, wait for each.
-  max_steps_in_flight = (1 if jax.default_backend() == 'cpu' and jax.device_count() > 1
-                         else PREFETCH_BATCHES)
+  A phase taken from elsewhere (a finished gan run's GAN phase) moves the
+  state to its end, where the next phase may begin in turn. On resume, a
+  checkpoint saved exactly at a phase's start is from before that start.
+  """
+  for phase in run.phases:
+    step = int(devices.host_copy(state.step))
+    if phase.start == step and phase.num_steps:
+      state = phase_starts.start_phase(phase, state, run)
+      if int(devices.host_copy(state.step)) != step:
+        logging.info('Took the %s phase (steps %d-%d) from %s.', phase.name, step,
+                     phase.end, run.config.method_options.gan_workdir)
+      elif len(run.phases) > 1:
+        logging.info('Step %d: the %s phase starts; it trains the %s.', step, phase.name,
+                     ', '.join(phase.trains))
+  return state
 
-  # ---- The loop -------------------------------------------------------------------
+
+def _train(run, workdir, dataset):
+  config = run.config
+  is_chief = devices.is_chief()
+  references = evaluation.class_references_for_run(config, dataset)
+  manager, state = _start_or_resume(run, workdir, dataset)
+  host_limit = devices.max_steps_in_flight()
+
   writer = tensorboardX.SummaryWriter(workdir) if is_chief else None
   watcher = preemption.PreemptionWatcher()
-  start_step = int(jax.device_get(state.step))
+  start_step = int(devices.host_copy(state.step))
   history, history_start = [], start_step  # device metrics of the steps since the last log
   timer_start, timer_step = None, start_step
-  steps = range(start_step, config.num_train_steps)
-  for step, batch in zip(steps, device_batches(dataset, config, steps)):
-    if step == fresh_discriminator_step:
-      logging.info('Step %d: the generator is frozen; training the encoder and a new '
-                   'joint discriminator from here.', step)
-      state = replicate_on_local_devices(state_lib.with_fresh_discriminator(state, config))
-    state, metrics = train_step_for(step)(state, batch)
-    history.append(metrics)
-    if len(history) >= max_steps_in_flight:  # older steps were fetched when logged
-      jax.block_until_ready(history[-max_steps_in_flight])
-    if timer_start is None:  # the first step compiled; time from here
-      timer_start, timer_step = time.time(), step + 1
-    done = step + 1
-    preempted = watcher.reached(done)
-    log_now = done % config.log_every_steps == 0 or done == config.num_train_steps
-    save_now = (done % config.checkpoint_every_steps == 0
-                or done == config.num_train_steps or preempted)
-
-    if log_now or save_now:  # never log or save a diverged state
-      check_divergence(jax.device_get(history), history_start, config, workdir)
-    if log_now:
-      means = summarise(jax.device_get(history))
-      history, history_start = [], done
-      elapsed = time.time() - timer_start
-      rate = (done - timer_step) / elapsed if elapsed > 0 else float('nan')
-      eta = (config.num_train_steps - done) / rate if rate > 0 else 0
-      skipped = (f' | {means["nonfinite_update"]:.0f} non-finite updates skipped'
-                 if means['nonfinite_update'] else '')
-      logging.info('step %d/%d | %s | %.1f steps/s | ETA %s%s', done,
-                   config.num_train_steps, _loss_summary(means), rate,
-                   _format_duration(eta), skipped)
-      if is_chief:
-        for name, value in means.items():
-          writer.add_scalar(f'train/{name}', value, done)
-        writer.add_scalar('train/steps_per_second', rate, done)
-    if save_now:
-      checkpoints.save(manager, state)
-    if preempted:
+  preempted = False
+  while not preempted and int(devices.host_copy(state.step)) < config.num_train_steps:
+    # The pmapped step returns the state replicated over this host's devices;
+    # placing it there first lets the step donate it from the first call.
+    state = devices.replicate(_start_phases(run, state))
+    first = int(devices.host_copy(state.step))
+    if first >= config.num_train_steps:
       break
-    if done % config.eval_every_steps == 0 and done != config.num_train_steps:
-      evaluate(config, workdir, state, dataset, writer, references)
+    phase = run.phase_at(first)
+    train_step = run.pmapped_train_step(phase)
+    steps = range(first, phase.end)
+    for step, batch in zip(steps, devices.device_batches(dataset, config.batch_size, steps)):
+      state, metrics = train_step(state, batch)
+      history.append(metrics)
+      if len(history) >= host_limit:  # older steps were fetched when logged
+        jax.block_until_ready(history[-host_limit])
+      if timer_start is None:  # the first step compiled; time from here
+        timer_start, timer_step = time.time(), step + 1
+      done = step + 1
+      preempted = watcher.reached(done)
+      log_now = done % config.log_every_steps == 0 or done == config.num_train_steps
+      save_now = (done % config.checkpoint_every_steps == 0
+                  or done == config.num_train_steps or preempted)
 
-  # ---- The end --------------------------------------------------------------------
+      if log_now or save_now:  # never log or save a diverged state
+        check_divergence(jax.device_get(history), history_start, config, workdir)
+      if log_now:
+        means = summarise(jax.device_get(history))
+        history, history_start = [], done
+        elapsed = time.time() - timer_start
+        rate = (done - timer_step) / elapsed if elapsed > 0 else float('nan')
+        eta = (config.num_train_steps - done) / rate if rate > 0 else 0
+        skipped = (f' | {means["nonfinite_update"]:.0f} non-finite updates skipped'
+                   if means['nonfinite_update'] else '')
+        logging.info('step %d/%d | %s | %.1f steps/s | ETA %s%s', done,
+                     config.num_train_steps, _loss_summary(means), rate,
+                     _format_duration(eta), skipped)
+        if is_chief:
+          for name, value in means.items():
+            writer.add_scalar(f'train/{name}', value, done)
+          writer.add_scalar('train/steps_per_second', rate, done)
+      if save_now:
+        checkpoints.save(manager, state)
+      if preempted:
+        break
+      if done % config.eval_every_steps == 0 and done != config.num_train_steps:
+        evaluate(run, workdir, state, dataset, writer, references)
+
   watcher.close()
   manager.wait_until_finished()
   manager.close()
-  if jax.process_count() > 1:
-    # Every host must end with the same parameters; a silent divergence
-    # between hosts would corrupt everything that follows.
-    multihost_utils.assert_equal(
-        inference.host_copy((state.encoder.params, state.generator.params,
-                             state.discriminator.params)),
-        'The hosts ended with different parameters.')
-  if int(jax.device_get(state.step)) < config.num_train_steps:
+  # Every host must end with the same parameters; a silent divergence
+  # between hosts would corrupt everything that follows.
+  devices.assert_same_on_hosts((state.encoder.params, state.generator.params,
+                                state.discriminator.params),
+                               'The hosts ended with different parameters.')
+  final_step = int(devices.host_copy(state.step))
+  if final_step < config.num_train_steps:
     logging.warning('Preempted: saved a checkpoint at step %d in %s; run the same '
-                    'command again to continue.', int(jax.device_get(state.step)),
+                    'command again to continue.', final_step,
                     checkpoints.checkpoint_dir(workdir))
     if is_chief:
       writer.close()
     return None
-  metrics = evaluate(config, workdir, state, dataset, writer, references)
+  metrics = evaluate(run, workdir, state, dataset, writer, references)
   if is_chief:
     writer.close()
     logging.info('Done. Metrics: %s  Figures: %s', os.path.join(workdir, EVAL_FILE),

@@ -1,69 +1,62 @@
-"""Guards on a workdir: one run at a time, and only with a config it can continue."""
+"""A run's workdir: its config file, one run at a time, and only a config it can continue."""
 import fcntl
+import json
 import os
 
+import ml_collections
+
 from ali_jax import config_validation
-from ali_jax import objectives
 
-# Fields that may change when a run resumes: they change how long it runs and
-# what it reports, not what the saved state means. (A cosine learning rate
-# schedule follows num_train_steps, so extending a run stretches its decay.)
-REPORTING_FIELDS = ('log_every_steps', 'eval_every_steps', 'checkpoint_every_steps',
-                    'max_checkpoints_to_keep', 'evaluation.')
-RESUMABLE_FIELDS = REPORTING_FIELDS + ('num_train_steps', 'nonfinite',
-                                       'model.conv_implementation', 'model.dtype',
-                                       'method_options.gan_workdir')
+# Fields that may change when a run resumes (declared in config_validation).
+REPORTING_FIELDS = config_validation.fields_that_may_change(config_validation.REPORTING)
+RESUMABLE_FIELDS = config_validation.fields_that_may_change(config_validation.REPORTING,
+                                                            config_validation.MAY_CHANGE)
 LOCK_FILE = '.lock'
+CONFIG_FILE = 'config.json'
 
 
-def _differences(saved_config, config, may_differ):
-  """'config.x: 1 in the workdir, 2 now; ...' over the fields outside `may_differ`
-  (field names, or 'group.' for every field of a group). A field added after the
-  saved run was made counts as its value then (config_validation.ADDED_FIELDS)."""
+def save_config(workdir, config):
+  write_text_atomically(os.path.join(workdir, CONFIG_FILE),
+                        config.to_json_best_effort(indent=2, sort_keys=True))
+
+
+def load_config(workdir):
+  """The config saved in `workdir` by main.py, or an error saying what `workdir` is not.
+
+  Fields added since the run was made read as the values that it had then.
+  """
+  path = os.path.join(workdir, CONFIG_FILE)
+  if not os.path.isdir(workdir):
+    raise FileNotFoundError(f'No such directory: {workdir}. Pass the --workdir of a '
+                            'main.py run.')
+  if not os.path.exists(path):
+    raise FileNotFoundError(f'{workdir} is not an ali_jax workdir: it has no {CONFIG_FILE}. '
+                            'Pass the --workdir of a main.py run.')
+  try:
+    with open(path) as f:
+      saved = ml_collections.ConfigDict(json.load(f))
+  except json.JSONDecodeError as error:
+    raise ValueError(f'{path} is not valid JSON ({error}); it was damaged.') from None
+  return config_validation.with_fields_added_since(saved)
+
+
+def differences(saved_config, config, may_differ):
+  """'config.x: 1 in the workdir, 2 now; ...' over the fields outside `may_differ`."""
   saved, new = config_validation.flatten(saved_config), config_validation.flatten(config)
-  saved = {**{k: v for k, v in config_validation.ADDED_FIELDS.items() if k in new}, **saved}
-  groups = tuple(name for name in may_differ if name.endswith('.'))
   changed = sorted(key for key in saved.keys() | new.keys()
-                   if key not in may_differ and not key.startswith(groups)
-                   and saved.get(key) != new.get(key))
+                   if key not in may_differ and saved.get(key) != new.get(key))
   return '; '.join(f'config.{k}: {saved.get(k, "(absent)")!r} in the workdir, '
                    f'{new.get(k, "(absent)")!r} now' for k in changed)
 
 
 def check_compatible(saved_config, config, workdir):
   """Raises ValueError if `config` cannot continue the run saved with `saved_config`."""
-  details = _differences(saved_config, config, RESUMABLE_FIELDS)
+  details = differences(saved_config, config, RESUMABLE_FIELDS)
   if details:
     raise ValueError(
         f'{workdir} holds a run with a different config ({details}). Its checkpoints '
         'cannot continue under this config: use a new --workdir, or set these fields '
         'back. Only these may change on resume: ' + ', '.join(RESUMABLE_FIELDS) + '.')
-
-
-def check_gan_phase_source(gan_config, config, gan_workdir, phase_end):
-  """Raises ValueError unless `gan_workdir` (saved with `gan_config`) trained exactly
-  the GAN phase of `config`: method 'gan', the same settings, `phase_end` steps.
-
-  Everything but the method, its options, the length and how the run reports
-  must match (the formulation and dtype too: they change float32 rounding), so
-  the gan run's state at `phase_end` is what `config` would reach itself.
-  """
-  problems = []
-  if gan_config.get('method') != objectives.GAN:
-    problems.append(f"config.method: {gan_config.get('method')!r} there, must be 'gan'")
-  if gan_config.num_train_steps != phase_end:
-    problems.append(f'config.num_train_steps: {gan_config.num_train_steps} there, must be '
-                    f'{phase_end} (this run\'s GAN phase: num_train_steps - '
-                    'method_options.inference_steps)')
-  details = _differences(gan_config, config,
-                         REPORTING_FIELDS + ('num_train_steps', 'method', 'method_options.'))
-  if details:
-    problems.append(details)
-  if problems:
-    raise ValueError(
-        f'config.method_options.gan_workdir={gan_workdir} cannot be this run\'s GAN phase: '
-        + '; '.join(problems) + ". Train that gan run with this run's settings, or set "
-        "config.method_options.gan_workdir='' to train the GAN phase here.")
 
 
 def write_text_atomically(path, text):

@@ -2,7 +2,7 @@
 import ml_collections
 
 from ali_jax import architectures
-from ali_jax import objectives
+from ali_jax import methods
 
 
 def image_config(*, dataset, architecture, train_examples, epochs, batch_size=100):
@@ -35,10 +35,10 @@ def image_config(*, dataset, architecture, train_examples, epochs, batch_size=10
   config.max_checkpoints_to_keep = 3
   config.nonfinite = 'stop'  # or 'skip' non-finite updates and count them
   # 'ali'; 'bigan' with model.encoder='deterministic'; or a comparison
-  # (ali_jax/objectives.py: gan, latent_regressor, joint_latent_regressor,
+  # (ali_jax/methods.py: gan, latent_regressor, joint_latent_regressor,
   # post_hoc, alice).
   config.method = 'ali'
-  config.method_options = ml_collections.ConfigDict(objectives.default_options())
+  config.method_options = ml_collections.ConfigDict(methods.default_options())
   config.loss_form = 'non_saturating'  # the paper's code; or 'minimax'
   config.optimizer = ml_collections.ConfigDict(dict(
       learning_rate=1e-4, b1=0.5, b2=0.999,  # the paper, every image experiment
@@ -53,7 +53,7 @@ def image_config(*, dataset, architecture, train_examples, epochs, batch_size=10
       dropout_rate=0.2,           # on the input of every D layer (unless a layer says)
       condition_dim=0,            # 40 for conditional ALI on CelebA's attributes
       condition_embedding=256,    # the attributes' linear embedding
-      # How convolutions are computed (ali_jax/networks.py CONV_IMPLEMENTATIONS):
+      # How convolutions are computed (ali_jax/conv_layers.py IMPLEMENTATIONS):
       # all give the same numbers; 'auto' picks the fastest measured per backend.
       conv_implementation='auto',
       # What layers compute in: 'float32', or 'bfloat16' for TPUs and GPUs

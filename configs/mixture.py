@@ -8,7 +8,7 @@ keeps the paper's schedule.
 """
 import ml_collections
 
-from ali_jax import objectives
+from ali_jax import methods
 
 
 def get_config():
@@ -31,11 +31,11 @@ def get_config():
   # kept), or 'skip' that update and count it in the metrics.
   config.nonfinite = 'stop'
 
-  # What to train (ali_jax/objectives.py): 'ali', 'bigan' (with encoder=
+  # What to train (ali_jax/methods.py): 'ali', 'bigan' (with encoder=
   # 'deterministic'), or the paper's comparisons 'gan', 'latent_regressor',
   # 'joint_latent_regressor', 'post_hoc', 'alice', 'vae' (encoder='gaussian').
   config.method = 'ali'
-  config.method_options = ml_collections.ConfigDict(objectives.default_options())
+  config.method_options = ml_collections.ConfigDict(methods.default_options())
   config.loss_form = 'non_saturating'  # or 'minimax' (saturating)
   config.optimizer = ml_collections.ConfigDict(dict(
       learning_rate=1e-3,   # the paper: 1e-4

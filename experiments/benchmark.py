@@ -91,16 +91,15 @@ def benchmark_jax_step(config):
   """The trainer's pmapped step, on batches prefetched to the devices."""
   import jax
   from ali_jax import data
-  from ali_jax import networks as networks_lib
-  from ali_jax import objectives
+  from ali_jax import devices
+  from ali_jax import run_setup
   from ali_jax import state as state_lib
-  from ali_jax import train
-  dataset = data.load(config)
-  networks = networks_lib.build_networks(config.model, data_shape=data.data_shape(config),
-                                         axis_name=train.DEVICE_AXIS)
-  state = train.replicate_on_local_devices(state_lib.create_train_state(config))
-  step = train.make_pmapped_train_step(config, networks, objectives.phase(config, 0))
-  batches = list(train.device_batches(dataset, config, range(FLAGS.warmup + FLAGS.steps + 1)))
+  dataset = data.load_dataset(config)
+  run = run_setup.RunSetup(config)
+  state = devices.replicate(state_lib.create_train_state(run))
+  step = run.pmapped_train_step(run.phases[0])
+  batches = list(devices.device_batches(dataset, config.batch_size,
+                                        range(FLAGS.warmup + FLAGS.steps + 1)))
   start = time.perf_counter()
   compiled = step.lower(state, batches[0]).compile()
   compile_s = time.perf_counter() - start
@@ -157,7 +156,7 @@ def benchmark_input(config):
     context = tfds.testing.mock_data(num_examples=max(10 * config.batch_size, 1000))
     context.__enter__()
   try:
-    dataset = data.load(config)
+    dataset = data.load_dataset(config)
     batches = dataset.batches(0, global_batch_size=config.batch_size)
     times = _timings(lambda: next(batches), FLAGS.steps, FLAGS.warmup)
   finally:

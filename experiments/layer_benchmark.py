@@ -76,10 +76,11 @@ def _median_ms(run, steps):
 def time_jax(arch, layer, shape, dropout, pieces):
   import jax
   import jax.numpy as jnp
+  from ali_jax import conv_layers
   from ali_jax import networks
   stack = networks.ConvStack(
       (layer,), arch.leaky_relu_slope, 0.01, maxout_pieces=pieces, input_dropout=dropout,
-      conv_implementation=networks.resolve_conv_implementation(FLAGS.conv_implementation))
+      conv_implementation=conv_layers.resolve_implementation(FLAGS.conv_implementation))
   x = jax.random.uniform(jax.random.PRNGKey(0), shape)
   variables = stack.init(jax.random.PRNGKey(1), x, train=False)
   out_shape = jax.eval_shape(lambda v, x: stack.apply(v, x, train=False), variables, x).shape

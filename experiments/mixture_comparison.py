@@ -2,7 +2,7 @@
 
   python experiments/mixture_comparison.py --output_dir=experiments/results
 
-Trains every method (ali_jax/objectives.py) on the mixture over several seeds
+Trains every method (ali_jax/methods.py) on the mixture over several seeds
 with the same networks and trainer (latent_regressor and post_hoc start from
 the final state of the gan run of their seed, which is exactly their own GAN
 phase: config.method_options.gan_workdir), then writes mixture_comparison.md (modes
@@ -34,12 +34,12 @@ import numpy as np
 import ali_jax
 from ali_jax import data
 from ali_jax import evaluation
-from ali_jax import objectives
+from ali_jax import methods as methods_lib
 from ali_jax.data import mixture
 from experiments import reporting
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list('methods', list(objectives.METHODS), 'Methods to compare.')
+flags.DEFINE_list('methods', list(methods_lib.METHODS), 'Methods to compare.')
 flags.DEFINE_list('seeds', ['0', '1', '2', '3', '4'], 'Seeds to train each method with.')
 flags.DEFINE_integer('num_train_steps', 10_000,
                      'Steps of every method; the two-phase methods (latent_regressor, '
@@ -52,10 +52,10 @@ flags.DEFINE_string('output_dir', None, 'Where to write the table and figure '
                     '(default: --workdir).')
 flags.DEFINE_bool('quick', False, 'configs/mixture_tiny.py and few steps: a smoke test.')
 
-# Settings that a method needs beyond config.method (see ali_jax/objectives.py).
+# Settings that a method needs beyond config.method (see ali_jax/methods.py).
 METHOD_OVERRIDES = {
-    objectives.BIGAN: {'model.encoder': 'deterministic'},
-    objectives.VAE: {'model.encoder': 'gaussian'},
+    methods_lib.BIGAN: {'model.encoder': 'deterministic'},
+    methods_lib.VAE: {'model.encoder': 'gaussian'},
 }
 SUMMARY_COLUMNS = (  # (metric, heading, format)
     ('modes_covered_high_quality', 'modes with a sample within 3 std', '{:.1f}'),
@@ -83,18 +83,18 @@ def _workdir(method, seed):
 
 def _takes_gan_phase(method):
   """Whether `method`'s GAN phase is taken from the gan run of the same seed."""
-  return method in objectives.TWO_PHASE_METHODS and objectives.GAN in FLAGS.methods
+  return method in methods_lib.TWO_PHASE_METHODS and methods_lib.GAN in FLAGS.methods
 
 
 def run_flags(method, seed):
   """main.py's --config.* flags for one run."""
   steps, inference_steps = _steps()
   overrides = {'method': method, 'seed': seed, **METHOD_OVERRIDES.get(method, {})}
-  if method in objectives.TWO_PHASE_METHODS:
+  if method in methods_lib.TWO_PHASE_METHODS:
     steps += inference_steps
     overrides['method_options.inference_steps'] = inference_steps
   if _takes_gan_phase(method):
-    overrides['method_options.gan_workdir'] = os.path.abspath(_workdir(objectives.GAN, seed))
+    overrides['method_options.gan_workdir'] = os.path.abspath(_workdir(methods_lib.GAN, seed))
   overrides['num_train_steps'] = steps
   if not FLAGS.quick:  # evaluate and save only at the end: the runs are short
     overrides.update(eval_every_steps=steps, checkpoint_every_steps=steps,
@@ -154,10 +154,10 @@ def comparison_figure(path, methods, seed):
   figure, axes = plt.subplots(len(methods), 3, figsize=(9, 3 * len(methods)), squeeze=False)
   for row, method in zip(axes, methods):
     model = ali_jax.load(_workdir(method, seed))
-    dataset = data.load(model.config)
+    dataset = data.load_dataset(model.config)
     _, arrays = evaluation.evaluate_mixture(
         model, dataset, num_samples=model.config.data.num_eval_samples, seed=seed,
-        with_encoder=method not in objectives.WITHOUT_ENCODER)
+        with_encoder=methods_lib.trains_encoder(model.config))
     modes, _ = mixture.assign_components(dataset.heldout)
     panels = (arrays['samples'], arrays.get('reconstructions'), arrays.get('latents'))
     for column, (ax, points, title) in enumerate(zip(row, panels, columns)):
@@ -181,9 +181,9 @@ def comparison_figure(path, methods, seed):
 
 def main(argv):
   del argv
-  unknown = sorted(set(FLAGS.methods) - set(objectives.METHODS))
+  unknown = sorted(set(FLAGS.methods) - set(methods_lib.METHODS))
   if unknown:
-    raise app.UsageError(f'--methods: unknown {unknown}; choose from {objectives.METHODS}.')
+    raise app.UsageError(f'--methods: unknown {unknown}; choose from {methods_lib.METHODS}.')
   seeds = [int(s) for s in FLAGS.seeds]
   # The runs that start from a gan run queue last, so they seldom wait for it.
   runs = sorted(((method, seed) for seed in seeds for method in FLAGS.methods),
@@ -196,7 +196,7 @@ def main(argv):
       future = pool.submit(train_one, method, seed,
                            gan_runs.get(seed) if _takes_gan_phase(method) else None)
       futures[future] = (method, seed)
-      if method == objectives.GAN:
+      if method == methods_lib.GAN:
         gan_runs[seed] = future
     for future in concurrent.futures.as_completed(futures):
       method, seed = futures[future]

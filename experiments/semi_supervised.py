@@ -35,7 +35,6 @@ from sklearn import svm
 import ali_jax
 from ali_jax import data
 from ali_jax import evaluation
-from ali_jax import objectives
 from experiments import reporting
 
 FLAGS = flags.FLAGS
@@ -152,7 +151,7 @@ def main(argv):
            f'[min, max] over {FLAGS.num_svms} SVMs | 1-NN features | 1-NN test accuracy, '
            f'{sizes["pool"]} labels |', '|---|---|---|---|---|']
   for name, dims, errors, accuracy, nn_dims in rows:
-    workdir = '' if name == RAW_PIXELS else f' (`{objectives.method_of(models[name].config)}` from ' \
+    workdir = '' if name == RAW_PIXELS else f' (`{models[name].config.method}` from ' \
         f'{dict(p.split("=", 1) for p in FLAGS.models)[name]}, step {models[name].step})'
     table.append(f'| {name}{workdir} | {dims} | {errors.mean():.2%} +- {errors.std():.2%} '
                  f'[{errors.min():.2%}, {errors.max():.2%}] | {nn_dims} | {accuracy:.2%} |')

@@ -9,6 +9,7 @@ import time
 import jax
 
 from ali_jax import checkpoints
+from ali_jax import run_setup
 from ali_jax import state as state_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -78,6 +79,7 @@ def has_checkpoint_at_least(workdir, step):
 def restored_state(workdir, config, step=None):
   """The checkpoint at `step` (default: the latest) in `workdir`, on the host."""
   manager = checkpoints.make_manager(str(workdir), create=False)
-  state = checkpoints.restore(manager, state_lib.create_train_state(config), step)
+  state = checkpoints.restore(
+      manager, state_lib.create_train_state(run_setup.RunSetup(config)), step)
   manager.close()
   return jax.device_get(state)

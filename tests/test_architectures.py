@@ -116,7 +116,8 @@ def _model_config(name, condition_dim=0):
   arch = architectures.ARCHITECTURES[name]
   return ml_collections.ConfigDict(dict(
       architecture=name, latent_dim=arch.latent_dim, encoder='gaussian', init_std=0.01,
-      dropout_rate=0.2, condition_dim=condition_dim, condition_embedding=256))
+      dropout_rate=0.2, condition_dim=condition_dim, condition_embedding=256,
+      conv_implementation='auto', dtype='float32'))
 
 
 @pytest.mark.parametrize('name', sorted(TABLES))
@@ -170,9 +171,9 @@ def test_conv_formulations_equal_flax(transposed, kernel, stride, size, channels
   theirs = jax.grad(loss(reference), argnums=(0, 1))(variables, x)
   # float32 sums in another order: compare whole arrays by relative norm.
   close = lambda a, b: np.linalg.norm(a - b) <= 1e-5 * np.linalg.norm(b)
-  for implementation, (conv_kind, transposed_kind) in networks.CONV_IMPLEMENTATIONS.items():
-    mine = (networks.PaddedConvTranspose(implementation=transposed_kind, **shape)
-            if transposed else networks.Conv(implementation=conv_kind, **shape))
+  for implementation, (conv_kind, transposed_kind) in conv_layers.IMPLEMENTATIONS.items():
+    mine = (conv_layers.ConvTranspose(implementation=transposed_kind, **shape)
+            if transposed else conv_layers.Conv(implementation=conv_kind, **shape))
     assert close(mine.apply(variables, x), reference.apply(variables, x)), implementation
     ours = jax.grad(loss(mine), argnums=(0, 1))(variables, x)
     for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs)):

@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from ali_jax import classifier
 
@@ -43,3 +44,9 @@ def test_trains_caches_and_reuses(tmp_path):
   assert cached.test_accuracy == model.test_accuracy
   np.testing.assert_array_equal(cached.predict(images), model.predict(images))
   assert not list(tmp_path.glob('cache.tmp*'))
+  # A damaged cache is named, with the fix, and left in place.
+  (directory / 'params.msgpack').write_bytes(b'not msgpack')
+  with pytest.raises(ValueError, match=f'{directory} does not read.*Delete that folder'):
+    classifier.load_or_train(str(directory), num_classes=4, image_shape=(8, 8, 1),
+                             train_split=None, test_split=None)
+  assert (directory / 'info.json').exists()

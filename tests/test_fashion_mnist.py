@@ -54,7 +54,7 @@ def _config(tmp_path, **changes):
 def test_prepared_examples_are_the_files_examples_bit_for_bit(tmp_path):
   written = write_source_files(tmp_path / 'idx')
   config = _config(tmp_path)
-  dataset = data.load(config)  # prepares on first use
+  dataset = data.load_dataset(config)  # prepares on first use
   assert dataset.data_shape == (28, 28, 1) and dataset.heldout.shape == (6, 28, 28, 1)
   for split, (images, labels) in written.items():
     source = tfds.data_source('fashion_mnist', split=split, data_dir=str(tmp_path / 'tfds'),
@@ -101,11 +101,11 @@ def test_damaged_file_is_named_and_nothing_half_prepared_is_left(tmp_path, damag
   else:  # an images file where the labels should be
     write_idx(labels_path, np.zeros((6, 28, 28), np.uint8))
   with pytest.raises(data.DatasetNotPrepared, match=f'{labels_path}.*{message}'):
-    data.load(_config(tmp_path))
+    data.load_dataset(_config(tmp_path))
   assert not any((tmp_path / 'tfds').rglob('*.array_record*'))
   # Repaired, the next run prepares afresh.
   write_source_files(tmp_path / 'idx')
-  assert len(data.load(_config(tmp_path)).heldout) == 6
+  assert len(data.load_dataset(_config(tmp_path)).heldout) == 6
 
 
 IMAGE_CONFIGS = ['svhn', 'cifar10', 'celeba', 'celeba_conditional', 'imagenet64',

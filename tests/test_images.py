@@ -62,7 +62,7 @@ def test_paper_config_trains_and_evaluates_on_mock_tfds(tmp_path, name, architec
 
 def test_digits_builder_prepares_offline(tmp_path):
   config = _shrunk('digits', tmp_path / 'tfds')
-  dataset = data.load(config)  # prepares sklearn_digits on first use
+  dataset = data.load_dataset(config)  # prepares sklearn_digits on first use
   assert dataset.data_shape == (32, 32, 1)
   assert dataset.heldout.shape == (6, 32, 32, 1)
   train_source = tfds.data_source('sklearn_digits', split='train', data_dir=str(tmp_path / 'tfds'))
@@ -77,7 +77,7 @@ def test_digits_builder_prepares_offline(tmp_path):
 
 
 def test_image_batches_are_a_function_of_the_step_and_split_by_process(tmp_path):
-  dataset = data.load(_shrunk('digits', tmp_path / 'tfds'))
+  dataset = data.load_dataset(_shrunk('digits', tmp_path / 'tfds'))
   first = [b['x'] for b, _ in zip(dataset.batches(0, global_batch_size=8), range(4))]
   resumed = next(dataset.batches(3, global_batch_size=8))['x']
   np.testing.assert_array_equal(resumed, first[3])
@@ -95,14 +95,14 @@ def test_missing_dataset_says_what_to_run(tmp_path):
   with pytest.raises(FileNotFoundError,
                      match=r'(?s)celeb_a \(config.dataset=celeba\) is not prepared'
                            r'.*manual_dir=M.*--config.data_source=fake'):
-    data.load(config)
+    data.load_dataset(config)
 
 
 def test_fake_data_is_announced(tmp_path, caplog):
   config = _shrunk('svhn', tmp_path)
   config.data_source = 'fake'
   with caplog.at_level('WARNING'):
-    dataset = data.load(config)
+    dataset = data.load_dataset(config)
   assert 'RANDOM NOISE' in caplog.text
   assert next(dataset.batches(0, global_batch_size=8))['x'].shape == (8, 32, 32, 3)
 

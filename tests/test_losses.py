@@ -43,8 +43,8 @@ def test_unknown_form_names_choices():
 
 def test_accuracies_by_hand():
   sigmoid = lambda v: 1 / (1 + np.exp(-v))
-  np.testing.assert_allclose(losses.real_accuracy(REAL), (0.5 + sigmoid(2)) / 2, rtol=1e-6)
-  np.testing.assert_allclose(losses.fake_accuracy(FAKE),
+  np.testing.assert_allclose(losses.real_confidence(REAL), (0.5 + sigmoid(2)) / 2, rtol=1e-6)
+  np.testing.assert_allclose(losses.fake_confidence(FAKE),
                              (1 - sigmoid(-1) + 1 - sigmoid(1)) / 2, rtol=1e-6)
 
 

@@ -6,26 +6,27 @@ benchmark; ali_jax itself does not need it.
 import jax
 import numpy as np
 import pytest
-import torch
 
 from ali_jax import architectures
-from ali_jax import objectives
+from ali_jax import networks as networks_lib
+from ali_jax import run_setup
 from ali_jax import state as state_lib
 from ali_jax import step as step_lib
-from ali_jax import networks as networks_lib
 from configs import svhn
-from experiments import torch_reference
+
+torch = pytest.importorskip('torch')  # requirements-dev.txt; skipped where it is absent
+from experiments import torch_reference  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 BATCH = 6
 
 
-def _flax_losses_and_grads(config, state, x, z, noise):
-  networks = networks_lib.build_networks(config.model, data_shape=(32, 32, 3))
-  objective = objectives.objective(config, objectives.SINGLE_PHASE)
+def _flax_losses_and_grads(run, state, x, z, noise):
+  objective = run.phases[0].objective
 
   def terms(params):
-    calls = step_lib.NetworkCalls(networks, state, params, dropout_key=jax.random.PRNGKey(0),
-                                  loss_form=config.loss_form)
+    calls = step_lib.NetworkCalls(run.networks, state, params,
+                                  dropout_key=jax.random.PRNGKey(0),
+                                  loss_form=run.config.loss_form)
     return objective.losses(calls, x, None, z, noise)
 
   params = {n: getattr(state, n).params for n in networks_lib.NETWORK_NAMES}
@@ -38,7 +39,8 @@ def _flax_losses_and_grads(config, state, x, z, noise):
 def test_torch_step_matches_the_flax_step():
   config = svhn.get_config()
   config.model.dropout_rate = 0.0  # dropout masks differ between frameworks
-  state = state_lib.create_train_state(config)
+  run = run_setup.RunSetup(config, axis_name=None)
+  state = state_lib.create_train_state(run)
   rng = np.random.default_rng(0)
   # A non-trivial pixel bias, so that its layout is checked too.
   state = state_lib.with_output_bias_from(
@@ -46,7 +48,7 @@ def test_torch_step_matches_the_flax_step():
   x = rng.uniform(size=(BATCH, 32, 32, 3)).astype(np.float32)
   z = rng.standard_normal((BATCH, 256)).astype(np.float32)
   noise = rng.standard_normal((BATCH, 256)).astype(np.float32)
-  losses, d_grads, g_grads = _flax_losses_and_grads(config, state, x, z, noise)
+  losses, d_grads, g_grads = _flax_losses_and_grads(run, state, x, z, noise)
 
   step = torch_reference.ALIStep('svhn', dropout_rate=0.0)
   torch_reference.copy_from_flax(step, jax.device_get(state),

@@ -12,9 +12,9 @@ import ali_jax
 from ali_jax import evaluation
 from ali_jax import data
 from ali_jax import inference
+from ali_jax import run_setup
 from ali_jax import state as state_lib
 from ali_jax import train
-from ali_jax import networks as networks_lib
 from configs import mixture
 from configs.mixture_tiny import get_config as mixture_tiny_config
 from tests import helpers
@@ -45,10 +45,10 @@ def test_load_round_trips_the_trained_model(tmp_path, tiny_config):
   assert model.step == 12
   # The loaded model reproduces the run's own evaluation exactly.
   reloaded, _ = evaluation.evaluate_mixture(
-      model, data.load(tiny_config), num_samples=tiny_config.data.num_eval_samples,
+      model, data.load_dataset(tiny_config), num_samples=tiny_config.data.num_eval_samples,
       seed=tiny_config.seed)
   assert reloaded | {'step': 12} == metrics
-  x = data.load(tiny_config).heldout[:37]
+  x = data.load_dataset(tiny_config).heldout[:37]
   z = model.encode(x, seed=3)
   assert z.shape == (37, 2) and z.dtype == np.float32
   np.testing.assert_array_equal(model.reconstruct(x, seed=3), model.decode(z))
@@ -58,9 +58,37 @@ def test_load_round_trips_the_trained_model(tmp_path, tiny_config):
   assert model.sample(5, seed=1).shape == (5, 2)
 
 
+def _untrained_model(config):
+  run = run_setup.RunSetup(config)
+  return inference.TrainedModel(run, state_lib.create_train_state(run))
+
+
+def test_features_refuse_more_hidden_layers_than_the_encoder_has(tiny_config):
+  model = _untrained_model(tiny_config)  # the tiny mixture encoder: 2 hidden layers
+  x = np.zeros((3, 2), np.float32)
+  hidden = len(tiny_config.model.encoder_hidden)
+  assert model.features(x, hidden_layers=hidden).shape == (
+      3, tiny_config.model.latent_dim + sum(tiny_config.model.encoder_hidden))
+  with pytest.raises(ValueError, match=f'this encoder has {hidden} hidden layers'):
+    model.features(x, hidden_layers=hidden + 1)
+
+
+def test_models_of_one_run_share_compiled_functions(tiny_config):
+  """Each evaluation makes a TrainedModel of the new state: it compiles nothing new."""
+  run = run_setup.RunSetup(tiny_config)
+  state = state_lib.create_train_state(run)
+  x = np.zeros((5, 2), np.float32)
+  first = inference.TrainedModel(run, state).encode(x)
+  moved = state.replace(encoder=state.encoder.replace(params=jax.tree.map(
+      lambda a: a + 0.1, state.encoder.params)))
+  second = inference.TrainedModel(run, moved).encode(x)
+  assert not np.array_equal(first, second)  # the new parameters were used ...
+  assert run.jitted_encoder()._cache_size() == 1  # ... by the same compiled function
+
+
 def test_param_counts_of_the_papers_mixture_networks():
   config = mixture.get_config()  # PAPER.md section 4
-  counts = inference.TrainedModel(config, state_lib.create_train_state(config)).param_counts()
+  counts = _untrained_model(config).param_counts()
   # Encoder 4 -> 400 -> 400 -> 2: weights (no bias before BN), BN scale and shift.
   encoder = 4 * 400 + 2 * 400 + 400 * 400 + 2 * 400 + 400 * 2 + 2
   # Decoder 2 -> 400 x4 -> 2.
@@ -70,7 +98,7 @@ def test_param_counts_of_the_papers_mixture_networks():
   assert counts == {'encoder': encoder, 'generator': generator,
                     'discriminator': discriminator}
   config.model.encoder = 'deterministic'
-  counts = inference.TrainedModel(config, state_lib.create_train_state(config)).param_counts()
+  counts = _untrained_model(config).param_counts()
   assert counts['encoder'] == encoder - 2 * 400  # no noise input
 
 
@@ -86,12 +114,16 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path, tiny_config):
       '--config.checkpoint_every_steps=20', '--config.eval_every_steps=100000',
       '--config.log_every_steps=20')
   try:
-    helpers.wait_until(helpers.has_checkpoint_at_least(str(interrupted), kill_after),
-                            process, timeout=120)
+    reached = helpers.wait_until(helpers.has_checkpoint_at_least(str(interrupted), kill_after),
+                                 process, timeout=120)
   finally:
     process.send_signal(signal.SIGKILL)
     process.wait()
   assert process.returncode == -signal.SIGKILL, 'the run ended before it was killed'
+  # Without a checkpoint from before the kill this would test a fresh run.
+  assert reached, f'no checkpoint at step >= {kill_after} within 120 s'
+  saved = max(int(d) for d in os.listdir(interrupted / 'checkpoints') if d.isdigit())
+  assert kill_after <= saved < final_step
 
   tiny_config.num_train_steps = final_step
   tiny_config.checkpoint_every_steps = 20
@@ -129,8 +161,8 @@ class _NaNAfter:
 
 
 def _inject_nan_from(monkeypatch, step):
-  load = data.load
-  monkeypatch.setattr(data, 'load', lambda config: _NaNAfter(load(config), step))
+  load = data.load_dataset
+  monkeypatch.setattr(data, 'load_dataset', lambda config: _NaNAfter(load(config), step))
 
 
 def test_divergence_stops_the_run_and_keeps_good_checkpoints(tmp_path, tiny_config,
@@ -172,15 +204,11 @@ def test_skip_mode_skips_nonfinite_updates_and_counts_them(tmp_path, tiny_config
 
 
 def test_skip_mode_step_leaves_networks_unchanged():
-  from ali_jax import objectives  # pylint: disable=g-import-not-at-top
-  from ali_jax import step as step_lib  # pylint: disable=g-import-not-at-top
   config = mixture_tiny_config()
-  networks = networks_lib.build_networks(config.model, data_shape=(2,))
-  train_step = jax.jit(step_lib.make_train_step(
-      networks, state_lib.make_optimizers(config),
-      objectives.objective(config, objectives.SINGLE_PHASE), latent_dim=2,
-      skip_nonfinite=True))
-  state = state_lib.create_train_state(config)
+  config.nonfinite = 'skip'
+  run = run_setup.RunSetup(config, axis_name=None)
+  train_step = jax.jit(run.train_step(run.phases[0]))
+  state = state_lib.create_train_state(run)
   nan_batch = {'x': np.full((16, 2), np.nan, np.float32)}
   new_state, metrics = train_step(state, nan_batch)
   assert float(metrics['nonfinite_update']) == 1.0 and int(new_state.step) == 1

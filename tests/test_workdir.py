@@ -1,4 +1,5 @@
 """Workdir safety: incompatible configs, concurrent runs, corrupt checkpoints, inference errors."""
+import json
 import os
 import signal
 import shutil
@@ -41,6 +42,24 @@ def test_resumable_fields_may_change(trained, tiny_config):
   tiny_config.num_train_steps = 16
   tiny_config.log_every_steps = 8
   assert train.train_and_evaluate(tiny_config, str(trained))['step'] == 16
+
+
+def test_a_run_from_before_later_fields_loads_and_resumes(trained, tiny_config):
+  """A config.json written before fields were added reads as what the run had."""
+  saved = json.loads((trained / 'config.json').read_text())
+  del saved['method'], saved['method_options'], saved['model']['dtype']
+  del saved['optimizer']['discriminator_learning_rate_scale']
+  (trained / 'config.json').write_text(json.dumps(saved))
+  model = ali_jax.load(str(trained))
+  assert model.config.method == 'ali' and model.config.model.dtype == 'float32'
+  assert model.config.method_options.inference_steps == 0
+  assert model.config.optimizer.discriminator_learning_rate_scale == 1.0
+  tiny_config.num_train_steps = 16
+  assert train.train_and_evaluate(tiny_config, str(trained))['step'] == 16
+  tiny_config.model.encoder = 'deterministic'
+  tiny_config.method = 'bigan'  # ... and the old run was not a BiGAN
+  with pytest.raises(ValueError, match="config.method: 'ali' in the workdir, 'bigan' now"):
+    train.train_and_evaluate(tiny_config, str(trained))
 
 
 def test_checkpoints_without_config_are_not_taken_over(trained, tiny_config):

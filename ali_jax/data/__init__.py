@@ -80,7 +80,7 @@ def labelled_split(config, split):
           np.array([int(e['label']) for e in examples], np.int64))
 
 
-def load(config):
+def load_dataset(config):
   """The dataset that `config.dataset` names."""
   shape = data_shape(config)  # names the problem if the dataset is unknown
   if config.dataset == 'mixture':

@@ -2,19 +2,23 @@
 import re
 import shutil
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import tensorboardX
 
 from ali_jax import config_validation
 from ali_jax import data
-from ali_jax import inference
+from ali_jax import losses
+from ali_jax import methods
 from ali_jax import networks as networks_lib
-from ali_jax import objectives
+from ali_jax import run_setup
 from ali_jax import state as state_lib
-from ali_jax import step as step_lib
 from ali_jax import train
+from ali_jax import workdir as workdir_lib
 from tests import helpers
 from tests.conftest import NUM_DEVICES
 
@@ -37,13 +41,11 @@ def _config(tiny_config, method, **changes):
   return tiny_config
 
 
-def _one_step(config, phase):
-  networks = networks_lib.build_networks(config.model, data_shape=data.data_shape(config))
-  step = jax.jit(step_lib.make_train_step(
-      networks, state_lib.make_optimizers(config, phase), objectives.objective(config, phase),
-      latent_dim=config.model.latent_dim))
-  state = state_lib.create_train_state(config)
-  batch = data.load(config).train_batch(0, global_batch_size=config.batch_size,
+def _one_step(config, phase_index):
+  run = run_setup.RunSetup(config, axis_name=None)
+  step = jax.jit(run.train_step(run.phases[phase_index]))
+  state = state_lib.create_train_state(run)
+  batch = data.load_dataset(config).train_batch(0, global_batch_size=config.batch_size,
                                         seed=config.seed)
   return state, *step(state, batch)
 
@@ -53,12 +55,15 @@ def _changed(before, after):
                                                       jax.tree.leaves(after)))
 
 
-@pytest.mark.parametrize('method', objectives.METHODS)
+def test_every_method_is_covered_here():
+  assert set(TRAINED) == set(methods.METHODS)
+
+
+@pytest.mark.parametrize('method', methods.METHODS)
 def test_each_method_trains_exactly_its_networks(tiny_config, method):
   config = _config(tiny_config, method)
   config_validation.check_config(config, device_count=NUM_DEVICES)
-  phase = objectives.phase(config, config.num_train_steps - 1)  # the last phase
-  before, after, metrics = _one_step(config, phase)
+  before, after, metrics = _one_step(config, -1)  # the last phase
   trained = TRAINED[method][0]
   for name in networks_lib.NETWORK_NAMES:
     # A frozen network keeps its parameters, batch statistics AND optimizer
@@ -74,7 +79,7 @@ def test_each_method_trains_exactly_its_networks(tiny_config, method):
 
 def test_gan_discriminator_sees_x_only(tiny_config):
   """The joint D with zeros in its latent slot: the z weights never move."""
-  before, after, _ = _one_step(_config(tiny_config, 'gan'), objectives.SINGLE_PHASE)
+  before, after, _ = _one_step(_config(tiny_config, 'gan'), 0)
   first = lambda s: s.discriminator.params['Dense_0']['kernel']
   data_dim = 2
   np.testing.assert_array_equal(first(after)[data_dim:], first(before)[data_dim:])
@@ -83,19 +88,19 @@ def test_gan_discriminator_sees_x_only(tiny_config):
 
 def test_alice_without_cycle_weight_is_ali(tiny_config):
   ali = _one_step(_config(tiny_config.copy_and_resolve_references(), 'ali'),
-                  objectives.SINGLE_PHASE)[1]
+                  0)[1]
   alice = _one_step(_config(tiny_config, 'alice', **{'method_options.cycle_weight': 0.0}),
-                    objectives.SINGLE_PHASE)[1]
+                    0)[1]
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7),
                ali, alice)
 
 
 def test_joint_latent_regressor_without_weight_trains_g_as_a_gan(tiny_config):
   gan = _one_step(_config(tiny_config.copy_and_resolve_references(), 'gan'),
-                  objectives.SINGLE_PHASE)[1]
+                  0)[1]
   joint = _one_step(_config(tiny_config, 'joint_latent_regressor',
                             **{'method_options.regression_weight': 0.0}),
-                    objectives.SINGLE_PHASE)[1]
+                    0)[1]
   for name in ('generator', 'discriminator'):
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7),
                  getattr(gan, name), getattr(joint, name))
@@ -103,25 +108,31 @@ def test_joint_latent_regressor_without_weight_trains_g_as_a_gan(tiny_config):
 
 def test_loss_terms_by_hand():
   z = jnp.array([[1.0, 2.0], [0.0, 0.0]])
-  assert float(objectives.latent_regression_loss(z, jnp.zeros_like(z))) == pytest.approx(2.5)
+  assert float(losses.latent_regression_loss(z, jnp.zeros_like(z))) == pytest.approx(2.5)
   x = jnp.ones((2, 3))
-  assert float(objectives.cycle_loss(x, x * 0.5, z, z)) == pytest.approx(0.5)
+  assert float(losses.cycle_loss(x, x * 0.5, z, z)) == pytest.approx(0.5)
   # KL(N(0, 1) || N(0, 1)) = 0; KL(N(1, e^2) || N(0, 1)) = (1 + e^2 - 1 - 2) / 2 per dim.
-  np.testing.assert_allclose(objectives.gaussian_kl_to_prior(jnp.zeros((1, 2)),
-                                                             jnp.zeros((1, 2))), [0.0])
-  np.testing.assert_allclose(objectives.gaussian_kl_to_prior(jnp.ones((1, 1)),
-                                                             jnp.ones((1, 1))),
+  np.testing.assert_allclose(losses.gaussian_kl_to_prior(jnp.zeros((1, 2)),
+                                                         jnp.zeros((1, 2))), [0.0])
+  np.testing.assert_allclose(losses.gaussian_kl_to_prior(jnp.ones((1, 1)), jnp.ones((1, 1))),
                              [(np.e ** 2 - 2) / 2], rtol=1e-6)
 
 
 def test_two_phase_schedule(tiny_config):
-  config = _config(tiny_config, 'post_hoc')  # 12 steps, the last 4 learn inference
-  phases = [objectives.phase(config, s) for s in range(config.num_train_steps)]
-  assert phases == ['gan'] * 8 + ['inference'] * 4
-  assert objectives.inference_phase_start(config) == 8
-  assert objectives.phase_steps(config, 'gan') == 8
-  assert objectives.phase_steps(config, 'inference') == 4
-  assert objectives.inference_phase_start(_config(tiny_config, 'ali')) is None
+  config = _config(tiny_config.copy_and_resolve_references(), 'post_hoc')
+  run = run_setup.RunSetup(config)  # 12 steps, the last 4 learn inference
+  assert [run.phase_at(s).name for s in range(12)] == ['gan'] * 8 + ['inference'] * 4
+  gan, inference = run.phases
+  assert (gan.start, gan.num_steps, inference.start, inference.num_steps) == (0, 8, 8, 4)
+  assert (gan.trains, inference.trains) == (('generator', 'discriminator'),
+                                            ('encoder', 'discriminator'))
+  # Encoder metrics mean something once a phase has trained the encoder.
+  assert [run.encoder_trained_by(s) for s in (0, 8, 9, 12)] == [False, False, True, True]
+  single = run_setup.RunSetup(_config(tiny_config, 'ali'))
+  assert [(p.name, p.start, p.end) for p in single.phases] == [('single', 0, 12)]
+  assert single.encoder_trained_by(1)
+  with pytest.raises(ValueError, match='outside the run'):
+    single.phase_at(12)
 
 
 def test_post_hoc_trains_a_fresh_discriminator_against_a_frozen_generator(tmp_path,
@@ -132,14 +143,24 @@ def test_post_hoc_trains_a_fresh_discriminator_against_a_frozen_generator(tmp_pa
   final = helpers.restored_state(str(tmp_path), config)
   # G frozen in the inference phase, E untouched during the GAN phase.
   jax.tree.map(np.testing.assert_array_equal, final.generator, at_gan_end.generator)
-  initial = state_lib.create_train_state(config)
+  run = run_setup.RunSetup(config)
+  initial = state_lib.create_train_state(run)
   jax.tree.map(np.testing.assert_array_equal, at_gan_end.encoder, initial.encoder)
   # The inference phase's D started afresh: 4 Adam steps from a new init.
   assert int(final.discriminator.opt_state[0].count) == 4
   assert _changed(final.encoder.params, initial.encoder.params)
+  # An evaluation at the end of the GAN phase leaves out the encoder's metrics
+  # (of an encoder still at its initial weights); the final one has them.
+  with tensorboardX.SummaryWriter(str(tmp_path / 'gan_end')) as writer:
+    at_gan_end_metrics = train.evaluate(run, str(tmp_path / 'gan_end'), at_gan_end,
+                                        data.load_dataset(config), writer)
+  with open(tmp_path / train.EVAL_FILE) as f:
+    final_metrics = json.load(f)
+  encoder_metrics = set(final_metrics) - set(at_gan_end_metrics)
+  assert encoder_metrics and any('reconstruction' in name for name in encoder_metrics)
 
 
-@pytest.mark.parametrize('method', objectives.TWO_PHASE_METHODS)
+@pytest.mark.parametrize('method', methods.TWO_PHASE_METHODS)
 def test_gan_phase_from_a_gan_run_is_the_same_run(tmp_path, tiny_config, method):
   """Starting from a finished gan run ends in exactly the state of training it all."""
   alone = _config(tiny_config.copy_and_resolve_references(), method)
@@ -164,7 +185,7 @@ def test_a_gan_run_that_is_not_the_gan_phase_is_refused(tmp_path, tiny_config,
   gan = _config(tiny_config.copy_and_resolve_references(), 'gan', num_train_steps=8)
   gan.update_from_flattened_dict(gan_changes)
   (tmp_path / 'gan').mkdir()
-  inference.save_config(str(tmp_path / 'gan'), gan)
+  workdir_lib.save_config(str(tmp_path / 'gan'), gan)
   config = _config(tiny_config, 'latent_regressor')
   config.method_options.gan_workdir = str(tmp_path / 'gan')
   with pytest.raises(ValueError, match=re.escape(message)):

@@ -1,0 +1,233 @@
+"""The training methods (PAPER.md sections 4 and 6), each a sequence of phases.
+
+Every method uses the same three networks, trainer and checkpoints. A method
+names its phases; a phase says which steps it spans, what each network it
+trains minimises (its Objective; networks it does not name are frozen: they
+keep their parameters and run in inference mode) and what happens when it
+starts. The trainer loops over phases without knowing any method by name.
+
+  ali                     E, G: the non-saturating generator loss; D: its loss.
+                          Needs a stochastic encoder ('gaussian' or 'noise').
+  bigan                   the same objective with a deterministic encoder.
+  gan                     no encoder: D sees (x, 0) pairs, so it is D(x).
+  latent_regressor        a GAN, then (the last `inference_steps` steps) E alone
+                          minimises ||z - E(G(z))||^2 with G frozen.
+  joint_latent_regressor  a GAN whose G also minimises regression_weight *
+                          ||z - E(G(z))||^2, E minimising that loss throughout.
+  post_hoc                a GAN, then E and a fresh joint D are trained with the
+                          ALI objective, G frozen (the last `inference_steps`).
+  alice                   ALI plus cycle_weight * (|x - G(E(x))| + |z - E(G(z))|)
+                          for E and G (Li et al. 2017's explicit cycle loss).
+  vae                     (mixture only) E, G maximise the ELBO with a Gaussian
+                          p(x|z) of std vae_observation_std; D is unused.
+
+To add a method: write its loss function (losses from `calls`, the networks
+of one step, see step.NetworkCalls) and a function config -> phases, and add
+it to PHASES below; config validation, the trainer and the tests' per-method
+checks pick it up from there.
+"""
+import dataclasses
+from typing import Callable, Dict, NamedTuple, Optional, Tuple
+
+import jax
+import jax.numpy as jnp
+
+from ali_jax import losses as losses_lib
+
+ALI = 'ali'
+BIGAN = 'bigan'
+GAN = 'gan'
+LATENT_REGRESSOR = 'latent_regressor'
+JOINT_LATENT_REGRESSOR = 'joint_latent_regressor'
+POST_HOC = 'post_hoc'
+ALICE = 'alice'
+VAE = 'vae'
+
+# Phase names.
+SINGLE_PHASE = 'single'
+GAN_PHASE = 'gan'
+INFERENCE_PHASE = 'inference'
+
+# What a phase does when it starts (see phase_starts.py).
+FRESH_DISCRIMINATOR = 'fresh_discriminator'  # a newly initialised D and its optimizer
+GAN_STATE_FROM_RUN = 'gan_state_from_run'    # the state of a finished gan run, if one is named
+
+
+def default_options():
+  """config.method_options: the settings that only some methods read."""
+  return dict(
+      inference_steps=0,         # latent_regressor, post_hoc: steps of the second phase
+      # latent_regressor, post_hoc: the workdir of a finished `gan` run with the
+      # same settings and num_train_steps = the GAN phase's steps; its final
+      # state becomes this run's GAN phase ('' trains the GAN phase here).
+      gan_workdir='',
+      regression_weight=0.25,    # joint_latent_regressor (PAPER.md: 1.0 degenerates)
+      cycle_weight=1.0,          # alice
+      vae_observation_std=0.1,   # vae: std of the Gaussian p(x|z)
+  )
+
+
+class Objective(NamedTuple):
+  """losses(calls, x, y, z, noise) -> {name: scalar}, and the loss each trained
+  network descends (networks it does not name are frozen)."""
+  losses: Callable[..., Dict[str, jax.Array]]
+  minimises: Dict[str, str]
+
+
+@dataclasses.dataclass(frozen=True)
+class Phase:
+  """The updates from step `start` to `start + num_steps` of a method."""
+  name: str
+  start: int
+  num_steps: int
+  objective: Objective
+  on_start: Optional[str] = None  # FRESH_DISCRIMINATOR, GAN_STATE_FROM_RUN or None
+
+  @property
+  def end(self):
+    return self.start + self.num_steps
+
+  @property
+  def trains(self):
+    """The networks whose parameters this phase updates."""
+    return tuple(self.objective.minimises)
+
+
+# ---- The methods' losses ----------------------------------------------------------
+
+def _adversarial(calls, x, y, z_hat, z):
+  """D on the joint batch [(x, z_hat) ; (G(z), z)] in one call; returns losses and G(z).
+
+  z_hat=None makes it a GAN: D's latent input is zero for both halves, so the
+  joint D is a D of x alone (its z weights never get a gradient) and a GAN
+  shares the ALI networks.
+  """
+  x_tilde = calls.decode(z, y)
+  z_real, z_fake = (z_hat, z) if z_hat is not None else (jnp.zeros_like(z),) * 2
+  n = x.shape[0]
+  # The decoder pairs are conditioned on the same attributes as the data.
+  joint_y = None if y is None else jnp.concatenate([y, y])
+  logits = calls.discriminate(jnp.concatenate([x, x_tilde]),
+                              jnp.concatenate([z_real, z_fake]), joint_y)
+  real, fake = logits[:n], logits[n:]
+  return dict(discriminator_loss=losses_lib.discriminator_loss(real, fake),
+              generator_loss=losses_lib.generator_loss(real, fake, form=calls.loss_form),
+              real_confidence=losses_lib.real_confidence(real),
+              fake_confidence=losses_lib.fake_confidence(fake)), x_tilde
+
+
+def _ali_losses(calls, x, y, z, noise):
+  losses, _ = _adversarial(calls, x, y, calls.encode(x, noise, y), z)
+  return losses
+
+
+def _gan_losses(calls, x, y, z, noise):
+  del noise
+  losses, _ = _adversarial(calls, x, y, None, z)
+  return losses
+
+
+def _latent_regression_losses(calls, x, y, z, noise):
+  del x
+  x_tilde = calls.decode(z, y)  # G frozen: inference mode
+  return dict(regression_loss=losses_lib.latent_regression_loss(
+      z, calls.encode(x_tilde, noise, y)))
+
+
+def _make_joint_latent_regressor_losses(weight):
+  def joint_losses(calls, x, y, z, noise):
+    losses, x_tilde = _adversarial(calls, x, y, None, z)
+    losses['regression_loss'] = losses_lib.latent_regression_loss(
+        z, calls.encode(x_tilde, noise, y))
+    losses['generator_objective'] = losses['generator_loss'] + weight * losses[
+        'regression_loss']
+    return losses
+  return joint_losses
+
+
+def _make_alice_losses(weight):
+  def alice_losses(calls, x, y, z, noise):
+    z_hat = calls.encode(x, noise, y)
+    losses, x_tilde = _adversarial(calls, x, y, z_hat, z)
+    losses['cycle_loss'] = losses_lib.cycle_loss(x, calls.decode(z_hat, y), z,
+                                                 calls.encode(x_tilde, noise, y))
+    losses['generator_objective'] = losses['generator_loss'] + weight * losses['cycle_loss']
+    return losses
+  return alice_losses
+
+
+def _make_vae_losses(observation_std):
+  def vae_losses(calls, x, y, z, noise):
+    del z
+    z_hat, mu, log_sigma = calls.encode_gaussian(x, noise, y)
+    x_mean = calls.decode(z_hat, y)
+    reconstruction = losses_lib.per_example_sum((x - x_mean) ** 2) / (2 * observation_std ** 2)
+    kl = losses_lib.gaussian_kl_to_prior(mu, log_sigma)
+    return dict(reconstruction_nll=jnp.mean(reconstruction), kl=jnp.mean(kl),
+                negative_elbo=jnp.mean(reconstruction + kl))
+  return vae_losses
+
+
+# ---- The methods' phases ----------------------------------------------------------
+
+ADVERSARIAL = dict(encoder='generator_loss', generator='generator_loss',
+                   discriminator='discriminator_loss')
+GAN_OBJECTIVE = Objective(_gan_losses, dict(generator='generator_loss',
+                                            discriminator='discriminator_loss'))
+
+
+def _one_phase(objective):
+  return lambda config: (Phase(SINGLE_PHASE, 0, config.num_train_steps, objective),)
+
+
+def _gan_then(inference_objective, on_inference_start=None):
+  """A GAN phase, then `inference_objective` for the last method_options.inference_steps."""
+  def phases(config):
+    inference_steps = config.method_options.inference_steps
+    gan_steps = config.num_train_steps - inference_steps
+    return (Phase(GAN_PHASE, 0, gan_steps, GAN_OBJECTIVE, on_start=GAN_STATE_FROM_RUN),
+            Phase(INFERENCE_PHASE, gan_steps, inference_steps, inference_objective,
+                  on_start=on_inference_start))
+  return phases
+
+
+def _weighted(make_losses, option, minimises):
+  return lambda config: _one_phase(Objective(make_losses(config.method_options[option]),
+                                             minimises))(config)
+
+
+# method -> config -> its phases, in order, covering steps 0..num_train_steps.
+PHASES = {
+    ALI: _one_phase(Objective(_ali_losses, ADVERSARIAL)),
+    BIGAN: _one_phase(Objective(_ali_losses, ADVERSARIAL)),
+    GAN: _one_phase(GAN_OBJECTIVE),
+    LATENT_REGRESSOR: _gan_then(Objective(_latent_regression_losses,
+                                          dict(encoder='regression_loss'))),
+    JOINT_LATENT_REGRESSOR: _weighted(
+        _make_joint_latent_regressor_losses, 'regression_weight',
+        dict(encoder='regression_loss', generator='generator_objective',
+             discriminator='discriminator_loss')),
+    POST_HOC: _gan_then(Objective(_ali_losses, dict(encoder='generator_loss',
+                                                    discriminator='discriminator_loss')),
+                        on_inference_start=FRESH_DISCRIMINATOR),
+    ALICE: _weighted(_make_alice_losses, 'cycle_weight',
+                     dict(encoder='generator_objective', generator='generator_objective',
+                          discriminator='discriminator_loss')),
+    VAE: _weighted(_make_vae_losses, 'vae_observation_std',
+                   dict(encoder='negative_elbo', generator='negative_elbo')),
+}
+METHODS = tuple(PHASES)
+# A GAN first, then inference learnt against the frozen generator.
+TWO_PHASE_METHODS = (LATENT_REGRESSOR, POST_HOC)
+
+
+def phases(config) -> Tuple[Phase, ...]:
+  """The phases of `config`'s method."""
+  if config.method not in PHASES:
+    raise ValueError(f'config.method={config.method!r}; expected one of {METHODS}.')
+  return PHASES[config.method](config)
+
+
+def trains_encoder(config):
+  """Whether any phase of `config`'s method trains the encoder (a GAN's never does)."""
+  return any('encoder' in phase.trains for phase in phases(config))

@@ -1,0 +1,87 @@
+"""What a phase does when it starts (methods.Phase.on_start), applied by the trainer.
+
+  FRESH_DISCRIMINATOR  post-hoc inference: a newly initialised joint D and its
+                       optimizer state, trained against the frozen generator.
+  GAN_STATE_FROM_RUN   a two-phase method's GAN phase: if
+                       config.method_options.gan_workdir names a finished `gan`
+                       run with the same settings, its final state (at the end
+                       of this GAN phase) is taken instead of training it again.
+"""
+import os
+
+from ali_jax import checkpoints
+from ali_jax import config_validation
+from ali_jax import methods
+from ali_jax import state as state_lib
+from ali_jax import workdir as workdir_lib
+
+
+def start_phase(phase, state, run):
+  """`state` as `phase` (of `run`, a RunSetup) begins; it may end later than
+  phase.start when the phase is taken from elsewhere."""
+  if phase.on_start == methods.FRESH_DISCRIMINATOR:
+    return state_lib.with_fresh_discriminator(state, run)
+  if phase.on_start == methods.GAN_STATE_FROM_RUN:
+    if not run.config.method_options.gan_workdir:
+      return state  # the GAN phase is trained here
+    return gan_phase_state(run, phase, state)
+  if phase.on_start is None:
+    return state
+  raise ValueError(f'Unknown start of phase {phase.name!r}: {phase.on_start!r}.')
+
+
+def check_gan_phase_source(gan_config, config, gan_workdir, phase_end):
+  """Raises ValueError unless `gan_workdir` (saved with `gan_config`) trained exactly
+  the GAN phase of `config`: method 'gan', the same settings, `phase_end` steps.
+
+  Everything but the method, its options, the length and how the run reports
+  must match (the formulation and dtype too: they change float32 rounding), so
+  the gan run's state at `phase_end` is what `config` would reach itself.
+  """
+  problems = []
+  if gan_config.method != methods.GAN:
+    problems.append(f"config.method: {gan_config.method!r} there, must be 'gan'")
+  if gan_config.num_train_steps != phase_end:
+    problems.append(f'config.num_train_steps: {gan_config.num_train_steps} there, must be '
+                    f'{phase_end} (this run\'s GAN phase: num_train_steps - '
+                    'method_options.inference_steps)')
+  details = workdir_lib.differences(
+      gan_config, config,
+      workdir_lib.REPORTING_FIELDS + ('num_train_steps', 'method') + tuple(
+          name for name in config_validation.COMMON_FIELDS
+          if name.startswith('method_options.')))
+  if details:
+    problems.append(details)
+  if problems:
+    raise ValueError(
+        f'config.method_options.gan_workdir={gan_workdir} cannot be this run\'s GAN phase: '
+        + '; '.join(problems) + ". Train that gan run with this run's settings, or set "
+        "config.method_options.gan_workdir='' to train the GAN phase here.")
+
+
+def gan_phase_state(run, phase, template_state):
+  """The state that ends `phase` (a GAN phase), restored from the finished `gan`
+  run in config.method_options.gan_workdir (which is only read)."""
+  config = run.config
+  gan_workdir = os.path.abspath(config.method_options.gan_workdir)
+  try:
+    gan_config = workdir_lib.load_config(gan_workdir)
+  except FileNotFoundError as error:
+    raise FileNotFoundError(f'config.method_options.gan_workdir: {error}') from None
+  check_gan_phase_source(gan_config, config, gan_workdir, phase.end)
+  manager = checkpoints.make_manager(gan_workdir, create=False)
+  try:
+    if phase.end not in manager.all_steps():
+      raise ValueError(
+          f'config.method_options.gan_workdir={gan_workdir} has no checkpoint at step '
+          f'{phase.end}, where this run\'s GAN phase ends (it has '
+          f'{sorted(manager.all_steps()) or "none"}): let that gan run finish first.')
+    _, state, failures = checkpoints.restore_newest_readable(manager, template_state,
+                                                             [phase.end])
+  finally:
+    manager.close()
+  if state is None:
+    raise RuntimeError(f'The checkpoint at step {phase.end} in {gan_workdir} does not '
+                       f'restore ({failures[0][1]}); retrain that gan run, or set '
+                       "config.method_options.gan_workdir='' to train the GAN phase here.")
+  return state

@@ -1,0 +1,100 @@
+"""RunSetup: what a run builds from its config, built once.
+
+    config --RunSetup(config)--> data shape, networks, the method's phases,
+                                 each phase's optimizers and train step
+
+The trainer, state creation (state.py), evaluation and the inference API
+(inference.TrainedModel), the tests and the benchmarks all take a RunSetup
+instead of re-deriving these from the config, and share its compiled
+functions: the pmapped step of a phase compiles once per run, and every
+evaluation reuses the same jitted encoder and generator.
+"""
+import functools
+
+import jax
+
+from ali_jax import data
+from ali_jax import devices
+from ali_jax import methods
+from ali_jax import networks as networks_lib
+from ali_jax import optimizers as optimizers_lib
+from ali_jax import step as step_lib
+
+
+class RunSetup:
+  """The parts of a run of `config` (checked first with config_validation).
+
+  axis_name: the device axis that batch norm and the step reduce over (the
+  trainer's pmap axis); None for a step run under jit on one device.
+  """
+
+  def __init__(self, config, *, axis_name=devices.AXIS_NAME):
+    self.config = config
+    self.axis_name = axis_name
+    self.data_shape = data.data_shape(config)
+    self.latent_dim = config.model.latent_dim
+    self.is_images = config.dataset in data.IMAGE_DATASETS
+    # The size of the conditioning vector y (CelebA's 40 attributes); 0: unconditional.
+    self.condition_dim = config.model.condition_dim if self.is_images else 0
+    self.networks = networks_lib.build_networks(config.model, data_shape=self.data_shape,
+                                                axis_name=axis_name)
+    self.phases = methods.phases(config)
+    self._cache = {}
+
+  def _cached(self, key, make):
+    if key not in self._cache:
+      self._cache[key] = make()
+    return self._cache[key]
+
+  # ---- Training -------------------------------------------------------------------
+
+  def phase_at(self, step):
+    """The phase that the update from `step` to `step + 1` belongs to."""
+    for phase in self.phases:
+      if phase.start <= step < phase.end:
+        return phase
+    raise ValueError(f'Step {step} is outside the run (0..{self.config.num_train_steps - 1}).')
+
+  def optimizers(self, phase):
+    """The optimizers of `phase` (a decaying schedule spans the phase)."""
+    return self._cached(('optimizers', phase.name), functools.partial(
+        optimizers_lib.make_optimizers, self.config.optimizer, phase.num_steps))
+
+  def train_step(self, phase):
+    """The pure step of `phase`: (state, batch) -> (state, metrics), for jit or pmap."""
+    return self._cached(('train_step', phase.name), functools.partial(
+        step_lib.make_train_step, self.networks, self.optimizers(phase), phase.objective,
+        latent_dim=self.latent_dim, loss_form=self.config.loss_form,
+        axis_name=self.axis_name, skip_nonfinite=self.config.nonfinite == 'skip'))
+
+  def pmapped_train_step(self, phase):
+    """The step of `phase` pmapped over the local devices, as the trainer runs it."""
+    return self._cached(('pmapped_train_step', phase.name),
+                        lambda: devices.pmap_step(self.train_step(phase)))
+
+  def encoder_trained_by(self, step):
+    """Whether the encoder has been trained by the time the state reaches `step`.
+
+    A two-phase method's encoder is untouched through its GAN phase: its
+    encoder metrics would describe the initial weights.
+    """
+    return any('encoder' in phase.trains and phase.start < step for phase in self.phases)
+
+  # ---- Inference (inference.TrainedModel) -----------------------------------------
+
+  def jitted_encoder(self):
+    """jit of (variables, x, noise, *y) -> z, in inference mode."""
+    encoder = self.networks.encoder
+    return self._cached('encode', lambda: jax.jit(
+        lambda variables, x, noise, *y: encoder.apply(variables, x, noise, *y, train=False)))
+
+  def jitted_generator(self):
+    """jit of (variables, z, *y) -> x, in inference mode."""
+    generator = self.networks.generator
+    return self._cached('decode', lambda: jax.jit(
+        lambda variables, z, *y: generator.apply(variables, z, *y, train=False)))
+
+  def jitted_features(self, hidden_layers, features_fn):
+    """jit of features_fn(encoder, kind, hidden_layers, variables, x, noise, *y)."""
+    return self._cached(('features', hidden_layers), lambda: jax.jit(functools.partial(
+        features_fn, self.networks.encoder, self.config.model.encoder, hidden_layers)))
