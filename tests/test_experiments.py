@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from sklearn import svm
 
 from ali_jax import methods
@@ -34,6 +35,7 @@ def test_seeds_writes_a_table_and_copies_seed_0s_figures(tmp_path):
   assert (tmp_path / 'figures' / 'mixture_tiny_eval.json').exists()
 
 
+@pytest.mark.timeout(600)  # 16 short runs as subprocesses: as long as _run_script allows
 def test_mixture_comparison_trains_every_method(tmp_path):
   _run_script('experiments/mixture_comparison.py', '--quick', '--seeds=0,1',
               f'--workdir={tmp_path / "runs"}', f'--output_dir={tmp_path / "out"}')
