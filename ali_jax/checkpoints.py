@@ -31,13 +31,8 @@ def save(manager, state):
   Every process must call this.
   """
   state = devices.global_arrays(state)
-  manager.save(int(_host_step(state)),
+  manager.save(devices.step_of(state),
                args=ocp.args.Composite(state=ocp.args.StandardSave(state)))
-
-
-def _host_step(state):
-  """The state's step, read from this host's replica."""
-  return devices.host_copy(state.step)
 
 
 def restore(manager, template_state, step=None):

@@ -44,9 +44,22 @@ def host_copy(tree):
                       if isinstance(a, jax.Array) else np.asarray(a), tree)
 
 
+def step_of(state):
+  """The state's step as a Python int, read from this host's replica."""
+  return int(host_copy(state.step))
+
+
 def on_one_device(tree):
   """One replica of `tree` on this host's first device: what jitted inference reads."""
   return jax.device_put(host_copy(tree), jax.local_devices()[0])
+
+
+def _local_sharding(*partition):
+  """A sharding over this host's devices along AXIS_NAME: () replicates,
+  (AXIS_NAME,) splits the first axis (device i holding part i)."""
+  return jax.sharding.NamedSharding(
+      jax.sharding.Mesh(np.array(jax.local_devices()), (AXIS_NAME,)),
+      jax.sharding.PartitionSpec(*partition))
 
 
 def replicate(tree):
@@ -54,9 +67,7 @@ def replicate(tree):
 
   Placing the state there before the first step lets that step donate it.
   """
-  return jax.device_put(tree, jax.sharding.NamedSharding(
-      jax.sharding.Mesh(np.array(jax.local_devices()), (AXIS_NAME,)),
-      jax.sharding.PartitionSpec()))
+  return jax.device_put(tree, _local_sharding())
 
 
 def global_arrays(tree):
@@ -78,26 +89,21 @@ def device_batches(dataset, global_batch_size, steps):
   """This process's batch for each of `steps`, already split over the local devices.
 
   Batches are put on the devices PREFETCH_BATCHES steps ahead, so the host
-  prepares the next batch while the devices run the current step.
+  prepares the next batch while the devices run the current step. Split along
+  their first axis, device i holding part i: the layout in which pmap takes its
+  mapped arguments, so the step starts without moving data.
   """
-  devices = jax.local_devices()
+  num_devices = jax.local_device_count()
+  split = _local_sharding(AXIS_NAME)
   host_batches = dataset.batches(steps.start, global_batch_size=global_batch_size,
                                  process_index=jax.process_index(),
                                  process_count=jax.process_count())
   ready = collections.deque()
   for _, batch in zip(steps, host_batches):
-    ready.append(_put_split(batch, devices))
+    ready.append(jax.device_put(split_for_devices(batch, num_devices), split))
     if len(ready) > PREFETCH_BATCHES:
       yield ready.popleft()
   yield from ready
-
-
-def _put_split(batch, devices):
-  """`batch` split along its first axis, device i holding part i: the layout in
-  which pmap takes its mapped arguments, so the step starts without moving data."""
-  sharding = jax.sharding.NamedSharding(jax.sharding.Mesh(np.array(devices), (AXIS_NAME,)),
-                                        jax.sharding.PartitionSpec(AXIS_NAME))
-  return jax.device_put(split_for_devices(batch, len(devices)), sharding)
 
 
 def pmap_step(train_step):

@@ -200,10 +200,10 @@ def _start_phases(run, state):
   checkpoint saved exactly at a phase's start is from before that start.
   """
   for phase in run.phases:
-    step = int(devices.host_copy(state.step))
+    step = devices.step_of(state)
     if phase.start == step and phase.num_steps:
       state = phase_starts.start_phase(phase, state, run)
-      if int(devices.host_copy(state.step)) != step:
+      if devices.step_of(state) != step:
         logging.info('Took the %s phase (steps %d-%d) from %s.', phase.name, step,
                      phase.end, run.config.method_options.gan_workdir)
       elif len(run.phases) > 1:
@@ -221,15 +221,14 @@ def _train(run, workdir, dataset):
 
   writer = tensorboardX.SummaryWriter(workdir) if is_chief else None
   watcher = preemption.PreemptionWatcher()
-  start_step = int(devices.host_copy(state.step))
-  history, history_start = [], start_step  # device metrics of the steps since the last log
-  timer_start, timer_step = None, start_step
+  history, history_start = [], devices.step_of(state)  # device metrics since the last log
+  timer_start, timer_step = None, history_start
   preempted = False
-  while not preempted and int(devices.host_copy(state.step)) < config.num_train_steps:
+  while not preempted:
     # The pmapped step returns the state replicated over this host's devices;
     # placing it there first lets the step donate it from the first call.
     state = devices.replicate(_start_phases(run, state))
-    first = int(devices.host_copy(state.step))
+    first = devices.step_of(state)
     if first >= config.num_train_steps:
       break
     phase = run.phase_at(first)
@@ -280,7 +279,7 @@ def _train(run, workdir, dataset):
   devices.assert_same_on_hosts((state.encoder.params, state.generator.params,
                                 state.discriminator.params),
                                'The hosts ended with different parameters.')
-  final_step = int(devices.host_copy(state.step))
+  final_step = devices.step_of(state)
   if final_step < config.num_train_steps:
     logging.warning('Preempted: saved a checkpoint at step %d in %s; run the same '
                     'command again to continue.', final_step,
