@@ -134,14 +134,17 @@ ARCHITECTURES = {
         discriminator_joint=parse(('c1/1/256', 'c1/1/256', 'c1/1/1'))),
     # Not from the paper: a 28x28 table in its style for Fashion-MNIST (and any
     # 28x28 grey data), sized for 2 CPU cores. Strides 2, 1, 2, 1 take 28 to 1
-    # (28 -> 13 -> 10 -> 4 -> 1) as the SVHN table takes 32 to 1.
+    # (28 -> 13 -> 10 -> 4 -> 1) as the SVHN table takes 32 to 1. D drops its
+    # raw x and z at 0.2 (the paper's CIFAR-10 D) and hidden units at
+    # config.model.dropout_rate: dropping half of z hid from D what pairs it
+    # with x (experiments/results/fashion_mnist_trials.md).
     'fashion_mnist': Architecture(
         image_size=28, channels=1, latent_dim=64, leaky_relu_slope=0.1,
         encoder=parse(('c4/2/32 bn', 'c4/1/64 bn', 'c4/2/128 bn', 'c4/1/256 bn',
                        'c1/1/256 bn', 'c1/1/128')),
         generator=parse(('t4/1/256 bn', 't4/2/128 bn', 't4/1/64 bn', 't4/2/32 bn',
                          'c1/1/32 bn', 'c1/1/1')),
-        discriminator_x=parse(('c4/2/32', 'c4/1/64 bn', 'c4/2/128 bn', 'c4/1/256 bn')),
-        discriminator_z=parse(('c1/1/256', 'c1/1/256')),
+        discriminator_x=parse(('c4/2/32 drop0.2', 'c4/1/64 bn', 'c4/2/128 bn', 'c4/1/256 bn')),
+        discriminator_z=parse(('c1/1/256 drop0.2', 'c1/1/256')),
         discriminator_joint=parse(('c1/1/512', 'c1/1/512', 'c1/1/1'))),
 }
