@@ -1,27 +1,21 @@
 """Orbax checkpoints of the TrainState under <workdir>/checkpoints.
 
-Orbax writes each checkpoint to a temporary directory and renames it when
-complete, so a run killed mid-write leaves no checkpoint that looks finished.
+A run killed mid-write leaves no checkpoint that looks finished: on disk orbax
+writes each checkpoint to a temporary directory and renames it when complete;
+in a bucket, which has no rename, it writes a commit marker last and counts
+only checkpoints that have one.
 """
-import os
-import time
-
 from absl import logging
 import jax
 import orbax.checkpoint as ocp
 
 from ali_jax import devices
-
-CORRUPT_DIR = 'corrupt_checkpoints'
-
-
-def checkpoint_dir(workdir):
-  return os.path.join(os.path.abspath(workdir), 'checkpoints')
+from ali_jax import workdir as workdir_lib
 
 
 def make_manager(workdir, *, max_to_keep=None, create=True):
   return ocp.CheckpointManager(
-      checkpoint_dir(workdir),
+      workdir_lib.checkpoint_dir(workdir),
       options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=create))
 
 
@@ -79,7 +73,7 @@ def restore_latest_intact(workdir, template_state, *, max_to_keep):
   if failures and state is None:
     manager.close()
     raise RuntimeError(
-        f'None of the checkpoints in {checkpoint_dir(workdir)} restores (newest, step '
+        f'None of the checkpoints in {workdir_lib.checkpoint_dir(workdir)} restores (newest, step '
         f'{failures[0][0]}: {failures[0][1]}). If the model or the code changed, use the '
         'version that wrote them or a new --workdir; nothing was deleted.')
   if failures:
@@ -92,10 +86,7 @@ def restore_latest_intact(workdir, template_state, *, max_to_keep):
 def _move_aside(workdir, steps):
   """Moves unreadable checkpoints to <workdir>/corrupt_checkpoints/ (process 0 moves)."""
   if devices.is_chief():
-    target = os.path.join(os.path.abspath(workdir), CORRUPT_DIR)
-    os.makedirs(target, exist_ok=True)
     for step in steps:
-      destination = os.path.join(target, f'{step}-{int(time.time())}')
-      os.replace(os.path.join(checkpoint_dir(workdir), str(step)), destination)
+      destination = workdir_lib.move_checkpoint_aside(workdir, step)
       logging.warning('Moved the unreadable checkpoint at step %d to %s.', step, destination)
   devices.sync_hosts('unreadable checkpoints moved aside')

@@ -1,5 +1,5 @@
 """Evaluation through the inference model: the mixture's metrics and figures."""
-import os
+import io
 from typing import Any, NamedTuple
 
 import matplotlib
@@ -124,8 +124,8 @@ def evaluate_mixture(model, dataset, *, num_samples, seed=0, with_encoder=True):
   return mixture_metrics(samples, dataset.heldout, reconstructions, latents), arrays
 
 
-def _scatter_pair(path, left, right, *, titles, limit, left_colours=None,
-                  right_colours=None):
+def _scatter_pair(left, right, *, titles, limit, left_colours=None, right_colours=None):
+  """Two scatter plots side by side, as PNG bytes."""
   figure, axes = plt.subplots(1, 2, figsize=(10, 5))
   for ax, points, colours, title in zip(axes, (left, right),
                                         (left_colours, right_colours), titles):
@@ -136,30 +136,30 @@ def _scatter_pair(path, left, right, *, titles, limit, left_colours=None,
     ax.set_ylim(-limit, limit)
     ax.set_aspect('equal')
   figure.tight_layout()
-  figure.savefig(path, dpi=100)
+  png = io.BytesIO()
+  figure.savefig(png, format='png', dpi=100)
   plt.close(figure)
+  return png.getvalue()
 
 
-def save_mixture_figures(image_dir, arrays, *, step):
-  """samples.png, reconstructions.png and latents.png in `image_dir`; their paths.
+def mixture_figures(arrays, *, step):
+  """{'samples.png', 'reconstructions.png', 'latents.png': PNG bytes}.
 
   Without latents in `arrays` (a GAN) only samples.png.
   """
-  os.makedirs(image_dir, exist_ok=True)
-  modes, _ = mixture.assign_components(arrays['heldout'])
-  paths = [os.path.join(image_dir, name) for name in
-           ('samples.png', 'reconstructions.png', 'latents.png')]
-  _scatter_pair(paths[0], arrays['heldout'], arrays['samples'], limit=6,
-                titles=('data x ~ q(x)', f'samples G(z), z ~ p(z) (step {step})'))
+  figures = {'samples.png': _scatter_pair(
+      arrays['heldout'], arrays['samples'], limit=6,
+      titles=('data x ~ q(x)', f'samples G(z), z ~ p(z) (step {step})'))}
   if 'latents' not in arrays:
-    return paths[:1]
-  _scatter_pair(paths[1], arrays['heldout'], arrays['reconstructions'], limit=6,
-                left_colours=modes, right_colours=modes,
-                titles=('held-out x (colour: its mode)', 'reconstructions G(E(x))'))
-  _scatter_pair(paths[2], arrays['latents'], arrays['prior'], limit=4,
-                left_colours=modes,
-                titles=('q(z): E(x) of held-out x (colour: its mode)', 'p(z) = N(0, I)'))
-  return paths
+    return figures
+  modes, _ = mixture.assign_components(arrays['heldout'])
+  figures['reconstructions.png'] = _scatter_pair(
+      arrays['heldout'], arrays['reconstructions'], limit=6, left_colours=modes,
+      right_colours=modes, titles=('held-out x (colour: its mode)', 'reconstructions G(E(x))'))
+  figures['latents.png'] = _scatter_pair(
+      arrays['latents'], arrays['prior'], limit=4, left_colours=modes,
+      titles=('q(z): E(x) of held-out x (colour: its mode)', 'p(z) = N(0, I)'))
+  return figures
 
 
 # ---- Images ------------------------------------------------------------------------
@@ -327,11 +327,11 @@ def captioned_pairs_grid(heldout, reconstructions, labels, classes, pairs_per_ro
   return np.asarray(image)
 
 
-def save_image_figures(image_dir, arrays, *, step):
-  """samples.png, reconstructions.png (x beside G(E(x)); captioned with x's label and
-  the class of G(E(x)) when the dataset has labels), interpolations.png; their paths."""
+def image_figures(arrays, *, step):
+  """{name: PNG bytes}: samples.png, reconstructions.png (x beside G(E(x)); captioned
+  with x's label and the class of G(E(x)) when the dataset has labels),
+  interpolations.png."""
   del step  # eval.json and TensorBoard say the step
-  os.makedirs(image_dir, exist_ok=True)
   figures = {'samples.png': image_grid(arrays['samples'], GRID_ROWS)}
   if 'reconstructions' in arrays:  # not for a GAN
     if 'reconstruction_classes' in arrays:
@@ -343,11 +343,13 @@ def save_image_figures(image_dir, arrays, *, step):
           (-1,) + arrays['heldout'].shape[1:])
       figures['reconstructions.png'] = image_grid(side_by_side, GRID_ROWS)
     figures['interpolations.png'] = image_grid(arrays['interpolations'], INTERPOLATION_STEPS)
-  paths = []
-  for name, grid in figures.items():
-    paths.append(os.path.join(image_dir, name))
-    Image.fromarray(grid).save(paths[-1])
-  return paths
+  return {name: _png(grid) for name, grid in figures.items()}
+
+
+def _png(grid):
+  png = io.BytesIO()
+  Image.fromarray(grid).save(png, format='png')
+  return png.getvalue()
 
 
 def class_references_for_run(config, dataset):

@@ -1,6 +1,5 @@
 """A trained model for inference: load(workdir) -> encode / decode / sample / reconstruct."""
 import math
-import os
 
 import jax
 import jax.numpy as jnp
@@ -156,7 +155,7 @@ class TrainedModel:
 
 def load(workdir, step=None):
   """The model trained in `workdir`, at its newest readable checkpoint (or at `step`)."""
-  workdir = os.path.abspath(workdir)
+  workdir = str(workdir_lib.path(workdir))  # a local path or a gs:// URL
   config = workdir_lib.load_config(workdir)
   run = run_setup.RunSetup(config)
   manager = checkpoints.make_manager(workdir, create=False)

@@ -7,7 +7,6 @@
                        run with the same settings, its final state (at the end
                        of this GAN phase) is taken instead of training it again.
 """
-import os
 
 from ali_jax import checkpoints
 from ali_jax import config_validation
@@ -63,7 +62,7 @@ def gan_phase_state(run, phase, template_state):
   """The state that ends `phase` (a GAN phase), restored from the finished `gan`
   run in config.method_options.gan_workdir (which is only read)."""
   config = run.config
-  gan_workdir = os.path.abspath(config.method_options.gan_workdir)
+  gan_workdir = str(workdir_lib.path(config.method_options.gan_workdir))
   try:
     gan_config = workdir_lib.load_config(gan_workdir)
   except FileNotFoundError as error:

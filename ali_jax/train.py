@@ -8,15 +8,11 @@ method: start it (phase_starts.py), loop step -> metrics -> (log, checkpoint,
 evaluate) to its end; evaluate once more at the end of the run.
 """
 import contextlib
-import json
-import os
 import time
 
 from absl import logging
 import jax
 import numpy as np
-from PIL import Image
-import tensorboardX
 
 from ali_jax import checkpoints
 from ali_jax import config_validation
@@ -31,8 +27,6 @@ from ali_jax import run_setup
 from ali_jax import state as state_lib
 from ali_jax import workdir as workdir_lib
 
-EVAL_FILE = 'eval.json'
-IMAGE_DIR = 'images'
 INITIAL_BIAS_IMAGES = 500  # the paper sets the generator's output bias from 500 images
 
 
@@ -63,7 +57,7 @@ def check_divergence(history, first_step, config, workdir):
   step = first_step + bad[0] + 1
   advice = ('The checkpoints in {} are from before it and were kept. Lower '
             'config.optimizer.learning_rate, or set config.nonfinite=skip to skip such '
-            'updates.').format(checkpoints.checkpoint_dir(workdir))
+            'updates.').format(workdir_lib.checkpoint_dir(workdir))
   if config.nonfinite == 'skip':
     raise FloatingPointError(
         f'Every update of steps {first_step + 1}..{first_step + len(history)} was skipped '
@@ -87,7 +81,7 @@ def summarise(history):
 
 # ---- Evaluation -------------------------------------------------------------------
 
-def evaluate(run, workdir, state, dataset, writer, references=None):
+def evaluate(run, workdir, state, dataset, summaries, references=None):
   """Scores the current state; process 0 writes eval.json, figures and summaries.
 
   run: the run_setup.RunSetup (its compiled inference functions are reused).
@@ -108,19 +102,13 @@ def evaluate(run, workdir, state, dataset, writer, references=None):
         with_encoder=with_encoder, references=references)
   metrics['step'] = model.step
   if devices.is_chief():
-    workdir_lib.write_text_atomically(os.path.join(workdir, EVAL_FILE),
-                                      json.dumps(metrics, indent=2, sort_keys=True))
-    save_fn = (evaluation.save_mixture_figures if is_mixture
-               else evaluation.save_image_figures)
-    figures = save_fn(os.path.join(workdir, IMAGE_DIR), arrays, step=model.step)
-    for name, value in metrics.items():
-      writer.add_scalar(f'eval/{name}', value, model.step)
-    for figure in figures:
-      name = os.path.splitext(os.path.basename(figure))[0]
-      with Image.open(figure) as image:
-        writer.add_image(f'eval/{name}', np.asarray(image.convert('RGB')), model.step,
-                         dataformats='HWC')
-    writer.flush()
+    workdir_lib.save_eval(workdir, metrics)
+    figures = (evaluation.mixture_figures if is_mixture
+               else evaluation.image_figures)(arrays, step=model.step)
+    workdir_lib.save_figures(workdir, figures)
+    summaries.scalars('eval', metrics, model.step)
+    summaries.png_images('eval', figures, model.step)
+    summaries.flush(force=True)
   logging.info('Evaluation at step %d: %s', model.step,
                ', '.join(f'{k}={v:.4g}' for k, v in sorted(metrics.items())))
   return metrics
@@ -143,10 +131,9 @@ def _loss_summary(means):
 
 def _claim_workdir(config, workdir):
   """Checks that `workdir` can hold this run and records its config (process 0)."""
-  if os.path.exists(os.path.join(workdir, workdir_lib.CONFIG_FILE)):
+  if workdir_lib.has_config(workdir):
     workdir_lib.check_compatible(workdir_lib.load_config(workdir), config, workdir)
-  elif os.path.isdir(checkpoints.checkpoint_dir(workdir)) and os.listdir(
-      checkpoints.checkpoint_dir(workdir)):
+  elif workdir_lib.has_checkpoints(workdir):
     raise ValueError(f'{workdir} has checkpoints but no {workdir_lib.CONFIG_FILE}: it was '
                      'not written by ali_jax, or was damaged. Use a new --workdir.')
   workdir_lib.save_config(workdir, config)
@@ -157,23 +144,22 @@ def train_and_evaluate(config, workdir):
 
   On SIGTERM (how pods and clusters preempt a job) it saves a checkpoint at the
   current step and returns None; the same call later continues from there.
+  workdir: a local path or a gs:// URL (ali_jax/workdir.py).
   """
-  if '://' in workdir:
-    raise ValueError(f'--workdir={workdir}: URLs are not supported yet. Use a path on a '
-                     'filesystem that every host sees (NFS, Filestore, or a bucket '
-                     'mounted with gcsfuse).')
-  workdir = os.path.abspath(workdir)
+  workdir = str(workdir_lib.path(workdir))
   config_validation.check_config(config, device_count=jax.device_count())
   # Before the workdir is touched: a missing dataset (data.DatasetNotPrepared)
   # stops the run with nothing written.
   dataset = data.load_dataset(config)
   with contextlib.ExitStack() as stack:
+    lock = None
     if devices.is_chief():
-      os.makedirs(workdir, exist_ok=True)
-      stack.enter_context(workdir_lib.WorkdirLock(workdir))
+      workdir_lib.path(workdir).mkdir(parents=True, exist_ok=True)
+      lock = stack.enter_context(
+          workdir_lib.lock(workdir, stale_after_s=config.workdir_lock_stale_s))
       _claim_workdir(config, workdir)
     devices.sync_hosts('workdir claimed')  # the others start once process 0 has checked
-    return _train(run_setup.RunSetup(config), workdir, dataset)
+    return _train(run_setup.RunSetup(config), workdir, dataset, lock)
 
 
 def _start_or_resume(run, workdir, dataset):
@@ -184,7 +170,7 @@ def _start_or_resume(run, workdir, dataset):
       workdir, initial_state, max_to_keep=config.max_checkpoints_to_keep)
   if state is not None:
     logging.info('Resumed from the checkpoint at step %d in %s.', int(state.step),
-                 checkpoints.checkpoint_dir(workdir))
+                 workdir_lib.checkpoint_dir(workdir))
     return manager, state
   if run.is_images:
     initial_state = state_lib.with_output_bias_from(
@@ -212,14 +198,15 @@ def _start_phases(run, state):
   return state
 
 
-def _train(run, workdir, dataset):
+def _train(run, workdir, dataset, lock):
+  """The loop; `lock` (process 0's) is checked before each checkpoint."""
   config = run.config
   is_chief = devices.is_chief()
   references = evaluation.class_references_for_run(config, dataset)
   manager, state = _start_or_resume(run, workdir, dataset)
   host_limit = devices.max_steps_in_flight()
 
-  writer = tensorboardX.SummaryWriter(workdir) if is_chief else None
+  summaries = workdir_lib.Summaries(workdir) if is_chief else None
   watcher = preemption.PreemptionWatcher()
   history, history_start = [], devices.step_of(state)  # device metrics since the last log
   timer_start, timer_step = None, history_start
@@ -261,15 +248,16 @@ def _train(run, workdir, dataset):
                      config.num_train_steps, _loss_summary(means), rate,
                      _format_duration(eta), skipped)
         if is_chief:
-          for name, value in means.items():
-            writer.add_scalar(f'train/{name}', value, done)
-          writer.add_scalar('train/steps_per_second', rate, done)
+          summaries.scalars('train', {**means, 'steps_per_second': rate}, done)
+          summaries.flush()  # in a bucket: uploaded at most once a minute
       if save_now:
+        if lock is not None:
+          lock.check_held()
         checkpoints.save(manager, state)
       if preempted:
         break
       if done % config.eval_every_steps == 0 and done != config.num_train_steps:
-        evaluate(run, workdir, state, dataset, writer, references)
+        evaluate(run, workdir, state, dataset, summaries, references)
 
   watcher.close()
   manager.wait_until_finished()
@@ -283,13 +271,14 @@ def _train(run, workdir, dataset):
   if final_step < config.num_train_steps:
     logging.warning('Preempted: saved a checkpoint at step %d in %s; run the same '
                     'command again to continue.', final_step,
-                    checkpoints.checkpoint_dir(workdir))
+                    workdir_lib.checkpoint_dir(workdir))
     if is_chief:
-      writer.close()
+      summaries.close()
     return None
-  metrics = evaluate(run, workdir, state, dataset, writer, references)
+  metrics = evaluate(run, workdir, state, dataset, summaries, references)
   if is_chief:
-    writer.close()
-    logging.info('Done. Metrics: %s  Figures: %s', os.path.join(workdir, EVAL_FILE),
-                 os.path.join(workdir, IMAGE_DIR))
+    summaries.close()
+    logging.info('Done. Metrics: %s  Figures: %s',
+                 workdir_lib.path(workdir) / workdir_lib.EVAL_FILE,
+                 workdir_lib.path(workdir) / workdir_lib.IMAGE_DIR)
   return metrics

@@ -1,23 +1,120 @@
-"""A run's workdir: its config file, one run at a time, and only a config it can continue."""
-import fcntl
+"""A run's directory, on local disk or in a bucket: every path, read and write of a run.
+
+A workdir is a local path or a gs:// URL (etils.epath paths, so both take the
+same code). It holds:
+  config.json            the run's config; only a compatible config continues it
+  eval.json, images/     the latest evaluation and its figures
+  events.out.tfevents.*  TensorBoard summaries
+  checkpoints/           orbax checkpoints (checkpoints.py writes them)
+  corrupt_checkpoints/   checkpoints that did not restore, kept for inspection
+  .lock                  one run at a time (WorkdirLock, BucketLock)
+
+Small files are written whole: on disk through a temporary file and a rename;
+in a bucket, which has no rename and no append, as one upload, which appears
+whole or not at all.
+"""
+import io
 import json
 import os
+import shutil
+import tempfile
+import time
 
+from etils import epath
+import fsspec
 import ml_collections
+import numpy as np
+from PIL import Image
+import tensorboardX
 
 from ali_jax import config_validation
+from ali_jax import workdir_lock
 
 # Fields that may change when a run resumes (declared in config_validation).
 REPORTING_FIELDS = config_validation.fields_that_may_change(config_validation.REPORTING)
 RESUMABLE_FIELDS = config_validation.fields_that_may_change(config_validation.REPORTING,
                                                             config_validation.MAY_CHANGE)
-LOCK_FILE = '.lock'
 CONFIG_FILE = 'config.json'
+EVAL_FILE = 'eval.json'
+IMAGE_DIR = 'images'
+CHECKPOINT_DIR = 'checkpoints'
+CORRUPT_DIR = 'corrupt_checkpoints'
+URL_SCHEMES = ('gs://',)
+# Other hosts, and orbax through tensorstore, change a bucket's listings
+# behind gcsfs's back: it must list afresh every time rather than cache.
+fsspec.config.conf.setdefault('gcs', {})['use_listings_cache'] = False
+# TensorBoard events in a bucket (Summaries): an upload at most this often,
+# and a new event file past this size.
+BUCKET_UPLOAD_EVERY_S = 60
+BUCKET_EVENT_FILE_BYTES = 1 << 20
 
+
+def is_bucket(workdir):
+  return str(workdir).startswith(URL_SCHEMES)
+
+
+def path(workdir):
+  """The workdir as an epath.Path: absolute on disk, as given for a bucket."""
+  workdir = str(workdir)
+  if '://' in workdir and not is_bucket(workdir):
+    raise ValueError(f'--workdir={workdir}: of URLs only {", ".join(URL_SCHEMES)} are '
+                     'supported; use a bucket or a path on a disk that every host sees.')
+  return epath.Path(workdir if is_bucket(workdir) else os.path.abspath(workdir))
+
+
+def checkpoint_dir(workdir):
+  return path(workdir) / CHECKPOINT_DIR
+
+
+def lock(workdir, *, stale_after_s):
+  """The lock that keeps a second run out of `workdir` (a context manager)."""
+  if is_bucket(workdir):
+    return workdir_lock.BucketLock(str(path(workdir) / workdir_lock.LOCK_FILE),
+                                   stale_after_s=stale_after_s)
+  return workdir_lock.FileLock(str(path(workdir) / workdir_lock.LOCK_FILE))
+
+
+# ---- Whole files --------------------------------------------------------------------
+
+def write_bytes(file, data):
+  """Writes `data` to `file` so that no reader ever sees half of it."""
+  file = epath.Path(file)
+  file.parent.mkdir(parents=True, exist_ok=True)
+  if is_bucket(file):
+    file.write_bytes(data)  # one upload: the object appears whole or not at all
+    return
+  temporary = file.with_name(file.name + '.tmp')
+  temporary.write_bytes(data)
+  os.replace(temporary, file)
+
+
+def write_text(file, text):
+  write_bytes(file, text.encode('utf-8'))
+
+
+def save_eval(workdir, metrics):
+  """eval.json; returns its path."""
+  file = path(workdir) / EVAL_FILE
+  write_text(file, json.dumps(metrics, indent=2, sort_keys=True))
+  return file
+
+
+def save_figures(workdir, figures):
+  """figures: {file name: PNG bytes}, written to images/; returns their paths."""
+  image_dir = path(workdir) / IMAGE_DIR
+  for name, png in figures.items():
+    write_bytes(image_dir / name, png)
+  return [image_dir / name for name in figures]
+
+
+# ---- The config ---------------------------------------------------------------------
 
 def save_config(workdir, config):
-  write_text_atomically(os.path.join(workdir, CONFIG_FILE),
-                        config.to_json_best_effort(indent=2, sort_keys=True))
+  write_text(path(workdir) / CONFIG_FILE, config.to_json_best_effort(indent=2, sort_keys=True))
+
+
+def has_config(workdir):
+  return (path(workdir) / CONFIG_FILE).exists()
 
 
 def load_config(workdir):
@@ -25,18 +122,17 @@ def load_config(workdir):
 
   Fields added since the run was made read as the values that it had then.
   """
-  path = os.path.join(workdir, CONFIG_FILE)
-  if not os.path.isdir(workdir):
+  file = path(workdir) / CONFIG_FILE
+  if not is_bucket(workdir) and not path(workdir).is_dir():
     raise FileNotFoundError(f'No such directory: {workdir}. Pass the --workdir of a '
                             'main.py run.')
-  if not os.path.exists(path):
+  if not file.exists():
     raise FileNotFoundError(f'{workdir} is not an ali_jax workdir: it has no {CONFIG_FILE}. '
                             'Pass the --workdir of a main.py run.')
   try:
-    with open(path) as f:
-      saved = ml_collections.ConfigDict(json.load(f))
+    saved = ml_collections.ConfigDict(json.loads(file.read_text()))
   except json.JSONDecodeError as error:
-    raise ValueError(f'{path} is not valid JSON ({error}); it was damaged.') from None
+    raise ValueError(f'{file} is not valid JSON ({error}); it was damaged.') from None
   return config_validation.with_fields_added_since(saved)
 
 
@@ -59,40 +155,100 @@ def check_compatible(saved_config, config, workdir):
         'back. Only these may change on resume: ' + ', '.join(RESUMABLE_FIELDS) + '.')
 
 
-def write_text_atomically(path, text):
-  """Writes `text` to `path` through a temporary file and a rename: never half a file."""
-  with open(path + '.tmp', 'w') as f:
-    f.write(text)
-  os.replace(path + '.tmp', path)
+# ---- Checkpoint folders ---------------------------------------------------------------
+
+def has_checkpoints(workdir):
+  directory = checkpoint_dir(workdir)
+  return directory.is_dir() and any(directory.iterdir())
 
 
-class WorkdirLock:
-  """An exclusive lock on the workdir for the life of a run.
+def move_checkpoint_aside(workdir, step):
+  """Moves checkpoints/<step> to corrupt_checkpoints/<step>-<time>; returns where.
 
-  The kernel drops the lock when its process dies, however it dies, so a
-  killed run never leaves a stale lock behind.
+  On disk one rename. A bucket has no rename: each object is copied, then the
+  originals are deleted, orbax's commit marker first, so that an interrupted
+  move leaves at worst an unfinished checkpoint, which orbax ignores.
+  """
+  source = checkpoint_dir(workdir) / str(step)
+  destination = path(workdir) / CORRUPT_DIR / f'{step}-{int(time.time())}'
+  if not is_bucket(workdir):
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(source, destination)
+    return destination
+  files = _files_under(source)
+  for file in files:
+    file.copy(destination / file.relative_to(source))
+  for file in sorted(files, key=lambda f: f.name != 'commit_success.txt'):
+    file.unlink()
+  return destination
+
+
+def _files_under(directory):
+  """Every file below `directory` (gcsfs refuses rglob's '**' in buckets)."""
+  files = []
+  for entry in directory.iterdir():
+    files.extend(_files_under(entry) if entry.is_dir() else [entry])
+  return sorted(files)
+
+
+# ---- TensorBoard ----------------------------------------------------------------------
+
+class Summaries:
+  """TensorBoard scalars and images in the workdir (process 0 only), with tensorboardX.
+
+  In a bucket, events are written to a local file that is uploaded whole (an
+  object cannot be appended to) at most every BUCKET_UPLOAD_EVERY_S and at
+  flush(force=True); past BUCKET_EVENT_FILE_BYTES a new file is started, so each
+  upload stays small however long the run. TensorBoard reads the files as one run.
   """
 
   def __init__(self, workdir):
-    self._path = os.path.join(workdir, LOCK_FILE)
-    self._file = None
+    self._workdir = path(workdir)
+    self._local_dir = (tempfile.mkdtemp(prefix='ali_jax_events_') if is_bucket(workdir)
+                       else None)
+    self._uploaded = {}  # local event file name -> its size when last uploaded
+    self._last_upload = time.monotonic()
+    self._files = 0
+    self._writer = self._new_writer()
 
-  def __enter__(self):
-    self._file = open(self._path, 'a+')  # pylint: disable=consider-using-with
-    try:
-      fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-      self._file.seek(0)
-      holder = self._file.read().strip() or 'unknown'
-      self._file.close()
-      raise RuntimeError(f'Another run (process {holder}) is using {os.path.dirname(self._path)}; '
-                         'wait for it to finish or use another --workdir.') from None
-    self._file.seek(0)
-    self._file.truncate()
-    self._file.write(str(os.getpid()))
-    self._file.flush()
-    return self
+  def _new_writer(self):
+    self._files += 1
+    return tensorboardX.SummaryWriter(self._local_dir or str(self._workdir),
+                                      filename_suffix=f'.{self._files}')
 
-  def __exit__(self, *exc_info):
-    fcntl.flock(self._file, fcntl.LOCK_UN)
-    self._file.close()
+  def scalars(self, prefix, values, step):
+    for name, value in values.items():
+      self._writer.add_scalar(f'{prefix}/{name}', value, step)
+
+  def png_images(self, prefix, figures, step):
+    """figures: {file name: PNG bytes}."""
+    for name, png in figures.items():
+      with Image.open(io.BytesIO(png)) as image:
+        self._writer.add_image(f'{prefix}/{os.path.splitext(name)[0]}',
+                               np.asarray(image.convert('RGB')), step, dataformats='HWC')
+
+  def flush(self, force=False):
+    """Writes what was added; in a bucket, uploads if forced or due."""
+    self._writer.flush()
+    if self._local_dir is not None and (
+        force or time.monotonic() - self._last_upload >= BUCKET_UPLOAD_EVERY_S):
+      self._upload()
+      current = [n for n in self._uploaded if n.endswith(f'.{self._files}')]
+      if sum(self._uploaded[n] for n in current) > BUCKET_EVENT_FILE_BYTES:
+        self._writer.close()  # all of it was just uploaded
+        self._writer = self._new_writer()
+
+  def _upload(self):
+    for name in sorted(os.listdir(self._local_dir)):
+      local = os.path.join(self._local_dir, name)
+      if self._uploaded.get(name) != os.path.getsize(local):
+        self._uploaded[name] = os.path.getsize(local)
+        with open(local, 'rb') as f:
+          write_bytes(self._workdir / name, f.read())
+    self._last_upload = time.monotonic()
+
+  def close(self):
+    self._writer.close()
+    if self._local_dir is not None:
+      self._upload()
+      shutil.rmtree(self._local_dir, ignore_errors=True)

@@ -34,6 +34,9 @@ def image_config(*, dataset, architecture, train_examples, epochs, batch_size=10
   config.checkpoint_every_steps = 5_000
   config.max_checkpoints_to_keep = 3
   config.nonfinite = 'stop'  # or 'skip' non-finite updates and count them
+  # A gs:// workdir's lock is taken over when its run has not renewed it for
+  # this long (it died); ali_jax/workdir_lock.py says what the lock guarantees.
+  config.workdir_lock_stale_s = 120.0
   # 'ali'; 'bigan' with model.encoder='deterministic'; or a comparison
   # (ali_jax/methods.py: gan, latent_regressor, joint_latent_regressor,
   # post_hoc, alice).

@@ -11,6 +11,7 @@ import jax
 from ali_jax import checkpoints
 from ali_jax import run_setup
 from ali_jax import state as state_lib
+from ali_jax import workdir as workdir_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -21,15 +22,24 @@ def free_port():
     return s.getsockname()[1]
 
 
-def launch_main(workdir, log_path, *flags, devices=4):
-  """Starts `main.py` on the tiny mixture config with `devices` CPU devices."""
-  env = dict(os.environ, JAX_PLATFORMS='cpu',
+def launch_main(workdir, log_path, *flags, devices=4, env=None):
+  """Starts `main.py` on the tiny mixture config with `devices` CPU devices
+  (`env`: more environment variables)."""
+  env = dict(os.environ, **(env or {}), JAX_PLATFORMS='cpu',
              XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}')
   command = [sys.executable, os.path.join(REPO, 'main.py'),
              '--config=' + os.path.join(REPO, 'configs/mixture_tiny.py'),
              f'--workdir={workdir}', *flags]
   log = open(log_path, 'w')  # pylint: disable=consider-using-with
   return subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def launch_two_hosts(workdir, log_paths, *flags):
+  """Two `main.py` processes of one job over 127.0.0.1, 2 CPU devices each."""
+  port = free_port()
+  return [launch_main(workdir, log_paths[i], f'--coordinator_address=127.0.0.1:{port}',
+                      '--num_processes=2', f'--process_id={i}', *flags, devices=2)
+          for i in range(2)]
 
 
 def wait_all(processes, timeout):
@@ -60,20 +70,34 @@ def log_contains(path, text):
   return lambda: text in open(path).read()
 
 
+def finished_checkpoints(workdir):
+  """Steps of the finished checkpoints in `workdir` (a path or a gs:// URL)."""
+  directory = workdir_lib.checkpoint_dir(str(workdir))
+  if not directory.exists():
+    return []
+  # In a bucket orbax writes <step>/ in place and its commit marker last.
+  finished = ((lambda d: (d / 'commit_success.txt').exists())
+              if workdir_lib.is_bucket(workdir) else (lambda d: True))
+  return sorted(int(d.name) for d in directory.iterdir() if d.name.isdigit() and finished(d))
+
+
 def checkpoint_being_written(workdir):
-  """True while orbax writes a checkpoint (into a temporary directory)."""
-  directory = os.path.join(workdir, 'checkpoints')
-  return lambda: os.path.isdir(directory) and any(
-      'orbax-checkpoint-tmp' in name for name in os.listdir(directory))
+  """True while orbax writes a checkpoint: on disk into a temporary directory, in a
+  bucket into <step>/ before its commit marker."""
+  directory = workdir_lib.checkpoint_dir(str(workdir))
+  def condition():
+    if not directory.exists():
+      return False
+    names = [d.name for d in directory.iterdir()]
+    if workdir_lib.is_bucket(workdir):
+      return bool(set(n for n in names if n.isdigit()) - set(map(str, finished_checkpoints(
+          workdir))))
+    return any('orbax-checkpoint-tmp' in name for name in names)
+  return condition
 
 
 def has_checkpoint_at_least(workdir, step):
-  def condition():
-    directory = os.path.join(workdir, 'checkpoints')
-    finished = [int(d) for d in os.listdir(directory) if d.isdigit()] if os.path.isdir(
-        directory) else []
-    return bool(finished) and max(finished) >= step
-  return condition
+  return lambda: max(finished_checkpoints(workdir), default=-1) >= step
 
 
 def restored_state(workdir, config, step=None):

@@ -8,7 +8,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import tensorboardX
 
 from ali_jax import config_validation
 from ali_jax import data
@@ -151,10 +150,11 @@ def test_post_hoc_trains_a_fresh_discriminator_against_a_frozen_generator(tmp_pa
   assert _changed(final.encoder.params, initial.encoder.params)
   # An evaluation at the end of the GAN phase leaves out the encoder's metrics
   # (of an encoder still at its initial weights); the final one has them.
-  with tensorboardX.SummaryWriter(str(tmp_path / 'gan_end')) as writer:
-    at_gan_end_metrics = train.evaluate(run, str(tmp_path / 'gan_end'), at_gan_end,
-                                        data.load_dataset(config), writer)
-  with open(tmp_path / train.EVAL_FILE) as f:
+  summaries = workdir_lib.Summaries(tmp_path / 'gan_end')
+  at_gan_end_metrics = train.evaluate(run, str(tmp_path / 'gan_end'), at_gan_end,
+                                      data.load_dataset(config), summaries)
+  summaries.close()
+  with open(tmp_path / workdir_lib.EVAL_FILE) as f:
     final_metrics = json.load(f)
   encoder_metrics = set(final_metrics) - set(at_gan_end_metrics)
   assert encoder_metrics and any('reconstruction' in name for name in encoder_metrics)

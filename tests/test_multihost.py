@@ -11,12 +11,8 @@ from tests import helpers
 
 
 def _run_two_processes(workdir, log_dir, *flags):
-  port = helpers.free_port()
-  processes = [
-      helpers.launch_main(
-          workdir, log_dir / f'process_{i}.log', f'--coordinator_address=127.0.0.1:{port}',
-          '--num_processes=2', f'--process_id={i}', *flags, devices=2)
-      for i in range(2)]
+  processes = helpers.launch_two_hosts(
+      workdir, [log_dir / f'process_{i}.log' for i in range(2)], *flags)
   return_codes = helpers.wait_all(processes, timeout=240)
   logs = [(log_dir / f'process_{i}.log').read_text() for i in range(2)]
   # A non-zero exit would include the trainer's check that both processes
@@ -79,15 +75,10 @@ def test_sigterm_saves_and_resume_matches_uninterrupted(tmp_path, tiny_config):
 
 def test_sigterm_to_one_host_stops_both_at_the_same_step(tmp_path, tiny_config):
   workdir = tmp_path / 'preempted'
-  port = helpers.free_port()
   logs = [tmp_path / f'process_{i}.log' for i in range(2)]
-  processes = [
-      helpers.launch_main(
-          workdir, logs[i], f'--coordinator_address=127.0.0.1:{port}', '--num_processes=2',
-          f'--process_id={i}', '--config.num_train_steps=100000',
-          '--config.log_every_steps=10', '--config.checkpoint_every_steps=100000',
-          '--config.eval_every_steps=100000', devices=2)
-      for i in range(2)]
+  processes = helpers.launch_two_hosts(
+      workdir, logs, '--config.num_train_steps=100000', '--config.log_every_steps=10',
+      '--config.checkpoint_every_steps=100000', '--config.eval_every_steps=100000')
   try:
     assert helpers.wait_until(helpers.log_contains(logs[0], 'step 30/'), processes[0],
                               timeout=120), logs[0].read_text()

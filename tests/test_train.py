@@ -136,9 +136,9 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path, tiny_config):
   jax.tree.map(np.testing.assert_array_equal, resumed, reference)
 
 
-def test_url_workdir_is_refused_with_advice(tiny_config):
-  with pytest.raises(ValueError, match='gcsfuse'):
-    train.train_and_evaluate(tiny_config, 'gs://bucket/run')
+def test_url_workdir_of_another_scheme_is_refused(tiny_config):
+  with pytest.raises(ValueError, match='of URLs only gs:// are supported'):
+    train.train_and_evaluate(tiny_config, 's3://bucket/run')
 
 
 def test_bad_batch_size_fails_before_compiling(tmp_path, tiny_config):
