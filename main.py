@@ -8,6 +8,7 @@ with --distributed; for a manual launch give --coordinator_address,
 --num_processes and --process_id instead.
 """
 import logging as python_logging
+import os
 import sys
 
 from absl import app
@@ -16,6 +17,7 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
+from ali_jax import checkpoints
 from ali_jax import data
 from ali_jax import train
 from ali_jax import xla_flags
@@ -61,6 +63,11 @@ def main(argv):
     train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
   except data.DatasetNotPrepared as error:  # the message says what to run: no traceback
     sys.exit(f'{error}')
+  except checkpoints.CheckpointWriteFailed as error:
+    logging.error('%s', error)
+    # orbax's writer threads, stuck in their retries, would keep the process
+    # alive; what they were writing was never committed, so nothing is lost.
+    os._exit(1)  # pylint: disable=protected-access
 
 
 if __name__ == '__main__':

@@ -5,6 +5,8 @@ writes each checkpoint to a temporary directory and renames it when complete;
 in a bucket, which has no rename, it writes a commit marker last and counts
 only checkpoints that have one.
 """
+import time
+
 from absl import logging
 import jax
 import orbax.checkpoint as ocp
@@ -19,11 +21,44 @@ def make_manager(workdir, *, max_to_keep=None, create=True):
       options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=create))
 
 
-def save(manager, state):
-  """Saves `state` at its own step (asynchronously; the host copy is made now).
+class CheckpointWriteFailed(RuntimeError):
+  """A checkpoint write failed, or did not finish in time: the storage is unreachable."""
+
+
+_KEPT = ('The checkpoints completed before it are kept: run the same command again once the '
+         'storage is reachable.')
+
+
+def wait_for_writes(manager, timeout_s):
+  """Waits for the checkpoint being written; CheckpointWriteFailed if it fails or
+  is still unfinished after `timeout_s`.
+
+  orbax's own wait has no limit, and its writes retry for many minutes when the
+  storage is unreachable (tensorstore's GCS retries), which would hang the run.
+  """
+  deadline = time.monotonic() + timeout_s
+  while manager.is_saving_in_progress():
+    if time.monotonic() > deadline:
+      raise CheckpointWriteFailed(
+          f'A checkpoint in {manager.directory} has not finished writing after '
+          f'{timeout_s:.0f} s (config.checkpoint_write_timeout_s): the storage is unreachable '
+          f'or too slow. {_KEPT}')
+    time.sleep(0.1)
+  try:
+    manager.wait_until_finished()  # raises what a failed write raised
+  except Exception as error:  # pylint: disable=broad-except  (orbax, tensorstore, gcsfs...)
+    raise CheckpointWriteFailed(
+        f'Writing a checkpoint in {manager.directory} failed ({type(error).__name__}: '
+        f'{str(error)[:300]}). {_KEPT}') from error
+
+
+def save(manager, state, *, timeout_s):
+  """Saves `state` at its own step (asynchronously; the host copy is made now),
+  once the previous write has finished (see wait_for_writes).
 
   Every process must call this.
   """
+  wait_for_writes(manager, timeout_s)
   state = devices.global_arrays(state)
   manager.save(devices.step_of(state),
                args=ocp.args.Composite(state=ocp.args.StandardSave(state)))

@@ -99,6 +99,9 @@ COMMON_FIELDS = {
     'checkpoint_every_steps': Field(_positive_integer, 'a positive integer', REPORTING),
     'max_checkpoints_to_keep': Field(_positive_integer, 'a positive integer', REPORTING),
     'nonfinite': _one_of(('stop', 'skip'), on_resume=MAY_CHANGE),
+    # A checkpoint write still unfinished after this long stops the run.
+    'checkpoint_write_timeout_s': Field(_positive_number, 'a finite number > 0', REPORTING,
+                                        before_it_existed=600.0),
     # A bucket workdir's lock is taken over after this long without a heartbeat.
     'workdir_lock_stale_s': Field(_positive_number, 'a finite number > 0', REPORTING,
                                   before_it_existed=120.0),

@@ -253,14 +253,14 @@ def _train(run, workdir, dataset, lock):
       if save_now:
         if lock is not None:
           lock.check_held()
-        checkpoints.save(manager, state)
+        checkpoints.save(manager, state, timeout_s=config.checkpoint_write_timeout_s)
       if preempted:
         break
       if done % config.eval_every_steps == 0 and done != config.num_train_steps:
         evaluate(run, workdir, state, dataset, summaries, references)
 
   watcher.close()
-  manager.wait_until_finished()
+  checkpoints.wait_for_writes(manager, config.checkpoint_write_timeout_s)
   manager.close()
   # Every host must end with the same parameters; a silent divergence
   # between hosts would corrupt everything that follows.

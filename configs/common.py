@@ -34,6 +34,9 @@ def image_config(*, dataset, architecture, train_examples, epochs, batch_size=10
   config.checkpoint_every_steps = 5_000
   config.max_checkpoints_to_keep = 3
   config.nonfinite = 'stop'  # or 'skip' non-finite updates and count them
+  # A checkpoint still being written after this long stops the run (the
+  # storage is unreachable) rather than hang it.
+  config.checkpoint_write_timeout_s = 600.0
   # A gs:// workdir's lock is taken over when its run has not renewed it for
   # this long (it died); ali_jax/workdir_lock.py says what the lock guarantees.
   config.workdir_lock_stale_s = 120.0

@@ -30,6 +30,9 @@ def get_config():
   # A non-finite loss or gradient: 'stop' the run (the checkpoints before it are
   # kept), or 'skip' that update and count it in the metrics.
   config.nonfinite = 'stop'
+  # A checkpoint still being written after this long stops the run (the
+  # storage is unreachable) rather than hang it.
+  config.checkpoint_write_timeout_s = 600.0
   # A gs:// workdir's lock is taken over when its run has not renewed it for
   # this long (it died); ali_jax/workdir_lock.py says what the lock guarantees.
   config.workdir_lock_stale_s = 120.0

@@ -4,6 +4,7 @@ The emulator (tests/gcs_emulator.py) runs on 127.0.0.1 for this module; each
 test uses its own folder of the bucket.
 """
 import io
+import re
 import signal
 import struct
 import time
@@ -29,8 +30,9 @@ LOCK_FLAG = f'--config.workdir_lock_stale_s={STALE_S}'
 
 
 @pytest.fixture(scope='module')
-def emulator():
-  with gcs_emulator.running() as running:
+def emulator(tmp_path_factory):
+  # On disk, so that a test can stop it and start it again with its objects.
+  with gcs_emulator.running(data_dir=tmp_path_factory.mktemp('gcs')) as running:
     yield running
 
 
@@ -217,3 +219,38 @@ def test_summaries_in_a_bucket_arrive_whole_in_small_files(bucket_workdir, monke
             for v in e.summary.value]
   assert sorted(s for tag, s in values if tag == 'train/loss') == list(range(1, 31))
   assert sorted(s for tag, s in values if tag == 'eval/samples') == [10, 20, 30]
+
+
+def test_the_bucket_going_away_stops_the_run_and_a_restart_loses_nothing(
+    emulator, bucket_workdir, tmp_path, tiny_config):
+  final_step = 40
+  log = tmp_path / 'run.log'
+  process = helpers.launch_main(
+      bucket_workdir, log, LOCK_FLAG, '--config.checkpoint_write_timeout_s=10',
+      '--config.optimizer.schedule=constant', '--config.log_every_steps=5',
+      '--config.checkpoint_every_steps=5', '--config.eval_every_steps=100000',
+      f'--config.num_train_steps={final_step}')
+  try:
+    assert helpers.wait_until(helpers.has_checkpoint_at_least(bucket_workdir, 10), process,
+                              timeout=120), log.read_text()
+    emulator.stop()
+    # It fails, at most checkpoint_write_timeout_s after a write stalls; not hangs.
+    assert helpers.wait_all([process], timeout=180) == [1], log.read_text()
+  finally:
+    emulator.start()
+  assert re.search(r'(has not finished writing after 10 s|Writing a checkpoint in .* failed).*'
+                   'run the same command again once the storage is reachable',
+                   log.read_text()), log.read_text()[-3000:]
+  committed = helpers.finished_checkpoints(bucket_workdir)
+  assert max(committed) >= 10
+
+  # Restarted, it continues from its last committed checkpoint and ends where
+  # an uninterrupted run ends.
+  _constant_rate(tiny_config, final_step)
+  tiny_config.checkpoint_every_steps = 5
+  tiny_config.eval_every_steps = 100000
+  assert train.train_and_evaluate(tiny_config, bucket_workdir)['step'] == final_step
+  train.train_and_evaluate(tiny_config, str(tmp_path / 'uninterrupted'))
+  jax.tree.map(np.testing.assert_array_equal,
+               helpers.restored_state(bucket_workdir, tiny_config),
+               helpers.restored_state(tmp_path / 'uninterrupted', tiny_config))
