@@ -7,7 +7,7 @@ same code). It holds:
   events.out.tfevents.*  TensorBoard summaries
   checkpoints/           orbax checkpoints (checkpoints.py writes them)
   corrupt_checkpoints/   checkpoints that did not restore, kept for inspection
-  .lock                  one run at a time (WorkdirLock, BucketLock)
+  .lock                  one run at a time (workdir_lock.py: FileLock, BucketLock)
 
 Small files are written whole: on disk through a temporary file and a rename;
 in a bucket, which has no rename and no append, as one upload, which appears
