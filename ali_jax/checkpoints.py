@@ -47,9 +47,13 @@ def wait_for_writes(manager, timeout_s):
   try:
     manager.wait_until_finished()  # raises what a failed write raised
   except Exception as error:  # pylint: disable=broad-except  (orbax, tensorstore, gcsfs...)
-    raise CheckpointWriteFailed(
-        f'Writing a checkpoint in {manager.directory} failed ({type(error).__name__}: '
-        f'{str(error)[:300]}). {_KEPT}') from error
+    raise _write_failed(manager, error) from error
+
+
+def _write_failed(manager, error):
+  return CheckpointWriteFailed(
+      f'Writing a checkpoint in {manager.directory} failed ({type(error).__name__}: '
+      f'{str(error)[:300]}). {_KEPT}')
 
 
 def save(manager, state, *, timeout_s):
@@ -60,8 +64,11 @@ def save(manager, state, *, timeout_s):
   """
   wait_for_writes(manager, timeout_s)
   state = devices.global_arrays(state)
-  manager.save(devices.step_of(state),
-               args=ocp.args.Composite(state=ocp.args.StandardSave(state)))
+  try:
+    manager.save(devices.step_of(state),
+                 args=ocp.args.Composite(state=ocp.args.StandardSave(state)))
+  except Exception as error:  # pylint: disable=broad-except  (the storage: gcsfs, tensorstore)
+    raise _write_failed(manager, error) from error
 
 
 def restore(manager, template_state, step=None):
