@@ -93,18 +93,13 @@ def write_text(file, text):
 
 
 def save_eval(workdir, metrics):
-  """eval.json; returns its path."""
-  file = path(workdir) / EVAL_FILE
-  write_text(file, json.dumps(metrics, indent=2, sort_keys=True))
-  return file
+  write_text(path(workdir) / EVAL_FILE, json.dumps(metrics, indent=2, sort_keys=True))
 
 
 def save_figures(workdir, figures):
-  """figures: {file name: PNG bytes}, written to images/; returns their paths."""
-  image_dir = path(workdir) / IMAGE_DIR
+  """figures: {file name: PNG bytes}, written to images/."""
   for name, png in figures.items():
-    write_bytes(image_dir / name, png)
-  return [image_dir / name for name in figures]
+    write_bytes(path(workdir) / IMAGE_DIR / name, png)
 
 
 # ---- The config ---------------------------------------------------------------------

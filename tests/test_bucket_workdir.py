@@ -49,6 +49,21 @@ def _constant_rate(config, steps):
   return config
 
 
+def _checkpoint_every_5_steps(config, steps):
+  """The settings of the killed runs below, for the run that resumes them."""
+  _constant_rate(config, steps)
+  config.checkpoint_every_steps = 5
+  config.eval_every_steps = 100000
+  return config
+
+
+def _ends_like_a_local_run(bucket_workdir, local_workdir, config):
+  """Trains `config` on local disk; the bucket run must end in the same state, bit for bit."""
+  train.train_and_evaluate(config, str(local_workdir))
+  jax.tree.map(np.testing.assert_array_equal, helpers.restored_state(bucket_workdir, config),
+               helpers.restored_state(local_workdir, config))
+
+
 def test_fresh_run_writes_everything_and_loads(bucket_workdir, tmp_path, tiny_config):
   process = helpers.launch_main(bucket_workdir, tmp_path / 'run.log', LOCK_FLAG)
   assert helpers.wait_all([process], timeout=240) == [0], (tmp_path / 'run.log').read_text()
@@ -63,11 +78,7 @@ def test_fresh_run_writes_everything_and_loads(bucket_workdir, tmp_path, tiny_co
 
   model = ali_jax.load(bucket_workdir)
   assert model.step == tiny_config.num_train_steps
-  # The same run on local disk ends with the same parameters, bit for bit.
-  train.train_and_evaluate(tiny_config, str(tmp_path / 'local'))
-  jax.tree.map(np.testing.assert_array_equal,
-               helpers.restored_state(bucket_workdir, tiny_config),
-               helpers.restored_state(tmp_path / 'local', tiny_config))
+  _ends_like_a_local_run(bucket_workdir, tmp_path / 'local', tiny_config)
 
 
 def test_a_second_writer_is_refused_and_a_dead_ones_lock_taken_over(
@@ -116,14 +127,9 @@ def test_sigkill_mid_run_and_mid_checkpoint_then_resume_bit_for_bit(
     assert process.returncode == -signal.SIGKILL, log.read_text()
   assert killed_mid_write >= 1  # at least one kill left a checkpoint half written
 
-  _constant_rate(tiny_config, final_step)
-  tiny_config.checkpoint_every_steps = 5
-  tiny_config.eval_every_steps = 100000
+  _checkpoint_every_5_steps(tiny_config, final_step)
   assert train.train_and_evaluate(tiny_config, bucket_workdir)['step'] == final_step
-  train.train_and_evaluate(tiny_config, str(tmp_path / 'uninterrupted'))
-  jax.tree.map(np.testing.assert_array_equal,
-               helpers.restored_state(bucket_workdir, tiny_config),
-               helpers.restored_state(tmp_path / 'uninterrupted', tiny_config))
+  _ends_like_a_local_run(bucket_workdir, tmp_path / 'uninterrupted', tiny_config)
 
 
 def _truncate_data(checkpoint):
@@ -143,10 +149,7 @@ def test_truncated_newest_checkpoint_is_skipped_and_kept_aside(bucket_workdir, t
   corrupt = [p.name for p in (epath.Path(bucket_workdir) / 'corrupt_checkpoints').iterdir()]
   assert len(corrupt) == 1 and corrupt[0].startswith('12-')
   assert helpers.finished_checkpoints(bucket_workdir) == [8, 12, 16]
-  train.train_and_evaluate(tiny_config, str(tmp_path / 'uninterrupted'))
-  jax.tree.map(np.testing.assert_array_equal,
-               helpers.restored_state(bucket_workdir, tiny_config),
-               helpers.restored_state(tmp_path / 'uninterrupted', tiny_config))
+  _ends_like_a_local_run(bucket_workdir, tmp_path / 'uninterrupted', tiny_config)
 
 
 def test_sigterm_to_one_of_two_hosts_saves_in_the_bucket(bucket_workdir, tmp_path,
@@ -246,11 +249,6 @@ def test_the_bucket_going_away_stops_the_run_and_a_restart_loses_nothing(
 
   # Restarted, it continues from its last committed checkpoint and ends where
   # an uninterrupted run ends.
-  _constant_rate(tiny_config, final_step)
-  tiny_config.checkpoint_every_steps = 5
-  tiny_config.eval_every_steps = 100000
+  _checkpoint_every_5_steps(tiny_config, final_step)
   assert train.train_and_evaluate(tiny_config, bucket_workdir)['step'] == final_step
-  train.train_and_evaluate(tiny_config, str(tmp_path / 'uninterrupted'))
-  jax.tree.map(np.testing.assert_array_equal,
-               helpers.restored_state(bucket_workdir, tiny_config),
-               helpers.restored_state(tmp_path / 'uninterrupted', tiny_config))
+  _ends_like_a_local_run(bucket_workdir, tmp_path / 'uninterrupted', tiny_config)

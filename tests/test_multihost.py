@@ -1,5 +1,4 @@
 """Several processes over 127.0.0.1, and preemption by SIGTERM, through the real main.py."""
-import os
 import signal
 
 import jax
@@ -59,7 +58,7 @@ def test_sigterm_saves_and_resume_matches_uninterrupted(tmp_path, tiny_config):
     process.send_signal(signal.SIGTERM)
   assert helpers.wait_all([process], timeout=120) == [0], log.read_text()
   assert 'Preempted: saved a checkpoint at step' in log.read_text()
-  saved = [int(d) for d in os.listdir(workdir / 'checkpoints') if d.isdigit()]
+  saved = helpers.finished_checkpoints(workdir)
   assert len(saved) == 1 and saved[0] >= 30
   preempted_at = saved[0]
 
@@ -85,6 +84,6 @@ def test_sigterm_to_one_host_stops_both_at_the_same_step(tmp_path, tiny_config):
   finally:
     processes[1].send_signal(signal.SIGTERM)  # the scheduler preempts one host
   assert helpers.wait_all(processes, timeout=120) == [0, 0], [p.read_text() for p in logs]
-  saved = [int(d) for d in os.listdir(workdir / 'checkpoints') if d.isdigit()]
+  saved = helpers.finished_checkpoints(workdir)
   assert len(saved) == 1 and saved[0] >= 30
   assert helpers.restored_state(workdir, tiny_config).step == saved[0]
