@@ -112,6 +112,10 @@ COMMON_FIELDS = {
     **_method_option('regression_weight', _non_negative_number, 'a finite number >= 0'),
     **_method_option('cycle_weight', _non_negative_number, 'a finite number >= 0'),
     **_method_option('vae_observation_std', _positive_number, 'a finite number > 0'),
+    **_method_option('num_labels', _non_negative_integer,
+                     'an integer >= 0 (> 0 for the labelled methods)'),
+    **_method_option('labels_seed', _non_negative_integer, 'an integer >= 0'),
+    **_method_option('unsupervised_weight', _non_negative_number, 'a finite number >= 0'),
     'loss_form': _one_of(losses.LOSS_FORMS),
     'optimizer.learning_rate': Field(_positive_number, 'a finite number > 0'),
     'optimizer.b1': Field(_fraction, 'a number in [0, 1)'),
@@ -255,6 +259,7 @@ def _check_method(config):
     if encoder != networks.GAUSSIAN:
       raise ValueError(f"config.method='vae' needs config.model.encoder='gaussian' (its KL "
                        f"term needs mu and sigma), not {encoder!r}.")
+  _check_labels(config)
   inference_steps = config.method_options.inference_steps
   if method in methods.TWO_PHASE_METHODS and not (
       0 < inference_steps < config.num_train_steps):
@@ -267,6 +272,31 @@ def _check_method(config):
         f'config.method_options.gan_workdir is set, but config.method={method!r} has no GAN '
         f'phase to take from it (only {", ".join(methods.TWO_PHASE_METHODS)} do): '
         "set it to ''.")
+
+
+def _check_labels(config):
+  """The labelled methods need a labelled image dataset and a class-balanced count."""
+  method, num_labels = config.method, config.method_options.num_labels
+  if method not in methods.LABELLED_METHODS:
+    if num_labels:
+      raise ValueError(
+          f'config.method_options.num_labels={num_labels}, but config.method={method!r} '
+          'learns from no labels: set it to 0, or use one of '
+          f'{methods.LABELLED_METHODS}.')
+    return
+  spec = images.SPECS.get(config.dataset)
+  if spec is None or not spec.num_classes:
+    labelled = [name for name, s in images.SPECS.items() if s.num_classes]
+    raise ValueError(f'config.method={method!r} learns from class labels, but '
+                     f'config.dataset={config.dataset!r} has none: use one of {labelled}.')
+  if config.model.condition_dim:
+    raise ValueError(f'config.method={method!r} takes no conditions: set '
+                     'config.model.condition_dim to 0.')
+  if not num_labels or num_labels % spec.num_classes:
+    raise ValueError(
+        f'config.method={method!r} needs config.method_options.num_labels, a positive '
+        f'multiple of the {spec.num_classes} classes of {config.dataset} (the same number '
+        f'of each); it is {num_labels}.')
 
 
 def _check_image_model(config):

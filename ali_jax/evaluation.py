@@ -237,6 +237,8 @@ def evaluate_images(model, dataset, *, num_samples, seed=0, with_encoder=True,
   ratio, below 1 when reconstructions are closer to x than other images are.
   With references: sample_class_metrics on `num_samples` samples and
   inference_class_metrics on every held-out image.
+  test_error (a model whose D classifies, on labelled data): the share of
+  held-out images that model.classify gets wrong.
   """
   x, y = dataset.heldout, dataset.heldout_conditions
   grid = GRID_ROWS * GRID_ROWS
@@ -245,6 +247,8 @@ def evaluate_images(model, dataset, *, num_samples, seed=0, with_encoder=True,
   sample_conditions = None if y is None else y[np.arange(num_samples) % len(y)]
   samples = model.sample(num_samples, sample_conditions, seed=seed)
   metrics = {} if references is None else sample_class_metrics(samples, references)
+  if model.num_classes and dataset.heldout_labels is not None:
+    metrics['test_error'] = float(np.mean(model.classify(x) != dataset.heldout_labels))
   arrays = dict(samples=samples[:grid])
   if not with_encoder:  # a GAN: samples only
     return metrics, arrays

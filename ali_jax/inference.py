@@ -70,6 +70,13 @@ def _encoder_features(encoder, kind, hidden_layers, variables, x, noise, *y):
   return jnp.concatenate(parts, axis=-1)
 
 
+def _class_logits(encoder, discriminator, kind, encoder_variables, discriminator_variables,
+                  x, noise):
+  """D's class logits of (x, the mean of q(z|x)), both networks in inference mode."""
+  mean = _encoder_features(encoder, kind, 0, encoder_variables, x, noise)
+  return discriminator.apply(discriminator_variables, x, mean, train=False)
+
+
 class TrainedModel:
   """The encoder and generator of a run, with batch norm in inference mode.
 
@@ -129,6 +136,30 @@ class TrainedModel:
     return _in_chunks(lambda *a: features(_variables(self._state.encoder), *a), self._chunk,
                       x, np.zeros((len(x), self.latent_dim), np.float32),
                       *self._conditions(y, len(x)))
+
+  @property
+  def num_classes(self):
+    """K for a model whose D classifies (methods semi_supervised, supervised); else 0."""
+    return self._run.num_classes
+
+  def class_logits(self, x):
+    """D's K class logits of (x, the mean of q(z|x)); the fake class's logit is 0.
+
+    Only for models whose discriminator classifies (num_classes > 0).
+    """
+    if not self.num_classes:
+      raise ValueError(f'This model (method {self.config.method!r}) has a real/fake '
+                       'discriminator, not a classifier: only runs of the methods '
+                       "'semi_supervised' and 'supervised' classify.")
+    x = _checked_array(x, 'x', self.data_shape, self._value_range)
+    class_logits = self._run.jitted_class_logits(_class_logits)
+    return _in_chunks(lambda *a: class_logits(_variables(self._state.encoder),
+                                              _variables(self._state.discriminator), *a),
+                      self._chunk, x, np.zeros((len(x), self.latent_dim), np.float32))
+
+  def classify(self, x):
+    """The class of each x: argmax over D's K class logits of (x, the mean of q(z|x))."""
+    return np.argmax(self.class_logits(x), axis=-1)
 
   def decode(self, z, y=None):
     """x = G(z)."""

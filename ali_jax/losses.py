@@ -11,6 +11,7 @@ Naming follows the ALI paper (Dumoulin et al. 2017, and its official code):
 D is trained to tell them apart (label 1 for q, 0 for p); the encoder and the
 generator are trained to make D swap its labels.
 """
+import jax
 import jax.numpy as jnp
 from jax.nn import sigmoid, softplus
 
@@ -82,3 +83,43 @@ def cycle_loss(x, x_reconstructed, z, z_reconstructed):
 def gaussian_kl_to_prior(mu, log_sigma):
   """KL(N(mu, sigma^2) || N(0, I)) per example: the VAE's KL term."""
   return 0.5 * per_example_sum(mu ** 2 + jnp.exp(2 * log_sigma) - 1 - 2 * log_sigma)
+
+
+# ---- K+1-class semi-supervised ALI (PAPER.md section 6) ---------------------------
+# D(x, z) outputs K class logits l; the fake class K+1 has its logit fixed at 0
+# (Salimans et al. 2016), so p(real | x, z) = sum_k exp(l_k) / (1 + sum_k exp(l_k))
+# = sigmoid(logsumexp(l)): logsumexp(l) is the real/fake logit of ALI's losses.
+
+def real_logit_from_class_logits(class_logits):
+  """(batch, K) class logits -> (batch,) logit of "real" (a q pair, any of the K classes)."""
+  return jax.nn.logsumexp(class_logits, axis=-1)
+
+
+def classification_loss(class_logits, labels):
+  """mean cross-entropy of integer `labels` under softmax(class_logits) over the K classes.
+
+  With the fake class's logit at 0 this is -log p(y | x, z, real), Salimans et
+  al.'s supervised term.
+  """
+  log_probabilities = jax.nn.log_softmax(class_logits, axis=-1)
+  return -jnp.mean(jnp.take_along_axis(log_probabilities, labels[:, None], axis=-1))
+
+
+def classification_accuracy(class_logits, labels):
+  """The share of rows whose largest class logit is at the label."""
+  return jnp.mean((jnp.argmax(class_logits, axis=-1) == labels).astype(jnp.float32))
+
+
+def semi_supervised_discriminator_loss(labelled_logits, labels, unlabelled_logits,
+                                       fake_logits, *, unsupervised_weight=0.5):
+  """The K+1-class D's loss: classification_loss on labelled q pairs, plus
+  unsupervised_weight x ALI's discriminator_loss on the real logits of
+  unlabelled q pairs (any of the K classes) and p pairs (the class K+1).
+
+  Salimans et al.'s code weighs the unsupervised term 1/2 (its loss_unl =
+  -1/2 mean lse(l_unl) + 1/2 mean softplus(lse(l_unl)) + 1/2 mean softplus(lse(l_gen)),
+  which is 1/2 of discriminator_loss since softplus(a) - a = softplus(-a)).
+  """
+  return classification_loss(labelled_logits, labels) + unsupervised_weight * (
+      discriminator_loss(real_logit_from_class_logits(unlabelled_logits),
+                         real_logit_from_class_logits(fake_logits)))

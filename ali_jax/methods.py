@@ -20,6 +20,16 @@ starts. The trainer loops over phases without knowing any method by name.
                           for E and G (Li et al. 2017's explicit cycle loss).
   vae                     (mixture only) E, G maximise the ELBO with a Gaussian
                           p(x|z) of std vae_observation_std; D is unused.
+  semi_supervised         (labelled images) ALI with a K+1-class D(x, z): labelled
+                          q pairs predict their class, unlabelled ones any of the K,
+                          p pairs the fake class (PAPER.md section 6); E, G: ALI's
+                          loss on the implied real/fake logit.
+  supervised              (labelled images) the same E and D as one classifier,
+                          argmax D(x, E(x)), trained on the labelled examples
+                          alone; G is unused. The baseline of semi_supervised.
+
+The labelled methods' batches carry a labelled batch too (`num_labels`
+class-balanced training examples chosen by `labels_seed`; ali_jax/data).
 
 To add a method: write its loss function (losses from `calls`, the networks
 of one step, see step.NetworkCalls) and a function config -> phases, and add
@@ -42,6 +52,8 @@ JOINT_LATENT_REGRESSOR = 'joint_latent_regressor'
 POST_HOC = 'post_hoc'
 ALICE = 'alice'
 VAE = 'vae'
+SEMI_SUPERVISED = 'semi_supervised'
+SUPERVISED = 'supervised'
 
 # Phase names.
 SINGLE_PHASE = 'single'
@@ -64,12 +76,20 @@ def default_options():
       regression_weight=0.25,    # joint_latent_regressor (PAPER.md: 1.0 degenerates)
       cycle_weight=1.0,          # alice
       vae_observation_std=0.1,   # vae: std of the Gaussian p(x|z)
+      # semi_supervised, supervised: how many labelled training examples (a
+      # multiple of the classes, the same number of each), and the seed that picks them.
+      num_labels=0,
+      labels_seed=0,
+      # semi_supervised: the weight of D's real/fake term beside its classification
+      # term (Salimans et al. 2016's code: 1/2).
+      unsupervised_weight=0.5,
   )
 
 
 class Objective(NamedTuple):
   """losses(calls, x, y, z, noise) -> {name: scalar}, and the loss each trained
-  network descends (networks it does not name are frozen)."""
+  network descends (networks it does not name are frozen). The losses of the
+  LABELLED_METHODS also take `labelled` (step.Labelled)."""
   losses: Callable[..., Dict[str, jax.Array]]
   minimises: Dict[str, str]
 
@@ -168,6 +188,41 @@ def _make_vae_losses(observation_std):
   return vae_losses
 
 
+def _make_semi_supervised_losses(unsupervised_weight):
+  def semi_supervised_losses(calls, x, y, z, noise, labelled):
+    del y  # validation allows no conditions here
+    n = x.shape[0]
+    # One call per network over everything it sees, so batch norm normalises
+    # one joint batch (as _adversarial does for D).
+    z_hat, z_labelled = jnp.split(
+        calls.encode(jnp.concatenate([x, labelled.x]),
+                     jnp.concatenate([noise, labelled.noise])), [n])
+    x_tilde = calls.decode(z)
+    logits = calls.discriminate(jnp.concatenate([x, x_tilde, labelled.x]),
+                                jnp.concatenate([z_hat, z, z_labelled]))
+    unlabelled, fake, labelled_logits = jnp.split(logits, [n, 2 * n])
+    real_logit = losses_lib.real_logit_from_class_logits
+    return dict(
+        discriminator_loss=losses_lib.semi_supervised_discriminator_loss(
+            labelled_logits, labelled.labels, unlabelled, fake,
+            unsupervised_weight=unsupervised_weight),
+        generator_loss=losses_lib.generator_loss(real_logit(unlabelled), real_logit(fake),
+                                                 form=calls.loss_form),
+        classification_loss=losses_lib.classification_loss(labelled_logits, labelled.labels),
+        labelled_accuracy=losses_lib.classification_accuracy(labelled_logits,
+                                                             labelled.labels),
+        real_confidence=losses_lib.real_confidence(real_logit(unlabelled)),
+        fake_confidence=losses_lib.fake_confidence(real_logit(fake)))
+  return semi_supervised_losses
+
+
+def _supervised_losses(calls, x, y, z, noise, labelled):
+  del x, y, z, noise  # the unlabelled data and the prior play no part
+  logits = calls.discriminate(labelled.x, calls.encode(labelled.x, labelled.noise))
+  return dict(classification_loss=losses_lib.classification_loss(logits, labelled.labels),
+              labelled_accuracy=losses_lib.classification_accuracy(logits, labelled.labels))
+
+
 # ---- The methods' phases ----------------------------------------------------------
 
 ADVERSARIAL = dict(encoder='generator_loss', generator='generator_loss',
@@ -215,8 +270,17 @@ PHASES = {
                           discriminator='discriminator_loss')),
     VAE: _weighted(_make_vae_losses, 'vae_observation_std',
                    dict(encoder='negative_elbo', generator='negative_elbo')),
+    SEMI_SUPERVISED: _weighted(_make_semi_supervised_losses, 'unsupervised_weight',
+                               ADVERSARIAL),
+    SUPERVISED: _one_phase(Objective(_supervised_losses,
+                                     dict(encoder='classification_loss',
+                                          discriminator='classification_loss'))),
 }
 METHODS = tuple(PHASES)
+# Methods that learn from labelled examples; their D outputs one logit per class.
+LABELLED_METHODS = (SEMI_SUPERVISED, SUPERVISED)
+# The methods that the 2-D mixture (unlabelled) can train.
+MIXTURE_METHODS = tuple(m for m in METHODS if m not in LABELLED_METHODS)
 # A GAN first, then inference learnt against the frozen generator.
 TWO_PHASE_METHODS = (LATENT_REGRESSOR, POST_HOC)
 

@@ -261,10 +261,16 @@ class ConvGenerator(nn.Module):
 
 
 class ConvDiscriminator(nn.Module):
-  """D(x, z) = D_xz(concat(D_x(x), D_z(z))), z as a 1x1 image; one logit."""
+  """D(x, z) = D_xz(concat(D_x(x), D_z(z))), z as a 1x1 image.
+
+  One logit per pair, (batch,); with num_outputs=K > 1 (the K+1-class D of
+  semi-supervised ALI) D_xz's last layer has K channels and D returns
+  (batch, K) class logits.
+  """
   arch: architectures.Architecture
   init_std: float
   dropout_rate: float
+  num_outputs: int = 1
   condition_dim: int = 0
   condition_embedding: int = 256
   axis_name: Optional[str] = None
@@ -284,8 +290,11 @@ class ConvDiscriminator(nn.Module):
     if self.condition_dim:  # conditional ALI: y joins D_xz's input
       joint.append(_as_image(nn.Dense(self.condition_embedding, dtype=self.dtype,
                                       kernel_init=nn.initializers.normal(self.init_std))(y)))
-    return stack(a.discriminator_joint, activate_last=False)(
-        jnp.concatenate(joint, -1), train=train)[:, 0, 0, 0].astype(jnp.float32)
+    layers = a.discriminator_joint[:-1] + (
+        a.discriminator_joint[-1]._replace(features=self.num_outputs),)
+    logits = stack(layers, activate_last=False)(
+        jnp.concatenate(joint, -1), train=train)[:, 0, 0, :].astype(jnp.float32)
+    return logits[:, 0] if self.num_outputs == 1 else logits
 
 
 class Networks(NamedTuple):
@@ -294,7 +303,7 @@ class Networks(NamedTuple):
   discriminator: nn.Module
 
 
-def build_networks(model_config, *, data_shape, axis_name=None):
+def build_networks(model_config, *, data_shape, axis_name=None, discriminator_outputs=1):
   """The three networks that `model_config` describes.
 
   Args:
@@ -303,10 +312,14 @@ def build_networks(model_config, *, data_shape, axis_name=None):
       for images).
     axis_name: the pmap axis over which batch norm statistics are averaged, or
       None outside pmap.
+    discriminator_outputs: 1 (a real/fake logit), or the number of classes K
+      for a K+1-class image D (its logits, the fake class's fixed at 0).
   """
   m = model_config
   dtype = COMPUTE_DTYPES[m.dtype]
   if m.architecture == 'mlp':
+    if discriminator_outputs != 1:
+      raise ValueError('The mixture MLP discriminator has one output.')
     return Networks(
         encoder=MLPEncoder(latent_dim=m.latent_dim, hidden=tuple(m.encoder_hidden),
                            kind=m.encoder, init_std=m.init_std, axis_name=axis_name,
@@ -323,7 +336,8 @@ def build_networks(model_config, *, data_shape, axis_name=None):
   return Networks(
       encoder=ConvEncoder(arch, m.init_std, kind=m.encoder, **condition),
       generator=ConvGenerator(arch, m.init_std, **condition),
-      discriminator=ConvDiscriminator(arch, m.init_std, m.dropout_rate, **condition))
+      discriminator=ConvDiscriminator(arch, m.init_std, m.dropout_rate,
+                                      num_outputs=discriminator_outputs, **condition))
 
 
 def output_bias_from_data(images):

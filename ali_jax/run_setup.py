@@ -36,8 +36,12 @@ class RunSetup:
     self.is_images = config.dataset in data.IMAGE_DATASETS
     # The size of the conditioning vector y (CelebA's 40 attributes); 0: unconditional.
     self.condition_dim = config.model.condition_dim if self.is_images else 0
-    self.networks = networks_lib.build_networks(config.model, data_shape=self.data_shape,
-                                                axis_name=axis_name)
+    # The labelled methods' D gives one logit per class (methods.LABELLED_METHODS).
+    self.num_classes = (data.images.SPECS[config.dataset].num_classes
+                        if config.method in methods.LABELLED_METHODS else 0)
+    self.networks = networks_lib.build_networks(
+        config.model, data_shape=self.data_shape, axis_name=axis_name,
+        discriminator_outputs=self.num_classes or 1)
     self.phases = methods.phases(config)
     self._cache = {}
 
@@ -93,6 +97,13 @@ class RunSetup:
     generator = self.networks.generator
     return self._cached('decode', lambda: jax.jit(
         lambda variables, z, *y: generator.apply(variables, z, *y, train=False)))
+
+  def jitted_class_logits(self, class_logits_fn):
+    """jit of class_logits_fn(encoder, discriminator, kind, encoder_variables,
+    discriminator_variables, x): D's class logits of (x, the mean of q(z|x))."""
+    networks = self.networks
+    return self._cached('class_logits', lambda: jax.jit(functools.partial(
+        class_logits_fn, networks.encoder, networks.discriminator, self.config.model.encoder)))
 
   def jitted_features(self, hidden_layers, features_fn):
     """jit of features_fn(encoder, kind, hidden_layers, variables, x, noise, *y)."""

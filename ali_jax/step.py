@@ -6,12 +6,24 @@ single call (so its batch norm statistics cover the joint batch), and all
 trained networks are updated simultaneously. What each network minimises comes
 from an methods.Objective (ALI, BiGAN and the paper's comparisons).
 """
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 import optax
 
 from ali_jax import losses
 from ali_jax import networks as networks_lib
+
+
+LABELLED_NOISE_STREAM = 0x1AB  # fold_in(step key, this): the labelled batch's encoder noise
+
+
+class Labelled(NamedTuple):
+  """This device's labelled batch: images, integer labels and encoder noise."""
+  x: jax.Array
+  labels: jax.Array
+  noise: jax.Array
 
 
 def _device_slice(global_array, device_index, size):
@@ -81,6 +93,8 @@ def make_train_step(networks, optimizers, objective, *, latent_dim,
   `objective` (methods.Objective) says what each trained network minimises;
   the others are left exactly as they are (no optimizer update either).
 
+  `batch` holds 'x' (and 'y' for conditional models; 'x_labelled' and 'label'
+  for methods that learn from labels, passed to the losses as `labelled`).
   Under pmap, `batch['x']` is this device's part of the global batch; gradients
   and metrics are averaged over `axis_name`, and batch norm (built with the
   same axis name) normalises over the global batch. The prior and encoder
@@ -106,11 +120,21 @@ def make_train_step(networks, optimizers, objective, *, latent_dim,
     encoder_noise = _device_slice(jax.random.normal(encoder_key, global_shape),
                                   device_index, per_device)
     dropout_key = jax.random.fold_in(dropout_key, device_index)
+    # Methods that learn from labels get a labelled batch too, and encoder noise
+    # for it from a key of its own (so the other draws match unlabelled methods').
+    extra = {}
+    if 'x_labelled' in batch:
+      labelled_shape = (num_devices * batch['x_labelled'].shape[0], latent_dim)
+      labelled_noise = _device_slice(
+          jax.random.normal(jax.random.fold_in(step_key, LABELLED_NOISE_STREAM),
+                            labelled_shape),
+          device_index, batch['x_labelled'].shape[0])
+      extra['labelled'] = Labelled(batch['x_labelled'], batch['label'], labelled_noise)
 
     def objective_terms(params):
       calls = NetworkCalls(networks, state, params, dropout_key=dropout_key,
                            loss_form=loss_form)
-      return objective.losses(calls, x, y, z, encoder_noise), calls.new_batch_stats
+      return objective.losses(calls, x, y, z, encoder_noise, **extra), calls.new_batch_stats
 
     params = {name: getattr(state, name).params for name in trained}
     terms, pullback, new_batch_stats = jax.vjp(objective_terms, params, has_aux=True)

@@ -39,7 +39,7 @@ from ali_jax.data import mixture
 from experiments import reporting
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list('methods', list(methods_lib.METHODS), 'Methods to compare.')
+flags.DEFINE_list('methods', list(methods_lib.MIXTURE_METHODS), 'Methods to compare.')
 flags.DEFINE_list('seeds', ['0', '1', '2', '3', '4'], 'Seeds to train each method with.')
 flags.DEFINE_integer('num_train_steps', 10_000,
                      'Steps of every method; the two-phase methods (latent_regressor, '
@@ -181,9 +181,10 @@ def comparison_figure(path, methods, seed):
 
 def main(argv):
   del argv
-  unknown = sorted(set(FLAGS.methods) - set(methods_lib.METHODS))
+  unknown = sorted(set(FLAGS.methods) - set(methods_lib.MIXTURE_METHODS))
   if unknown:
-    raise app.UsageError(f'--methods: unknown {unknown}; choose from {methods_lib.METHODS}.')
+    raise app.UsageError(f'--methods: unknown {unknown}; '
+                         f'choose from {methods_lib.MIXTURE_METHODS}.')
   seeds = [int(s) for s in FLAGS.seeds]
   # The runs that start from a gan run queue last, so they seldom wait for it.
   runs = sorted(((method, seed) for seed in seeds for method in FLAGS.methods),

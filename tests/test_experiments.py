@@ -40,7 +40,7 @@ def test_mixture_comparison_trains_every_method(tmp_path):
   _run_script('experiments/mixture_comparison.py', '--quick', '--seeds=0,1',
               f'--workdir={tmp_path / "runs"}', f'--output_dir={tmp_path / "out"}')
   report = (tmp_path / 'out' / 'mixture_comparison.md').read_text()
-  for method in methods.METHODS:
+  for method in methods.MIXTURE_METHODS:
     row = re.search(rf'^\| {method} \| (\d+\.\d) \+- (\d+\.\d) \[(\d+), (\d+)\]', report,
                     re.MULTILINE)
     assert row, method

@@ -8,6 +8,7 @@ process reads only its own contiguous share of every global batch, so several
 hosts see together exactly what one host would.
 """
 import dataclasses
+import itertools
 import os
 from typing import Optional
 
@@ -15,6 +16,8 @@ from absl import logging
 import grain
 import numpy as np
 from PIL import Image
+
+from ali_jax.data import labelled as labelled_lib
 
 READ_THREADS = 8
 
@@ -95,6 +98,21 @@ def _attributes(example):
   return np.array([float(attributes[k]) for k in sorted(attributes)], np.float32)
 
 
+def _num_labels(config):
+  return config.method_options.get('num_labels', 0)
+
+
+def _with_labelled(batches, labelled, start_step, global_batch_size, process_index,
+                   process_count):
+  """`batches` (from start_step on), each with its step's labelled batch if any."""
+  if labelled is None:
+    return batches
+  return (dict(batch, **labelled.batch(step, global_batch_size=global_batch_size,
+                                       process_index=process_index,
+                                       process_count=process_count))
+          for step, batch in zip(itertools.count(start_step), batches))
+
+
 class ImageData:
   """Training batches and a held-out set of one image dataset."""
 
@@ -120,6 +138,23 @@ class ImageData:
     # The held-out images' classes, for the class-reading metrics (None: unlabelled).
     self.heldout_labels = (np.array([int(r['label']) for r in records], np.int64)
                            if self.spec.num_classes else None)
+    self.labelled = self._labelled_subset(config) if _num_labels(config) else None
+
+  def _labelled_subset(self, config):
+    """The labelled methods' examples (ali_jax/data/labelled.py)."""
+    options = config.method_options
+    if options.num_labels > len(self._train_source):
+      raise ValueError(f'config.method_options.num_labels={options.num_labels} is more than '
+                       f'the {len(self._train_source)} examples of the training split of '
+                       f'{config.dataset}: lower it.')
+    indices = labelled_lib.balanced_subset(
+        lambda i: self._train_source[i]['label'], len(self._train_source),
+        num_labels=options.num_labels, num_classes=self.spec.num_classes,
+        seed=options.labels_seed)
+    records = [self._train_source[int(i)] for i in indices]
+    return labelled_lib.LabelledSubset(
+        np.stack([to_unit_images(r['image'], self.spec) for r in records]),
+        np.array([int(r['label']) for r in records], np.int32), seed=config.seed)
 
   def first_images(self, count):
     """The first `count` training images (for the generator's initial output bias)."""
@@ -140,8 +175,10 @@ class ImageData:
                 .repeat(None).map(self._example).batch(share, drop_remainder=True))
     # Process p's share of step s is share-batch number s * process_count + p.
     mine = examples[start_step * process_count + process_index::process_count]
-    return iter(mine.to_iter_dataset(grain.ReadOptions(num_threads=READ_THREADS,
-                                                       prefetch_buffer_size=2 * READ_THREADS)))
+    unlabelled = iter(mine.to_iter_dataset(grain.ReadOptions(
+        num_threads=READ_THREADS, prefetch_buffer_size=2 * READ_THREADS)))
+    return _with_labelled(unlabelled, self.labelled, start_step, global_batch_size,
+                          process_index, process_count)
 
 
 class FakeImageData:
@@ -161,11 +198,23 @@ class FakeImageData:
                                                    self._condition_dim)).astype(np.float32)
                                if self.conditional else None)
     self.heldout_labels = None  # noise has no classes
+    # The labelled methods' step also takes noise, labelled with random classes.
+    num_labels = _num_labels(config)
+    self.labelled = labelled_lib.LabelledSubset(
+        rng.uniform(size=(num_labels,) + data_shape).astype(np.float32),
+        rng.integers(0, SPECS[config.dataset].num_classes, num_labels).astype(np.int32),
+        seed=config.seed) if num_labels else None
 
   def first_images(self, count):
     return self.heldout[:count]
 
   def batches(self, start_step, *, global_batch_size, process_index=0, process_count=1):
+    return _with_labelled(self._unlabelled_batches(start_step, global_batch_size,
+                                                   process_index, process_count),
+                          self.labelled, start_step, global_batch_size, process_index,
+                          process_count)
+
+  def _unlabelled_batches(self, start_step, global_batch_size, process_index, process_count):
     share = global_batch_size // process_count
     step = start_step
     while True:
