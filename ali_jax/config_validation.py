@@ -116,6 +116,13 @@ COMMON_FIELDS = {
                      'an integer >= 0 (> 0 for the labelled methods)'),
     **_method_option('labels_seed', _non_negative_integer, 'an integer >= 0'),
     **_method_option('unsupervised_weight', _non_negative_number, 'a finite number >= 0'),
+    'parameter_average.decay': Field(_fraction, 'a number in [0, 1) (0: no average)',
+                                     before_it_existed=0.0),
+    'parameter_average.networks': Field(
+        lambda v: (isinstance(v, (tuple, list)) and len(set(v)) == len(v)
+                   and all(n in networks.NETWORK_NAMES for n in v)),
+        f'a sequence of distinct names from {networks.NETWORK_NAMES}',
+        before_it_existed=['discriminator']),
     'loss_form': _one_of(losses.LOSS_FORMS),
     'optimizer.learning_rate': Field(_positive_number, 'a finite number > 0'),
     'optimizer.b1': Field(_fraction, 'a number in [0, 1)'),

@@ -17,10 +17,6 @@ VECTOR_CHUNK = 1024
 IMAGE_CHUNK = 64
 
 
-def _variables(network_state):
-  return {'params': network_state.params, 'batch_stats': network_state.batch_stats}
-
-
 def _in_chunks(fn, size, *arrays):
   """fn over the rows of `arrays` in chunks of `size` rows (the last one padded)."""
   n = len(arrays[0])
@@ -80,6 +76,9 @@ def _class_logits(encoder, discriminator, kind, encoder_variables, discriminator
 class TrainedModel:
   """The encoder and generator of a run, with batch norm in inference mode.
 
+  A network whose parameters the run averaged (config.parameter_average) runs
+  with the average.
+
   All methods take and return numpy arrays with the batch as the first axis.
   Images are floats in [0, 1], (batch, height, width, channels). Conditional
   models (CelebA attributes) also take `y`, (batch, condition_dim).
@@ -98,8 +97,13 @@ class TrainedModel:
     self._value_range = (0.0, 1.0) if run.is_images else None
     self._chunk = IMAGE_CHUNK if run.is_images else VECTOR_CHUNK
     encode, decode = run.jitted_encoder(), run.jitted_generator()
-    self._encode = lambda *arrays: encode(_variables(self._state.encoder), *arrays)
-    self._decode = lambda *arrays: decode(_variables(self._state.generator), *arrays)
+    averages = getattr(self._state, 'averages', {})
+    self._variables = {
+        name: {'params': averages.get(name, getattr(self._state, name).params),
+               'batch_stats': getattr(self._state, name).batch_stats}
+        for name in networks_lib.NETWORK_NAMES}
+    self._encode = lambda *arrays: encode(self._variables['encoder'], *arrays)
+    self._decode = lambda *arrays: decode(self._variables['generator'], *arrays)
 
   def _conditions(self, y, count):
     """() for unconditional models, else (y,) checked."""
@@ -133,7 +137,7 @@ class TrainedModel:
       raise ValueError(f'hidden_layers={hidden_layers!r}; expected an integer >= 0.')
     x = _checked_array(x, 'x', self.data_shape, self._value_range)
     features = self._run.jitted_features(hidden_layers, _encoder_features)
-    return _in_chunks(lambda *a: features(_variables(self._state.encoder), *a), self._chunk,
+    return _in_chunks(lambda *a: features(self._variables['encoder'], *a), self._chunk,
                       x, np.zeros((len(x), self.latent_dim), np.float32),
                       *self._conditions(y, len(x)))
 
@@ -153,8 +157,8 @@ class TrainedModel:
                        "'semi_supervised' and 'supervised' classify.")
     x = _checked_array(x, 'x', self.data_shape, self._value_range)
     class_logits = self._run.jitted_class_logits(_class_logits)
-    return _in_chunks(lambda *a: class_logits(_variables(self._state.encoder),
-                                              _variables(self._state.discriminator), *a),
+    return _in_chunks(lambda *a: class_logits(self._variables['encoder'],
+                                              self._variables['discriminator'], *a),
                       self._chunk, x, np.zeros((len(x), self.latent_dim), np.float32))
 
   def classify(self, x):

@@ -69,7 +69,8 @@ class RunSetup:
     return self._cached(('train_step', phase.name), functools.partial(
         step_lib.make_train_step, self.networks, self.optimizers(phase), phase.objective,
         latent_dim=self.latent_dim, loss_form=self.config.loss_form,
-        axis_name=self.axis_name, skip_nonfinite=self.config.nonfinite == 'skip'))
+        axis_name=self.axis_name, skip_nonfinite=self.config.nonfinite == 'skip',
+        average_decay=self.config.parameter_average.decay))
 
   def pmapped_train_step(self, phase):
     """The step of `phase` pmapped over the local devices, as the trainer runs it."""

@@ -1,4 +1,6 @@
 """TrainState: the three players' parameters, optimizer states and BN statistics."""
+from typing import Dict
+
 import flax
 import jax
 import jax.numpy as jnp
@@ -27,6 +29,24 @@ class TrainState:
   encoder: NetworkState
   generator: NetworkState
   discriminator: NetworkState
+
+
+@flax.struct.dataclass
+class TrainStateWithAverages(TrainState):
+  """A TrainState that also keeps exponential moving averages of some networks'
+  parameters (config.parameter_average), which evaluation and the inference
+  API use in place of the parameters themselves.
+
+  A class of its own, so that runs without averages keep TrainState's
+  checkpoint layout (orbax restores only into the same tree).
+  """
+  averages: Dict[str, flax.core.FrozenDict]
+
+
+def averaged_networks(config):
+  """The networks whose parameters `config` averages (none when the decay is 0)."""
+  average = config.parameter_average
+  return tuple(average.networks) if average.decay > 0 else ()
 
 
 def _init_network_state(variables, optimizer):
@@ -65,8 +85,28 @@ def create_train_state(run):
   training images.
   """
   rng = jax.random.PRNGKey(run.config.seed)
-  return TrainState(step=jnp.zeros((), jnp.int32), rng=rng,
-                    **_init_network_states(run, jax.random.fold_in(rng, 0x1A11)))
+  networks = _init_network_states(run, jax.random.fold_in(rng, 0x1A11))
+  averaged = averaged_networks(run.config)
+  if not averaged:
+    return TrainState(step=jnp.zeros((), jnp.int32), rng=rng, **networks)
+  return TrainStateWithAverages(step=jnp.zeros((), jnp.int32), rng=rng, **networks,
+                                averages={name: _copy(networks[name].params)
+                                          for name in averaged})
+
+
+def _copy(params):
+  """New buffers with the values of `params`. An average must not share its
+  parameters' buffers: the trainer's step donates the state, and a buffer
+  donated twice crashes XLA."""
+  return jax.tree.map(jnp.copy, params)
+
+
+def _with_params(state, name, params):
+  """`state` with network `name`'s parameters replaced (and its average restarted there)."""
+  state = state.replace(**{name: getattr(state, name).replace(params=params)})
+  if name in getattr(state, 'averages', {}):
+    state = state.replace(averages={**state.averages, name: _copy(params)})
+  return state
 
 
 def with_fresh_discriminator(state, run):
@@ -75,8 +115,8 @@ def with_fresh_discriminator(state, run):
   Post-hoc inference trains a new joint D against the frozen generator; the
   key depends only on the seed, so a resumed run draws the same D.
   """
-  fresh = _init_network_states(run, jax.random.fold_in(state.rng, 0xD15C))
-  return state.replace(discriminator=fresh['discriminator'])
+  fresh = _init_network_states(run, jax.random.fold_in(state.rng, 0xD15C))['discriminator']
+  return _with_params(state.replace(discriminator=fresh), 'discriminator', fresh.params)
 
 
 def with_output_bias_from(state, images):
@@ -86,4 +126,4 @@ def with_output_bias_from(state, images):
   """
   params = flax.core.unfreeze(state.generator.params)
   params[networks_lib.OUTPUT_BIAS] = jnp.asarray(networks_lib.output_bias_from_data(images))
-  return state.replace(generator=state.generator.replace(params=params))
+  return _with_params(state, 'generator', params)

@@ -87,7 +87,7 @@ class NetworkCalls:
 
 def make_train_step(networks, optimizers, objective, *, latent_dim,
                     loss_form=losses.NON_SATURATING, axis_name=None,
-                    skip_nonfinite=False):
+                    skip_nonfinite=False, average_decay=0.0):
   """Returns train_step(state, batch) for jit (axis_name=None) or pmap.
 
   `objective` (methods.Objective) says what each trained network minimises;
@@ -101,6 +101,10 @@ def make_train_step(networks, optimizers, objective, *, latent_dim,
   noise are drawn for the global batch from the step's key and sliced per
   device, so a step on n devices is the same maths as on one device with the
   same global batch (dropout masks, drawn per device, are the exception).
+
+  A state with averages (state.TrainStateWithAverages) moves each average
+  towards its network's new parameters: a <- decay a + (1 - decay) p, with
+  decay = `average_decay`.
   """
   trained = tuple(name for name in networks_lib.NETWORK_NAMES if name in objective.minimises)
 
@@ -161,6 +165,11 @@ def make_train_step(networks, optimizers, objective, *, latent_dim,
     new_state = state.replace(step=state.step + 1, **{
         name: _update(getattr(state, name), grads[name], new_batch_stats[name],
                       getattr(optimizers, name)) for name in trained})
+    if hasattr(state, 'averages'):
+      new_state = new_state.replace(averages={
+          name: jax.tree.map(lambda a, p: average_decay * a + (1 - average_decay) * p,
+                             average, getattr(new_state, name).params)
+          for name, average in state.averages.items()})
     if skip_nonfinite:
       unchanged = state.replace(step=new_state.step)
       new_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old),

@@ -12,6 +12,7 @@ from configs import cifar10
 def get_config():
   config = cifar10.get_config()
   config.method = 'semi_supervised'
+  config.parameter_average.decay = 0.9999  # D's Polyak average classifies
   config.method_options.num_labels = 4_000
   config.data.num_heldout = 5_000  # the whole validation split train[45000:]
   return config

@@ -46,6 +46,11 @@ def image_config(*, dataset, architecture, train_examples, epochs, batch_size=10
   config.method = 'ali'
   config.method_options = ml_collections.ConfigDict(methods.default_options())
   config.loss_form = 'non_saturating'  # the paper's code; or 'minimax'
+  # An exponential moving average of these networks' parameters, kept in the
+  # checkpoints and used by evaluation and the inference API instead of the
+  # parameters (0: none). Salimans et al. 2016 average D's at 0.9999.
+  config.parameter_average = ml_collections.ConfigDict(dict(
+      decay=0.0, networks=('discriminator',)))
   config.optimizer = ml_collections.ConfigDict(dict(
       learning_rate=1e-4, b1=0.5, b2=0.999,  # the paper, every image experiment
       schedule='constant',

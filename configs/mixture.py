@@ -43,6 +43,11 @@ def get_config():
   config.method = 'ali'
   config.method_options = ml_collections.ConfigDict(methods.default_options())
   config.loss_form = 'non_saturating'  # or 'minimax' (saturating)
+  # An exponential moving average of these networks' parameters, kept in the
+  # checkpoints and used by evaluation and the inference API instead of the
+  # parameters (0: none). Salimans et al. 2016 average D's at 0.9999.
+  config.parameter_average = ml_collections.ConfigDict(dict(
+      decay=0.0, networks=('discriminator',)))
   config.optimizer = ml_collections.ConfigDict(dict(
       learning_rate=1e-3,   # the paper: 1e-4
       b1=0.8, b2=0.999,     # the paper's

@@ -12,6 +12,7 @@ from configs import svhn
 def get_config():
   config = svhn.get_config()
   config.method = 'semi_supervised'
+  config.parameter_average.decay = 0.9999  # D's Polyak average classifies
   config.method_options.num_labels = 1_000
   config.data.num_heldout = 26_032  # the whole test split: test_error reads it
   return config

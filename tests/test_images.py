@@ -125,6 +125,7 @@ def test_image_config_mismatches_are_named(tmp_path, change, message):
 
 def test_image_metrics_by_hand():
   class Perfect:  # reconstructs exactly
+    num_classes = 0  # its D does not classify
     def reconstruct(self, x, y, seed):
       return x
     def sample(self, n, y, seed):
