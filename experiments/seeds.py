@@ -13,10 +13,8 @@ commit and the wall time that made it; --figures_dir gets seed 0's images,
 named <config>_<image>.png, and eval.json.
 """
 import concurrent.futures
-import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 
@@ -28,6 +26,7 @@ from absl import app
 from absl import flags
 import numpy as np
 
+from experiments import launch
 from experiments import reporting
 
 FLAGS = flags.FLAGS
@@ -72,15 +71,10 @@ def markdown_table(rows):
 
 def train_seed(seed, workdir):
   """Runs main.py for one seed; returns its eval.json with the wall time of this call."""
-  command = [sys.executable, os.path.join(REPO, 'main.py'), f'--config={FLAGS.config}',
-             f'--workdir={workdir}', f'--config.seed={seed}'] + [
-                 f'--config.{assignment}' for assignment in FLAGS.set]
-  os.makedirs(workdir, exist_ok=True)
+  overrides = dict(assignment.split('=', 1) for assignment in FLAGS.set)
   start = time.time()
-  with open(os.path.join(workdir, 'seeds_log.txt'), 'a') as log:
-    subprocess.run(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, check=True)
-  with open(os.path.join(workdir, 'eval.json')) as f:
-    return dict(json.load(f), wall_s=time.time() - start)
+  metrics = launch.train_run(FLAGS.config, workdir, {**overrides, 'seed': seed})
+  return dict(metrics, wall_s=time.time() - start)
 
 
 def main(argv):

@@ -13,9 +13,10 @@ the mean +- std test error. Raw pixels are always a baseline. It also reports
 BiGAN's 1-nearest-neighbour test accuracy on E(x) (the encoder's mean) with
 the whole label pool as neighbours.
 
-The splits and label counts per dataset are in SPLITS: SVHN follows the paper
-(1,000 labels from train[0:63257], C on train[63257:73257]); digits is the
-offline stand-in (100 labels from train[:1200], C on train[1200:]).
+The splits and label counts per dataset are in experiments/svm_protocol.py
+(SPLITS): SVHN follows the paper (1,000 labels from train[0:63257], C on
+train[63257:73257]); digits is the offline stand-in (100 labels from
+train[:1200], C on train[1200:]).
 """
 import os
 import sys
@@ -30,80 +31,23 @@ from absl import app
 from absl import flags
 import numpy as np
 from sklearn import exceptions as sklearn_exceptions
-from sklearn import svm
 
 import ali_jax
 from ali_jax import data
-from ali_jax import evaluation
 from experiments import reporting
+from experiments import svm_protocol
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list('models', ['ali=runs/digits'],
                   'name=workdir pairs of trained runs, all on the same dataset.')
-flags.DEFINE_integer('labels', None, 'Labelled examples per SVM (default: SPLITS).')
+flags.DEFINE_integer('labels', None, 'Labelled examples per SVM (default: '
+                     'svm_protocol.SPLITS).')
 flags.DEFINE_integer('num_svms', 100, 'SVMs, each on its own random label subset.')
 flags.DEFINE_integer('num_c', 50, 'Values of C in exp(linspace(-20, 20, num_c)).')
 flags.DEFINE_integer('seed', 0, 'Seed of the label subsets.')
 flags.DEFINE_string('output', None, 'Markdown file to write (default: print only).')
 
-# dataset -> (label pool, validation split for C, test split, labels per SVM)
-SPLITS = {
-    'svhn': ('train[:63257]', 'train[63257:]', 'test', 1000),
-    'digits': ('train[:1200]', 'train[1200:]', 'test', 100),
-    'fashion_mnist': ('train[:50000]', 'train[50000:]', 'test', 1000),
-}
 RAW_PIXELS = 'raw pixels'
-
-
-def class_balanced_subset(labels, count, rng):
-  """Indices of `count` examples, count / num_classes of each class, drawn at random."""
-  classes = np.unique(labels)
-  if count % len(classes):
-    raise ValueError(f'--labels={count} is not a multiple of the {len(classes)} classes.')
-  per_class = count // len(classes)
-  return np.concatenate([rng.choice(np.flatnonzero(labels == c), per_class, replace=False)
-                         for c in classes])
-
-
-def span_coordinates(train, *others):
-  """Every array's rows in an orthonormal basis of the span of `train`'s rows.
-
-  A constant feature is appended first. An L2-regularised linear SVM's weights
-  lie in the span of its training inputs, so it learns the same classifier on
-  these coordinates (the regularised constant playing liblinear's intercept)
-  at the cost of n_train instead of thousands of features.
-  """
-  with_one = lambda a: np.concatenate([a, np.ones((len(a), 1), a.dtype)], axis=1)
-  basis, _ = np.linalg.qr(with_one(train).T.astype(np.float64))
-  return [with_one(a) @ basis for a in (train,) + others]
-
-
-def svm_test_errors(features, labels, *, num_labels, num_svms, c_values, seed):
-  """Test error of each SVM: C picked on the validation split, per label subset.
-
-  features, labels: dicts with 'pool', 'valid' and 'test' arrays.
-  """
-  rng = np.random.default_rng(seed)
-  errors = []
-  for _ in range(num_svms):
-    subset = class_balanced_subset(labels['pool'], num_labels, rng)
-    train, valid, test = span_coordinates(features['pool'][subset], features['valid'],
-                                          features['test'])
-    best_error, best_model = np.inf, None
-    for c in c_values:
-      model = svm.LinearSVC(C=c, loss='squared_hinge', fit_intercept=False).fit(
-          train, labels['pool'][subset])
-      error = np.mean(model.predict(valid) != labels['valid'])
-      if error < best_error:
-        best_error, best_model = error, model
-    errors.append(np.mean(best_model.predict(test) != labels['test']))
-  return np.array(errors)
-
-
-def nearest_neighbour_accuracy(features, labels):
-  """1-NN test accuracy with the whole label pool as neighbours (Euclidean)."""
-  return evaluation.nearest_neighbour_accuracy(features['pool'], labels['pool'],
-                                               features['test'], labels['test'])
 
 
 def main(argv):
@@ -118,10 +62,10 @@ def main(argv):
   config = next(iter(models.values())).config
   if any(m.config.dataset != config.dataset for m in models.values()):
     raise app.UsageError('--models: the runs are on different datasets.')
-  if config.dataset not in SPLITS:
+  if config.dataset not in svm_protocol.SPLITS:
     raise app.UsageError(f'No semi-supervised splits for {config.dataset!r}; '
-                         f'known: {sorted(SPLITS)}.')
-  pool_split, valid_split, test_split, default_labels = SPLITS[config.dataset]
+                         f'known: {sorted(svm_protocol.SPLITS)}.')
+  pool_split, valid_split, test_split, default_labels = svm_protocol.SPLITS[config.dataset]
   num_labels = FLAGS.labels or default_labels
   images, labels = {}, {}
   for part, split in (('pool', pool_split), ('valid', valid_split), ('test', test_split)):
@@ -138,10 +82,10 @@ def main(argv):
       nn_features = {k: model.features(v, hidden_layers=0) for k, v in images.items()}
     with warnings.catch_warnings():  # liblinear stops at max_iter for the largest C
       warnings.simplefilter('ignore', sklearn_exceptions.ConvergenceWarning)
-      errors = svm_test_errors(svm_features, labels, num_labels=num_labels,
+      errors = svm_protocol.svm_test_errors(svm_features, labels, num_labels=num_labels,
                                num_svms=FLAGS.num_svms, c_values=c_values, seed=FLAGS.seed)
     rows.append((name, svm_features['test'].shape[1], errors,
-                 nearest_neighbour_accuracy(nn_features, labels),
+                 svm_protocol.nearest_neighbour_accuracy(nn_features, labels),
                  nn_features['test'].shape[1]))
     print(f'{name}: SVM error {errors.mean():.2%} +- {errors.std():.2%}; '
           f'1-NN accuracy {rows[-1][3]:.2%}', flush=True)

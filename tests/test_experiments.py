@@ -12,7 +12,7 @@ from sklearn import svm
 from ali_jax import methods
 from ali_jax import train
 from configs import digits
-from experiments import semi_supervised
+from experiments import svm_protocol
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -82,11 +82,41 @@ def test_semi_supervised_compares_features(tmp_path):
     assert 0 <= float(error) <= 100 and 0 <= float(accuracy) <= 100
 
 
+@pytest.mark.timeout(600)
+def test_semi_supervised_comparison_trains_every_row(tmp_path):
+  output = tmp_path / 'table.md'
+  shrink = ['num_train_steps=2', 'batch_size=8', 'checkpoint_every_steps=2',
+            'eval_every_steps=100', f'data.data_dir={tmp_path / "tfds"}',
+            'data.num_heldout=20', 'data.num_eval_samples=4', 'evaluation.class_metrics=False']
+  command = ['experiments/semi_supervised_comparison.py', '--config=configs/digits.py',
+             '--ali_config=configs/digits.py', '--labels=20', '--seeds=0', '--num_svms=1',
+             '--num_c=2', f'--workdir={tmp_path / "runs"}', f'--output={output}',
+             *[f'--set={s}' for s in shrink]]
+  _run_script(*command)
+  report = output.read_text()
+  log = tmp_path / 'runs' / 'k_plus_1_20' / 'seed_0' / 'sweep_log.txt'
+  log_size = log.stat().st_size
+  _run_script(*command)  # finished runs are read, not run again
+  assert log.stat().st_size == log_size
+  assert output.read_text().split('Test error')[1] == report.split('Test error')[1]
+  for row, workdir in (('K+1 semi-supervised ALI', 'k_plus_1_20'),
+                       ('supervised, same E and D', 'supervised_20'),
+                       ('L2-SVM on unsupervised ALI', 'ali')):
+    line = re.search(rf'^\| {re.escape(row)}.*\| 20 \| (\d+\.\d+)% \| .*\| (\d+) \|$',
+                     report, re.MULTILINE)
+    assert line, row
+    assert 0 <= float(line.group(1)) <= 100
+    config = json.loads((tmp_path / 'runs' / workdir / 'seed_0' / 'config.json').read_text())
+    assert config['num_train_steps'] == 2 and config['seed'] == 0
+  k_plus_1 = json.loads((tmp_path / 'runs' / 'k_plus_1_20' / 'seed_0' / 'eval.json').read_text())
+  assert f'{k_plus_1["test_error"]:.2%}' in report
+
+
 def test_svm_on_span_coordinates_is_the_svm_on_all_features():
   rng = np.random.default_rng(0)
   train_x, labels = rng.normal(size=(40, 300)), rng.integers(0, 3, 40)
   test_x = rng.normal(size=(100, 300))
-  small_train, small_test = semi_supervised.span_coordinates(train_x, test_x)
+  small_train, small_test = svm_protocol.span_coordinates(train_x, test_x)
   assert small_train.shape == (40, 40)  # 40 rows (with the constant) span 40 dimensions
   for c in (1e-3, 1.0, 100.0):
     full = svm.LinearSVC(C=c, tol=1e-9, max_iter=100_000).fit(train_x, labels)
@@ -98,7 +128,7 @@ def test_svm_on_span_coordinates_is_the_svm_on_all_features():
 
 def test_class_balanced_subset():
   labels = np.repeat(np.arange(10), 30)
-  subset = semi_supervised.class_balanced_subset(labels, 50, np.random.default_rng(0))
+  subset = svm_protocol.class_balanced_subset(labels, 50, np.random.default_rng(0))
   assert len(set(subset)) == 50
   np.testing.assert_array_equal(np.bincount(labels[subset]), [5] * 10)
 

@@ -1,0 +1,54 @@
+"""Training runs as subprocesses of main.py, as the experiment sweeps start them."""
+import glob
+import json
+import os
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LOG_FILE = 'sweep_log.txt'  # the run's output, in its workdir
+
+
+def train_run(config_path, workdir, overrides, *, skip_finished=False):
+  """main.py --config=config_path --config.FIELD=VALUE... in `workdir`; its eval.json.
+
+  A run started again resumes from its newest checkpoint; a finished one is
+  only evaluated again, or with skip_finished not started at all (finished:
+  its eval.json is at the num_train_steps of its config.json and of
+  `overrides`, if they set it).
+  """
+  if skip_finished and _finished(workdir, overrides):
+    return read_eval(workdir)
+  command = [sys.executable, os.path.join(REPO, 'main.py'), f'--config={config_path}',
+             f'--workdir={workdir}'] + [f'--config.{field}={value}'
+                                        for field, value in overrides.items()]
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, LOG_FILE), 'a') as log:
+    subprocess.run(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, check=True)
+  return read_eval(workdir)
+
+
+def _finished(workdir, overrides):
+  try:
+    with open(os.path.join(workdir, 'config.json')) as f:
+      steps = json.load(f)['num_train_steps']
+    step = read_eval(workdir)['step']
+  except (OSError, ValueError, KeyError):
+    return False
+  return step == steps == int(overrides.get('num_train_steps', steps))
+
+
+def read_eval(workdir):
+  with open(os.path.join(workdir, 'eval.json')) as f:
+    return json.load(f)
+
+
+def run_wall_s(workdir):
+  """Seconds from the run's first TensorBoard event file (named by its creation
+  time) to its last eval.json: its training and evaluation time, with any
+  pause before a resumption included."""
+  starts = [int(os.path.basename(path).split('.')[3])
+            for path in glob.glob(os.path.join(workdir, 'events.out.tfevents.*'))]
+  if not starts:
+    return float('nan')
+  return os.path.getmtime(os.path.join(workdir, 'eval.json')) - min(starts)

@@ -1,0 +1,67 @@
+"""The paper's L2-SVM protocol on encoder features (PAPER.md section 5), as functions.
+
+Used by experiments/semi_supervised.py (one table of encoders) and
+experiments/semi_supervised_comparison.py (beside K+1 ALI).
+"""
+import numpy as np
+from sklearn import svm
+
+from ali_jax import evaluation
+
+# dataset -> (label pool, validation split for C, test split, labels per SVM)
+SPLITS = {
+    'svhn': ('train[:63257]', 'train[63257:]', 'test', 1000),
+    'digits': ('train[:1200]', 'train[1200:]', 'test', 100),
+    'fashion_mnist': ('train[:50000]', 'train[50000:]', 'test', 1000),
+}
+
+
+def class_balanced_subset(labels, count, rng):
+  """Indices of `count` examples, count / num_classes of each class, drawn at random."""
+  classes = np.unique(labels)
+  if count % len(classes):
+    raise ValueError(f'--labels={count} is not a multiple of the {len(classes)} classes.')
+  per_class = count // len(classes)
+  return np.concatenate([rng.choice(np.flatnonzero(labels == c), per_class, replace=False)
+                         for c in classes])
+
+
+def span_coordinates(train, *others):
+  """Every array's rows in an orthonormal basis of the span of `train`'s rows.
+
+  A constant feature is appended first. An L2-regularised linear SVM's weights
+  lie in the span of its training inputs, so it learns the same classifier on
+  these coordinates (the regularised constant playing liblinear's intercept)
+  at the cost of n_train instead of thousands of features.
+  """
+  with_one = lambda a: np.concatenate([a, np.ones((len(a), 1), a.dtype)], axis=1)
+  basis, _ = np.linalg.qr(with_one(train).T.astype(np.float64))
+  return [with_one(a) @ basis for a in (train,) + others]
+
+
+def svm_test_errors(features, labels, *, num_labels, num_svms, c_values, seed):
+  """Test error of each SVM: C picked on the validation split, per label subset.
+
+  features, labels: dicts with 'pool', 'valid' and 'test' arrays.
+  """
+  rng = np.random.default_rng(seed)
+  errors = []
+  for _ in range(num_svms):
+    subset = class_balanced_subset(labels['pool'], num_labels, rng)
+    train, valid, test = span_coordinates(features['pool'][subset], features['valid'],
+                                          features['test'])
+    best_error, best_model = np.inf, None
+    for c in c_values:
+      model = svm.LinearSVC(C=c, loss='squared_hinge', fit_intercept=False).fit(
+          train, labels['pool'][subset])
+      error = np.mean(model.predict(valid) != labels['valid'])
+      if error < best_error:
+        best_error, best_model = error, model
+    errors.append(np.mean(best_model.predict(test) != labels['test']))
+  return np.array(errors)
+
+
+def nearest_neighbour_accuracy(features, labels):
+  """1-NN test accuracy with the whole label pool as neighbours (Euclidean)."""
+  return evaluation.nearest_neighbour_accuracy(features['pool'], labels['pool'],
+                                               features['test'], labels['test'])
