@@ -17,7 +17,7 @@ def train_run(config_path, workdir, overrides, *, skip_finished=False):
   its eval.json is at the num_train_steps of its config.json and of
   `overrides`, if they set it).
   """
-  if skip_finished and _finished(workdir, overrides):
+  if skip_finished and is_finished(workdir, overrides):
     return read_eval(workdir)
   command = [sys.executable, os.path.join(REPO, 'main.py'), f'--config={config_path}',
              f'--workdir={workdir}'] + [f'--config.{field}={value}'
@@ -28,7 +28,8 @@ def train_run(config_path, workdir, overrides, *, skip_finished=False):
   return read_eval(workdir)
 
 
-def _finished(workdir, overrides):
+def is_finished(workdir, overrides):
+  """Whether the run in `workdir` evaluated at its last step (see train_run)."""
   try:
     with open(os.path.join(workdir, 'config.json')) as f:
       steps = json.load(f)['num_train_steps']

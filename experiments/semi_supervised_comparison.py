@@ -50,6 +50,8 @@ flags.DEFINE_list('labels', ['100', '1000'], 'Label counts.')
 flags.DEFINE_list('seeds', ['0', '1', '2'], 'Seeds (each also picks its labelled subset).')
 flags.DEFINE_multi_string('set', [], 'FIELD=VALUE: a config override for every run.')
 flags.DEFINE_integer('jobs', 1, 'Runs trained at the same time.')
+flags.DEFINE_bool('train', True, 'Train the runs that are not finished; with --notrain '
+                  'the table reports the finished ones only.')
 flags.DEFINE_string('workdir', 'runs/semi_supervised_comparison', 'Parent of the runs.')
 flags.DEFINE_integer('num_svms', 10, 'L2-SVMs per ALI run and label count.')
 flags.DEFINE_integer('num_c', 50, 'Values of C in exp(linspace(-20, 20, num_c)).')
@@ -109,7 +111,7 @@ def markdown_table(errors, wall_s):
   """errors: {(row, labels, seed): test error} -> rows per method and label count."""
   seeds = sorted({s for _, _, s in errors})
   lines = ['| method | labels | ' + ' | '.join(f'seed {s}' for s in seeds)
-           + ' | mean +- std | wall s per run |', '|---' * (len(seeds) + 4) + '|']
+           + ' | mean +- std (runs) | wall s per run |', '|---' * (len(seeds) + 4) + '|']
   for labels in sorted({n for _, n, _ in errors}):
     for row in (K_PLUS_1, SUPERVISED, SVM):
       values = [errors[row, labels, s] for s in seeds if (row, labels, s) in errors]
@@ -118,7 +120,8 @@ def markdown_table(errors, wall_s):
       walls = [wall_s[row, labels, s] for s in seeds if (row, labels, s) in wall_s]
       lines.append(f'| {row} | {labels:,} | ' + ' | '.join(
           f'{errors[row, labels, s]:.2%}' if (row, labels, s) in errors else '-'
-          for s in seeds) + f' | {np.mean(values):.2%} +- {np.std(values):.2%} | '
+          for s in seeds) + f' | {np.mean(values):.2%} +- {np.std(values):.2%} '
+          f'({len(values)}) | '
           + (f'{np.mean(walls):.0f}' if walls else '-') + ' |')
   return '\n'.join(lines)
 
@@ -128,7 +131,11 @@ def main(argv):
   commit, start = reporting.git_commit(), time.time()
   if FLAGS.ali_workdirs and len(FLAGS.ali_workdirs) != len(FLAGS.seeds):
     raise app.UsageError('--ali_workdirs: give one finished ALI run per seed.')
+  if not FLAGS.train and not FLAGS.ali_workdirs:
+    raise app.UsageError('--notrain needs --ali_workdirs (finished ALI runs).')
   runs = _runs()
+  if not FLAGS.train:
+    runs = [run for run in runs if launch.is_finished(run[3], run[5])]
   with concurrent.futures.ThreadPoolExecutor(FLAGS.jobs) as pool:
     results = [pool.submit(launch.train_run, config, workdir, overrides, skip_finished=True)
                for _, _, _, workdir, config, overrides in runs]
