@@ -156,9 +156,9 @@ def test_celeba_crop_is_centred():
 
 
 def test_labelled_split_for_the_semi_supervised_protocol(tmp_path):
-  from experiments import semi_supervised  # pylint: disable=g-import-not-at-top
+  from experiments import svm_protocol  # pylint: disable=g-import-not-at-top
   config = _shrunk('svhn', tmp_path / 'tfds')
-  pool_split = semi_supervised.SPLITS['svhn'][0]
+  pool_split = svm_protocol.SPLITS['svhn'][0]
   with tfds.testing.mock_data(num_examples=12):
     images_, labels = data.labelled_split(config, pool_split)
   assert images_.shape == (12, 32, 32, 3) and images_.dtype == np.float32
