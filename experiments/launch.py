@@ -5,8 +5,15 @@ import os
 import subprocess
 import sys
 
+from ali_jax import workdir as workdir_lib
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOG_FILE = 'sweep_log.txt'  # the run's output, in its workdir
+
+
+def overrides_from(assignments):
+  """['FIELD=VALUE', ...] (a sweep's --set flags) -> {FIELD: VALUE}."""
+  return dict(assignment.split('=', 1) for assignment in assignments)
 
 
 def train_run(config_path, workdir, overrides, *, skip_finished=False):
@@ -31,7 +38,7 @@ def train_run(config_path, workdir, overrides, *, skip_finished=False):
 def is_finished(workdir, overrides):
   """Whether the run in `workdir` evaluated at its last step (see train_run)."""
   try:
-    with open(os.path.join(workdir, 'config.json')) as f:
+    with open(os.path.join(workdir, workdir_lib.CONFIG_FILE)) as f:
       steps = json.load(f)['num_train_steps']
     step = read_eval(workdir)['step']
   except (OSError, ValueError, KeyError):
@@ -40,7 +47,7 @@ def is_finished(workdir, overrides):
 
 
 def read_eval(workdir):
-  with open(os.path.join(workdir, 'eval.json')) as f:
+  with open(os.path.join(workdir, workdir_lib.EVAL_FILE)) as f:
     return json.load(f)
 
 
@@ -52,4 +59,4 @@ def run_wall_s(workdir):
             for path in glob.glob(os.path.join(workdir, 'events.out.tfevents.*'))]
   if not starts:
     return float('nan')
-  return os.path.getmtime(os.path.join(workdir, 'eval.json')) - min(starts)
+  return os.path.getmtime(os.path.join(workdir, workdir_lib.EVAL_FILE)) - min(starts)

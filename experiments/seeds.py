@@ -71,7 +71,7 @@ def markdown_table(rows):
 
 def train_seed(seed, workdir):
   """Runs main.py for one seed; returns its eval.json with the wall time of this call."""
-  overrides = dict(assignment.split('=', 1) for assignment in FLAGS.set)
+  overrides = launch.overrides_from(FLAGS.set)
   start = time.time()
   metrics = launch.train_run(FLAGS.config, workdir, {**overrides, 'seed': seed})
   return dict(metrics, wall_s=time.time() - start)

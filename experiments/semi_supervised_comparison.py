@@ -67,7 +67,7 @@ PAPER = ('Paper (other datasets): SVHN 1,000 labels K+1 7.42 +- 0.65 %, L2-SVM o
 
 def _runs():
   """(row, labels, seed, workdir, config, overrides) of every training run."""
-  common = dict(assignment.split('=', 1) for assignment in FLAGS.set)
+  common = launch.overrides_from(FLAGS.set)
   runs = []
   for seed in map(int, FLAGS.seeds):
     if not FLAGS.ali_workdirs:

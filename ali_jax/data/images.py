@@ -147,11 +147,12 @@ class ImageData:
       raise ValueError(f'config.method_options.num_labels={options.num_labels} is more than '
                        f'the {len(self._train_source)} examples of the training split of '
                        f'{config.dataset}: lower it.')
+    walked = {}  # index -> record: the chosen ones are not read a second time
     indices = labelled_lib.balanced_subset(
-        lambda i: self._train_source[i]['label'], len(self._train_source),
-        num_labels=options.num_labels, num_classes=self.spec.num_classes,
-        seed=options.labels_seed)
-    records = [self._train_source[int(i)] for i in indices]
+        lambda i: walked.setdefault(i, self._train_source[i])['label'],
+        len(self._train_source), num_labels=options.num_labels,
+        num_classes=self.spec.num_classes, seed=options.labels_seed)
+    records = [walked[int(i)] for i in indices]
     return labelled_lib.LabelledSubset(
         np.stack([to_unit_images(r['image'], self.spec) for r in records]),
         np.array([int(r['label']) for r in records], np.int32), seed=config.seed)
