@@ -18,6 +18,7 @@ from ali_jax import losses
 from ali_jax import methods
 from ali_jax import networks
 from ali_jax import optimizers
+from ali_jax import remat
 from ali_jax.data import images
 
 
@@ -137,6 +138,8 @@ COMMON_FIELDS = {
     # The same maths in another precision: may change on resume (the rounding changes).
     'model.dtype': _one_of(tuple(networks.COMPUTE_DTYPES), on_resume=MAY_CHANGE,
                            before_it_existed='float32'),
+    # What the backward pass recomputes: the same gradients, so it may change on resume.
+    'model.remat': _one_of(remat.CHOICES, on_resume=MAY_CHANGE, before_it_existed='none'),
 }
 MIXTURE_FIELDS = {
     'data.num_train': Field(_positive_integer, 'a positive integer'),

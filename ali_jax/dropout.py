@@ -22,6 +22,8 @@ from jax.extend import random as jax_random
 import jax.numpy as jnp
 import numpy as np
 
+from ali_jax import remat
+
 DRAW_BITS = 16
 _DRAWS_PER_HASH = 64 // DRAW_BITS
 
@@ -62,6 +64,7 @@ class Dropout(nn.Module):
     if self.rate == 1.0:
       return jnp.zeros_like(x)
     keep_rate = 1.0 - self.rate
-    kept = keep_mask(self.make_rng('dropout'), keep_rate, x.shape)
+    # Named so that model.remat='elementwise' keeps the mask rather than hash again.
+    kept = remat.name_dropout_mask(keep_mask(self.make_rng('dropout'), keep_rate, x.shape))
     scale = 2 ** DRAW_BITS / keep_threshold(keep_rate)
     return jnp.where(kept, x * jnp.asarray(scale, x.dtype), jnp.zeros((), x.dtype))

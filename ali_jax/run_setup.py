@@ -70,7 +70,7 @@ class RunSetup:
         step_lib.make_train_step, self.networks, self.optimizers(phase), phase.objective,
         latent_dim=self.latent_dim, loss_form=self.config.loss_form,
         axis_name=self.axis_name, skip_nonfinite=self.config.nonfinite == 'skip',
-        average_decay=self.config.parameter_average.decay))
+        average_decay=self.config.parameter_average.decay, remat=self.config.model.remat))
 
   def pmapped_train_step(self, phase):
     """The step of `phase` pmapped over the local devices, as the trainer runs it."""

@@ -14,6 +14,7 @@ import optax
 
 from ali_jax import losses
 from ali_jax import networks as networks_lib
+from ali_jax import remat as remat_lib
 
 
 LABELLED_NOISE_STREAM = 0x1AB  # fold_in(step key, this): the labelled batch's encoder noise
@@ -46,8 +47,9 @@ class NetworkCalls:
   inference mode with their saved parameters.
   """
 
-  def __init__(self, networks, state, params, *, dropout_key, loss_form):
+  def __init__(self, networks, state, params, *, dropout_key, loss_form, remat='none'):
     self._networks = networks
+    self._remat = remat
     self._state = state
     self._params = params
     self._dropout_key = dropout_key
@@ -61,9 +63,14 @@ class NetworkCalls:
                  'batch_stats': saved.batch_stats}
     mutable = (['batch_stats'] if trained else []) + (
         ['intermediates'] if collect_intermediates else [])
-    output, new_variables = getattr(self._networks, name).apply(
-        variables, *args, train=trained, mutable=mutable,
-        rngs={'dropout': self._dropout_key})
+    network = getattr(self._networks, name)
+
+    def apply(variables, args, dropout_key):
+      return network.apply(variables, *args, train=trained, mutable=mutable,
+                           rngs={'dropout': dropout_key})
+
+    output, new_variables = remat_lib.rematerialised(apply, self._remat)(
+        variables, args, self._dropout_key)
     if trained:
       self.new_batch_stats.setdefault(name, new_variables.get('batch_stats', {}))
     return output, new_variables.get('intermediates', {})
@@ -87,7 +94,7 @@ class NetworkCalls:
 
 def make_train_step(networks, optimizers, objective, *, latent_dim,
                     loss_form=losses.NON_SATURATING, axis_name=None,
-                    skip_nonfinite=False, average_decay=0.0):
+                    skip_nonfinite=False, average_decay=0.0, remat='none'):
   """Returns train_step(state, batch) for jit (axis_name=None) or pmap.
 
   `objective` (methods.Objective) says what each trained network minimises;
@@ -105,6 +112,8 @@ def make_train_step(networks, optimizers, objective, *, latent_dim,
   A state with averages (state.TrainStateWithAverages) moves each average
   towards its network's new parameters: a <- decay a + (1 - decay) p, with
   decay = `average_decay`.
+
+  remat: what each network's backward pass keeps (remat.py; the same maths).
   """
   trained = tuple(name for name in networks_lib.NETWORK_NAMES if name in objective.minimises)
 
@@ -137,7 +146,7 @@ def make_train_step(networks, optimizers, objective, *, latent_dim,
 
     def objective_terms(params):
       calls = NetworkCalls(networks, state, params, dropout_key=dropout_key,
-                           loss_form=loss_form)
+                           loss_form=loss_form, remat=remat)
       return objective.losses(calls, x, y, z, encoder_noise, **extra), calls.new_batch_stats
 
     params = {name: getattr(state, name).params for name in trained}

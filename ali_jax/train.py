@@ -19,6 +19,7 @@ from ali_jax import config_validation
 from ali_jax import data
 from ali_jax import devices
 from ali_jax import evaluation
+from ali_jax import host_memory
 from ali_jax import inference
 from ali_jax import networks as networks_lib
 from ali_jax import phase_starts
@@ -204,6 +205,9 @@ def _train(run, workdir, dataset, lock):
   is_chief = devices.is_chief()
   references = evaluation.class_references_for_run(config, dataset)
   manager, state = _start_or_resume(run, workdir, dataset)
+  # Creating the state compiled an executable per initialiser op that no step
+  # uses: drop them all (anything else recompiles when next called).
+  host_memory.release(drop_compiled=True)
   host_limit = devices.max_steps_in_flight()
 
   summaries = workdir_lib.Summaries(workdir) if is_chief else None
@@ -227,6 +231,7 @@ def _train(run, workdir, dataset, lock):
       if len(history) >= host_limit:  # older steps were fetched when logged
         jax.block_until_ready(history[-host_limit])
       if timer_start is None:  # the first step compiled; time from here
+        host_memory.release()  # the compiler's freed working memory
         timer_start, timer_step = time.time(), step + 1
       done = step + 1
       preempted = watcher.reached(done)

@@ -70,5 +70,8 @@ def image_config(*, dataset, architecture, train_examples, epochs, batch_size=10
       # What layers compute in: 'float32', or 'bfloat16' for TPUs and GPUs
       # (parameters, batch norm statistics and losses stay float32).
       dtype='float32',
+      # What the backward pass keeps (ali_jax/remat.py): 'none', 'elementwise'
+      # (recompute batch norm and activations: less memory) or 'full'.
+      remat='none',
   ))
   return config

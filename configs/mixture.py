@@ -68,5 +68,6 @@ def get_config():
       dropout_rate=0.0,
       init_std=0.02,
       dtype='float32',          # or 'bfloat16' (TPU/GPU): what layers compute in
+      remat='none',             # what the backward pass keeps (ali_jax/remat.py)
   ))
   return config

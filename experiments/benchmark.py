@@ -10,7 +10,11 @@ random images of the right shape (config.data_source='fake'); the mixture uses
 its own data. It reports XLA's compile time and FLOP count for the compiled
 step, the median/min/max step time over --steps steps after --warmup, and the
 machine's float32 matmul rate measured in the same run, so the achieved
-GFLOP/s can be read as a fraction of what this machine can do.
+GFLOP/s can be read as a fraction of what this machine can do. Memory: the
+process's peak resident memory over the whole run (before the matmul test),
+its resident memory just before the timed steps (the runtime, the state and
+the compiled step: the fixed cost), and what XLA's memory_analysis() gives the
+step itself (inputs, outputs, temporaries).
 --framework=torch times experiments/torch_reference.py's step (image configs)
 with the same harness; its FLOPs are counted by torch's FlopCounterMode.
 --mode=input times the real loader alone (embedded data for digits and the
@@ -69,6 +73,33 @@ def peak_rss_mb():
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kB
 
 
+def current_rss_mb():
+  """Resident memory now (Linux), or None elsewhere."""
+  try:
+    with open('/proc/self/status') as status:
+      for line in status:
+        if line.startswith('VmRSS:'):
+          return int(line.split()[1]) / 1024
+  except OSError:
+    pass
+  return None
+
+
+def _step_memory_mb(compiled):
+  """What XLA's buffer assignment gives the compiled step, in MB: its inputs
+  (the state and the batch), outputs, the outputs that reuse donated inputs'
+  buffers, and temporaries (activations kept for the backward pass and
+  everything else live within the step)."""
+  analysis = compiled.memory_analysis()
+  analysis = analysis[0] if isinstance(analysis, (list, tuple)) else analysis
+  if analysis is None:
+    return {}
+  return dict(step_argument_mb=analysis.argument_size_in_bytes / 2**20,
+              step_output_mb=analysis.output_size_in_bytes / 2**20,
+              step_donated_output_mb=analysis.alias_size_in_bytes / 2**20,
+              step_temp_mb=analysis.temp_size_in_bytes / 2**20)
+
+
 def _timings(run_step, steps, warmup):
   for _ in range(warmup):
     run_step()
@@ -92,17 +123,21 @@ def benchmark_jax_step(config):
   import jax
   from ali_jax import data
   from ali_jax import devices
+  from ali_jax import host_memory
   from ali_jax import run_setup
   from ali_jax import state as state_lib
   dataset = data.load_dataset(config)
   run = run_setup.RunSetup(config)
   state = devices.replicate(state_lib.create_train_state(run))
+  host_memory.release(drop_compiled=True)  # as the trainer does (ali_jax/train.py)
   step = run.pmapped_train_step(run.phases[0])
   batches = list(devices.device_batches(dataset, config.batch_size,
                                         range(FLAGS.warmup + FLAGS.steps + 1)))
   start = time.perf_counter()
   compiled = step.lower(state, batches[0]).compile()
   compile_s = time.perf_counter() - start
+  host_memory.release()
+  rss_before_steps = current_rss_mb()
   cost = compiled.cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   # pmap compiles the per-device program: the step's count is that times the devices.
@@ -116,7 +151,8 @@ def benchmark_jax_step(config):
 
   times = _timings(run_step, FLAGS.steps, FLAGS.warmup)
   return dict(compile_s=compile_s, devices=jax.local_device_count(),
-              device_kind=jax.devices()[0].device_kind,
+              device_kind=jax.devices()[0].device_kind, remat=config.model.remat,
+              rss_before_steps_mb=rss_before_steps, **_step_memory_mb(compiled),
               **_step_results(times, config.batch_size, gflops))
 
 
@@ -137,13 +173,14 @@ def benchmark_torch_step(config):
   n = config.batch_size
   x = torch.rand(n, arch.channels, arch.image_size, arch.image_size)
   z, noise = torch.randn(n, arch.latent_dim), torch.randn(n, arch.latent_dim)
+  rss_before_steps = current_rss_mb()
   counter = flop_counter.FlopCounterMode(display=False)
   with counter:
     step(x, z, noise)  # also the first (untimed) step
   times = _timings(lambda: step(x, z, noise), FLAGS.steps, FLAGS.warmup)
   return dict(compile_s=0.0, devices=1, device_kind='cpu', torch_version=torch.__version__,
               torch_threads=torch.get_num_threads(),
-              channels_last=FLAGS.torch_channels_last,
+              channels_last=FLAGS.torch_channels_last, rss_before_steps_mb=rss_before_steps,
               **_step_results(times, n, counter.get_total_flops() / 1e9))
 
 
@@ -197,10 +234,11 @@ def main(argv):
   else:
     results.update(benchmark_torch_step(config) if FLAGS.framework == 'torch'
                    else benchmark_jax_step(config))
+    results['peak_rss_mb'] = peak_rss_mb()  # before the matmul test adds its own
     results['matmul_peak_gflops'] = matmul_peak_gflops()
     results['fraction_of_matmul_peak'] = (results['achieved_gflops']
                                           / results['matmul_peak_gflops'])
-  results['peak_rss_mb'] = peak_rss_mb()
+  results.setdefault('peak_rss_mb', peak_rss_mb())
 
   width = max(map(len, results))
   for key, value in results.items():

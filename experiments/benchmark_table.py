@@ -34,6 +34,8 @@ CASES = {
                          '--config.model.conv_implementation=phase_all'],
     'digits_torch': ['--config=configs/digits.py', '--framework=torch'],
     'digits_bfloat16': ['--config=configs/digits.py', '--config.model.dtype=bfloat16'],
+    'digits_remat_elementwise': ['--config=configs/digits.py',
+                                 '--config.model.remat=elementwise'],
     'svhn': ['--config=configs/svhn.py'],
     'svhn_plain': ['--config=configs/svhn.py', '--config.model.conv_implementation=plain'],
     'svhn_padded': ['--config=configs/svhn.py', '--config.model.conv_implementation=padded'],
@@ -42,6 +44,7 @@ CASES = {
         '--config=configs/svhn.py', '--config.model.conv_implementation=phase_space_to_depth'],
     'svhn_phase_all': ['--config=configs/svhn.py', '--config.model.conv_implementation=phase_all'],
     'svhn_per_shape': ['--config=configs/svhn.py', '--config.model.conv_implementation=per_shape'],
+    'svhn_remat_elementwise': ['--config=configs/svhn.py', '--config.model.remat=elementwise'],
     'svhn_torch': ['--config=configs/svhn.py', '--framework=torch'],
     'svhn_torch_channels_last': ['--config=configs/svhn.py', '--framework=torch',
                                  '--torch_channels_last'],
@@ -52,15 +55,24 @@ CASES = {
 }
 
 
+# benchmark.py's memory results, in the table's order.
+MEMORY_COLUMNS = ('peak_rss_mb', 'rss_before_steps_mb', 'step_argument_mb', 'step_temp_mb')
+
+
+def _megabytes(r, key):
+  return f'{r[key]:.0f}' if r.get(key) is not None else ''
+
+
 def _row(name, r):
+  memory = ' | '.join(_megabytes(r, key) for key in MEMORY_COLUMNS)
   if r['mode'] == 'input':
     return (f'| {name} | input pipeline | {r["batch_ms_median"]:.2f} ms/batch | '
-            f'{r["examples_per_s"]:,.0f} | | | {r["peak_rss_mb"]:.0f} |')
+            f'{r["examples_per_s"]:,.0f} | | | {memory} |')
   return (f'| {name} | {r["framework"]} | {r["step_ms_median"]:.1f} '
           f'[{r["step_ms_min"]:.1f}, {r["step_ms_max"]:.1f}] | {r["examples_per_s"]:,.0f} | '
           f'{r["gflops_per_step"]:.1f} | {r["achieved_gflops"]:.1f} '
           f'({r["fraction_of_matmul_peak"]:.0%} of {r["matmul_peak_gflops"]:.0f}) | '
-          f'{r["peak_rss_mb"]:.0f} |')
+          f'{memory} |')
 
 
 def main(argv):
@@ -85,8 +97,13 @@ def main(argv):
       '# Benchmarks', f'Commit `{commit}`, {os.cpu_count()} CPU cores; made by `python '
       f'{" ".join(sys.argv)}`. Batch 100 (the configs\'); step times are the median '
       '[min, max] of the timed steps after warm-up.',
+      'Memory in MB: the process\'s peak resident memory; its resident memory just before '
+      'the timed steps (runtime, state, compiled step); and what XLA\'s memory_analysis() '
+      'gives the jax step: its inputs (state and batch; the new state reuses their buffers) '
+      'and its temporaries.',
       '| case | framework | ms/step | examples/s | GFLOP/step | achieved GFLOP/s '
-      '(% of matmul peak) | peak RSS MB |\n|---|---|---|---|---|---|---|\n' + '\n'.join(rows),
+      '(% of matmul peak) | peak RSS | RSS before steps | XLA step inputs | XLA step '
+      'temporaries |\n|---|---|---|---|---|---|---|---|---|---|\n' + '\n'.join(rows),
       '## Commands\n\n' + '\n'.join(f'    {c}' for c in commands), ''])
   reporting.write_text(os.path.join(FLAGS.output_dir, 'benchmarks.md'), report)
   print(report)

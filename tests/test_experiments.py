@@ -148,6 +148,10 @@ def test_benchmark_writes_every_field(tmp_path):
   assert results['step_ms_min'] <= results['step_ms_median'] <= results['step_ms_max']
   assert results['gflops_per_step'] > 0 and results['matmul_peak_gflops'] > 0
   assert results['batch_size'] == 16 and results['steps'] == 3
+  # The memory split: the fixed cost before the steps, and XLA's account of the step.
+  assert 0 < results['rss_before_steps_mb'] <= results['peak_rss_mb']
+  assert results['step_argument_mb'] > 0 and results['step_temp_mb'] > 0
+  assert 0 < results['step_donated_output_mb'] <= results['step_output_mb']
 
 
 def test_benchmark_times_the_torch_step_and_the_input(tmp_path):
@@ -158,6 +162,7 @@ def test_benchmark_times_the_torch_step_and_the_input(tmp_path):
   for field in BENCHMARK_FIELDS:
     assert np.isfinite(results[field]), field
   assert results['framework'] == 'torch' and results['gflops_per_step'] > 0
+  assert 0 < results['rss_before_steps_mb'] <= results['peak_rss_mb']
   out = tmp_path / 'input.json'
   _run_script('experiments/benchmark.py', '--config=configs/mixture.py', '--mode=input',
               '--steps=5', f'--json={out}')
