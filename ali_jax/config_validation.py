@@ -12,12 +12,14 @@ import numbers
 from typing import Any, Callable, NamedTuple
 
 from ali_jax import architectures
+from ali_jax import bigan_networks
 from ali_jax import conv_layers
 from ali_jax import data
 from ali_jax import losses
 from ali_jax import methods
 from ali_jax import networks
 from ali_jax import optimizers
+from ali_jax import priors
 from ali_jax import remat
 from ali_jax.data import images
 
@@ -113,6 +115,8 @@ COMMON_FIELDS = {
     **_method_option('regression_weight', _non_negative_number, 'a finite number >= 0'),
     **_method_option('cycle_weight', _non_negative_number, 'a finite number >= 0'),
     **_method_option('vae_observation_std', _positive_number, 'a finite number > 0'),
+    **_method_option('reconstruction', lambda v: v in losses.RECONSTRUCTION_NORMS,
+                     f'one of {losses.RECONSTRUCTION_NORMS}'),
     **_method_option('num_labels', _non_negative_integer,
                      'an integer >= 0 (> 0 for the labelled methods)'),
     **_method_option('labels_seed', _non_negative_integer, 'an integer >= 0'),
@@ -129,6 +133,12 @@ COMMON_FIELDS = {
     'optimizer.b1': Field(_fraction, 'a number in [0, 1)'),
     'optimizer.b2': Field(_fraction, 'a number in [0, 1)'),
     'optimizer.schedule': _one_of(optimizers.LEARNING_RATE_SCHEDULES),
+    'optimizer.decay_start_fraction': Field(_fraction, 'a number in [0, 1)',
+                                            before_it_existed=0.5),
+    'optimizer.final_learning_rate_scale': Field(
+        lambda v: _positive_number(v) and v <= 1, 'a number in (0, 1]', before_it_existed=0.01),
+    'optimizer.weight_decay': Field(_non_negative_number, 'a finite number >= 0',
+                                    before_it_existed=0.0),
     'optimizer.discriminator_learning_rate_scale': Field(
         _positive_number, 'a finite number > 0', before_it_existed=1.0),
     'model.encoder': _one_of(networks.ENCODER_KINDS),
@@ -138,6 +148,7 @@ COMMON_FIELDS = {
     # The same maths in another precision: may change on resume (the rounding changes).
     'model.dtype': _one_of(tuple(networks.COMPUTE_DTYPES), on_resume=MAY_CHANGE,
                            before_it_existed='float32'),
+    'model.prior': _one_of(priors.PRIORS, before_it_existed=priors.GAUSSIAN),
     # What the backward pass recomputes: the same gradients, so it may change on resume.
     'model.remat': _one_of(remat.CHOICES, on_resume=MAY_CHANGE, before_it_existed='none'),
 }
@@ -152,7 +163,7 @@ MIXTURE_FIELDS = {
 IMAGE_FIELDS = {
     'data_source': _one_of(data.DATA_SOURCES),
     'data.data_dir': Field(_optional_string, 'None (~/tensorflow_datasets) or a folder'),
-    'model.architecture': _one_of(tuple(architectures.ARCHITECTURES)),
+    'model.architecture': _one_of(tuple(architectures.ARCHITECTURES) + (bigan_networks.NAME,)),
     'model.condition_dim': Field(_non_negative_integer, 'an integer >= 0 (0: unconditional)'),
     'model.condition_embedding': Field(_positive_integer, 'a positive integer'),
     # Every formulation computes the same numbers: may change on resume.
@@ -269,6 +280,11 @@ def _check_method(config):
     if encoder != networks.GAUSSIAN:
       raise ValueError(f"config.method='vae' needs config.model.encoder='gaussian' (its KL "
                        f"term needs mu and sigma), not {encoder!r}.")
+  if config.model.prior == priors.UNIFORM and encoder == networks.GAUSSIAN:
+    raise ValueError("config.model.prior='uniform' has a bounded support that a Gaussian "
+                     "q(z|x) does not keep to: set config.model.encoder='deterministic' "
+                     "(BiGAN's encoder, squashed into (-1, 1)) or keep "
+                     "config.model.prior='gaussian'.")
   _check_labels(config)
   inference_steps = config.method_options.inference_steps
   if method in methods.TWO_PHASE_METHODS and not (
@@ -311,19 +327,26 @@ def _check_labels(config):
 
 def _check_image_model(config):
   """The architecture must take the dataset's images and the config's latents."""
-  arch = architectures.ARCHITECTURES[config.model.architecture]
-  height, width, channels = data.data_shape(config)
-  if (arch.image_size, arch.image_size, arch.channels) != (height, width, channels):
+  shapes = {name: ((a.image_size, a.image_size, a.channels), a.latent_dim)
+            for name, a in architectures.ARCHITECTURES.items()}
+  shapes[bigan_networks.NAME] = (bigan_networks.IMAGE_SHAPE, None)  # any latent size
+  image_shape, latent_dim = shapes[config.model.architecture]
+  data_shape = tuple(data.data_shape(config))
+  if image_shape != data_shape:
     raise ValueError(
-        f'config.model.architecture={config.model.architecture!r} takes {arch.image_size}x'
-        f'{arch.image_size}x{arch.channels} images, but config.dataset={config.dataset!r} '
-        f'gives {height}x{width}x{channels}. Architectures for it: ' + ', '.join(
-            name for name, a in architectures.ARCHITECTURES.items()
-            if (a.image_size, a.channels) == (height, channels)) + '.')
-  if config.model.latent_dim != arch.latent_dim:
+        f'config.model.architecture={config.model.architecture!r} takes '
+        f'{"x".join(map(str, image_shape))} images, but config.dataset={config.dataset!r} '
+        f'gives {"x".join(map(str, data_shape))}. Architectures for it: ' + ', '.join(
+            name for name, (shape, _) in shapes.items() if shape == data_shape) + '.')
+  if latent_dim is not None and config.model.latent_dim != latent_dim:
     raise ValueError(f'config.model.latent_dim={config.model.latent_dim} does not match '
                      f'the {config.model.architecture!r} architecture, whose encoder ends in '
-                     f'2 x {arch.latent_dim} channels: set it to {arch.latent_dim}.')
+                     f'2 x {latent_dim} channels: set it to {latent_dim}.')
+  if config.model.architecture == bigan_networks.NAME:
+    for field in ('condition_dim', 'dropout_rate'):
+      if config.model[field]:
+        raise ValueError(f"config.model.architecture='{bigan_networks.NAME}' (BiGAN's MLPs) "
+                         f'has no {field.split("_")[0]}: set config.model.{field} to 0.')
   if config.model.encoder == networks.NOISE_INPUT:
     raise ValueError("config.model.encoder='noise' is for the mixture's MLP; image models "
                      "take 'gaussian' (ALI) or 'deterministic' (BiGAN).")

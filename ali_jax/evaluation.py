@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 from PIL import Image
 
+from ali_jax import priors
 from ali_jax.data import mixture
 
 HIGH_QUALITY_STDS = 3.0  # a sample within 3 std of a centre is "high quality"
@@ -119,7 +120,8 @@ def evaluate_mixture(model, dataset, *, num_samples, seed=0, with_encoder=True):
     return sample_metrics(samples), arrays
   latents = model.encode(dataset.heldout, seed=seed)
   reconstructions = model.decode(latents)
-  prior = np.random.default_rng(seed).standard_normal(latents.shape)
+  prior = priors.sample_numpy(np.random.default_rng(seed), latents.shape,
+                             model.config.model.prior)
   arrays.update(latents=latents, reconstructions=reconstructions, prior=prior)
   return mixture_metrics(samples, dataset.heldout, reconstructions, latents), arrays
 

@@ -8,6 +8,7 @@ import numpy as np
 from ali_jax import checkpoints
 from ali_jax import devices
 from ali_jax import networks as networks_lib
+from ali_jax import priors
 from ali_jax import run_setup
 from ali_jax import state as state_lib
 from ali_jax import workdir as workdir_lib
@@ -171,10 +172,11 @@ class TrainedModel:
     return _in_chunks(self._decode, self._chunk, z, *self._conditions(y, len(z)))
 
   def sample(self, num_samples, y=None, *, seed=0):
-    """x = G(z) for z drawn from the prior N(0, I)."""
+    """x = G(z) for z drawn from the prior (config.model.prior; N(0, I) by default)."""
     if not isinstance(num_samples, (int, np.integer)) or num_samples < 0:
       raise ValueError(f'num_samples={num_samples!r}; expected an integer >= 0.')
-    z = jax.random.normal(jax.random.PRNGKey(seed), (num_samples, self.latent_dim))
+    z = priors.sample(jax.random.PRNGKey(seed), (num_samples, self.latent_dim),
+                      self._run.prior)
     return self.decode(np.asarray(z), y)
 
   def reconstruct(self, x, y=None, *, seed=0):

@@ -74,10 +74,31 @@ def latent_regression_loss(z, z_reconstructed):
   return jnp.mean(per_example_sum((z - z_reconstructed) ** 2))
 
 
+def uniform_latent_regression_loss(z, encoder_logits):
+  """The latent regressor's loss under BiGAN's U(-1, 1) prior: the sigmoid
+  cross-entropy of E's logits a (z_hat = 2 sigmoid(a) - 1) against (z + 1) / 2,
+  summed over latent dimensions, mean over the batch."""
+  target = (z + 1.0) / 2.0
+  # -t log sigmoid(a) - (1 - t) log(1 - sigmoid(a)) = softplus(a) - t a
+  return jnp.mean(per_example_sum(softplus(encoder_logits) - target * encoder_logits))
+
+
 def cycle_loss(x, x_reconstructed, z, z_reconstructed):
   """ALICE's explicit cycle loss (Li et al. 2017): mean |x - G(E(x))| + mean |z - E(G(z))|,
   each a mean over elements."""
   return jnp.mean(jnp.abs(x - x_reconstructed)) + jnp.mean(jnp.abs(z - z_reconstructed))
+
+
+RECONSTRUCTION_NORMS = ('l2', 'l1')
+
+
+def reconstruction_loss(x, x_reconstructed, norm='l2'):
+  """mean over the batch of ||x - G(E(x))||_2^2 ('l2') or ||x - G(E(x))||_1 ('l1'):
+  the autoencoder baselines of the BiGAN paper's Table 1."""
+  if norm not in RECONSTRUCTION_NORMS:
+    raise ValueError(f'norm must be one of {RECONSTRUCTION_NORMS}, got {norm!r}.')
+  difference = x - x_reconstructed
+  return jnp.mean(per_example_sum(difference ** 2 if norm == 'l2' else jnp.abs(difference)))
 
 
 def gaussian_kl_to_prior(mu, log_sigma):

@@ -20,6 +20,9 @@ starts. The trainer loops over phases without knowing any method by name.
                           for E and G (Li et al. 2017's explicit cycle loss).
   vae                     (mixture only) E, G maximise the ELBO with a Gaussian
                           p(x|z) of std vae_observation_std; D is unused.
+  autoencoder             E, G minimise the reconstruction error of x, |x - G(E(x))|
+                          in the `reconstruction` norm ('l2' squared, or 'l1'); D
+                          is unused (the BiGAN paper's autoencoder baselines).
   semi_supervised         (labelled images) ALI with a K+1-class D(x, z): labelled
                           q pairs predict their class, unlabelled ones any of the K,
                           p pairs the fake class (PAPER.md section 6); E, G: ALI's
@@ -43,6 +46,7 @@ import jax
 import jax.numpy as jnp
 
 from ali_jax import losses as losses_lib
+from ali_jax import priors
 
 ALI = 'ali'
 BIGAN = 'bigan'
@@ -52,6 +56,7 @@ JOINT_LATENT_REGRESSOR = 'joint_latent_regressor'
 POST_HOC = 'post_hoc'
 ALICE = 'alice'
 VAE = 'vae'
+AUTOENCODER = 'autoencoder'
 SEMI_SUPERVISED = 'semi_supervised'
 SUPERVISED = 'supervised'
 
@@ -76,6 +81,7 @@ def default_options():
       regression_weight=0.25,    # joint_latent_regressor (PAPER.md: 1.0 degenerates)
       cycle_weight=1.0,          # alice
       vae_observation_std=0.1,   # vae: std of the Gaussian p(x|z)
+      reconstruction='l2',       # autoencoder: the reconstruction error, 'l2' or 'l1'
       # semi_supervised, supervised: how many labelled training examples (a
       # multiple of the classes, the same number of each), and the seed that picks them.
       num_labels=0,
@@ -147,18 +153,24 @@ def _gan_losses(calls, x, y, z, noise):
   return losses
 
 
+def _regression_loss(calls, z, x_tilde, noise, y):
+  """How far E(G(z)) is from z, as the prior asks (priors.py)."""
+  if calls.prior == priors.UNIFORM:
+    return losses_lib.uniform_latent_regression_loss(
+        z, calls.encode_pre_squash(x_tilde, noise, y))
+  return losses_lib.latent_regression_loss(z, calls.encode(x_tilde, noise, y))
+
+
 def _latent_regression_losses(calls, x, y, z, noise):
   del x
   x_tilde = calls.decode(z, y)  # G frozen: inference mode
-  return dict(regression_loss=losses_lib.latent_regression_loss(
-      z, calls.encode(x_tilde, noise, y)))
+  return dict(regression_loss=_regression_loss(calls, z, x_tilde, noise, y))
 
 
 def _make_joint_latent_regressor_losses(weight):
   def joint_losses(calls, x, y, z, noise):
     losses, x_tilde = _adversarial(calls, x, y, None, z)
-    losses['regression_loss'] = losses_lib.latent_regression_loss(
-        z, calls.encode(x_tilde, noise, y))
+    losses['regression_loss'] = _regression_loss(calls, z, x_tilde, noise, y)
     losses['generator_objective'] = losses['generator_loss'] + weight * losses[
         'regression_loss']
     return losses
@@ -186,6 +198,14 @@ def _make_vae_losses(observation_std):
     return dict(reconstruction_nll=jnp.mean(reconstruction), kl=jnp.mean(kl),
                 negative_elbo=jnp.mean(reconstruction + kl))
   return vae_losses
+
+
+def _make_autoencoder_losses(norm):
+  def autoencoder_losses(calls, x, y, z, noise):
+    del z  # the prior plays no part
+    x_reconstructed = calls.decode(calls.encode(x, noise, y), y)
+    return dict(reconstruction_loss=losses_lib.reconstruction_loss(x, x_reconstructed, norm))
+  return autoencoder_losses
 
 
 def _make_semi_supervised_losses(unsupervised_weight):
@@ -270,6 +290,8 @@ PHASES = {
                           discriminator='discriminator_loss')),
     VAE: _weighted(_make_vae_losses, 'vae_observation_std',
                    dict(encoder='negative_elbo', generator='negative_elbo')),
+    AUTOENCODER: _weighted(_make_autoencoder_losses, 'reconstruction',
+                           dict(encoder='reconstruction_loss', generator='reconstruction_loss')),
     SEMI_SUPERVISED: _weighted(_make_semi_supervised_losses, 'unsupervised_weight',
                                ADVERSARIAL),
     SUPERVISED: _one_phase(Objective(_supervised_losses,

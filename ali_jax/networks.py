@@ -20,6 +20,7 @@ import numpy as np
 from ali_jax import architectures
 from ali_jax import conv_layers
 from ali_jax import dropout
+from ali_jax import priors
 
 # Encoder kinds. 'gaussian' is ALI's reparameterised q(z|x) = N(mu, sigma^2);
 # 'noise' makes E stochastic by concatenating the noise to x (the paper's
@@ -39,6 +40,9 @@ NETWORK_NAMES = ('encoder', 'generator', 'discriminator')
 # semi-supervised features). Without that argument sowing costs nothing.
 MU_LOG_SIGMA = 'mu_log_sigma'
 HIDDEN = 'hidden'
+# A deterministic or noise-input encoder's output before priors.squash (its
+# logits under the uniform prior; the latent regressor's loss reads them).
+PRE_SQUASH = 'pre_squash'
 
 # model.dtype -> the dtype that layers compute in. Parameters, batch norm
 # statistics and every network output (z, x, D's logits) stay float32, so the
@@ -67,6 +71,13 @@ def gaussian_sample(mu_and_log_sigma, noise):
   return mu + jnp.exp(log_sigma) * noise
 
 
+def squashed(module, output, prior):
+  """A non-Gaussian encoder's z: `output` mapped into the prior's support, the
+  output itself sown as PRE_SQUASH."""
+  module.sow('intermediates', PRE_SQUASH, output)
+  return priors.squash(output, prior)
+
+
 def maxout(x, pieces):
   """Max over `pieces` consecutive groups of features: (..., n*pieces) -> (..., n)."""
   return x.reshape(x.shape[:-1] + (x.shape[-1] // pieces, pieces)).max(axis=-1)
@@ -80,6 +91,7 @@ class MLPEncoder(nn.Module):
   init_std: float = 0.02
   axis_name: Optional[str] = None
   dtype: jnp.dtype = jnp.float32
+  prior: str = priors.GAUSSIAN
 
   @nn.compact
   def __call__(self, x, noise, y=None, *, train):
@@ -97,7 +109,8 @@ class MLPEncoder(nn.Module):
                                   dtype=self.dtype)(h).astype(jnp.float32)
       self.sow('intermediates', MU_LOG_SIGMA, mu_and_log_sigma)
       return gaussian_sample(mu_and_log_sigma, noise)
-    return nn.Dense(self.latent_dim, kernel_init=init, dtype=self.dtype)(h).astype(jnp.float32)
+    return squashed(self, nn.Dense(self.latent_dim, kernel_init=init,
+                                   dtype=self.dtype)(h).astype(jnp.float32), self.prior)
 
 
 class MLPGenerator(nn.Module):
@@ -209,6 +222,7 @@ class ConvEncoder(nn.Module):
   axis_name: Optional[str] = None
   conv_implementation: str = 'plain'
   dtype: jnp.dtype = jnp.float32
+  prior: str = priors.GAUSSIAN
 
   @nn.compact
   def __call__(self, x, noise, y=None, *, train):
@@ -224,7 +238,7 @@ class ConvEncoder(nn.Module):
     h = nn.Conv(features, (last.kernel, last.kernel), padding='VALID', kernel_init=init,
                 dtype=self.dtype)(h)[:, 0, 0, :].astype(jnp.float32)
     if self.kind != GAUSSIAN:
-      return h
+      return squashed(self, h, self.prior)
     self.sow('intermediates', MU_LOG_SIGMA, h)
     return gaussian_sample(h, noise)
 
@@ -317,13 +331,18 @@ def build_networks(model_config, *, data_shape, axis_name=None, discriminator_ou
   """
   m = model_config
   dtype = COMPUTE_DTYPES[m.dtype]
+  # pylint: disable-next=import-outside-toplevel  (bigan_networks builds on this module)
+  from ali_jax import bigan_networks
+  if m.architecture == bigan_networks.NAME:
+    return bigan_networks.build(m, axis_name=axis_name, dtype=dtype,
+                                discriminator_outputs=discriminator_outputs)
   if m.architecture == 'mlp':
     if discriminator_outputs != 1:
       raise ValueError('The mixture MLP discriminator has one output.')
     return Networks(
         encoder=MLPEncoder(latent_dim=m.latent_dim, hidden=tuple(m.encoder_hidden),
                            kind=m.encoder, init_std=m.init_std, axis_name=axis_name,
-                           dtype=dtype),
+                           dtype=dtype, prior=m.prior),
         generator=MLPGenerator(data_dim=data_shape[-1], hidden=tuple(m.generator_hidden),
                                init_std=m.init_std, axis_name=axis_name, dtype=dtype),
         discriminator=MaxoutDiscriminator(
@@ -334,7 +353,7 @@ def build_networks(model_config, *, data_shape, axis_name=None, discriminator_ou
                    axis_name=axis_name, conv_implementation=conv_layers.resolve_implementation(
                        m.conv_implementation), dtype=dtype)
   return Networks(
-      encoder=ConvEncoder(arch, m.init_std, kind=m.encoder, **condition),
+      encoder=ConvEncoder(arch, m.init_std, kind=m.encoder, prior=m.prior, **condition),
       generator=ConvGenerator(arch, m.init_std, **condition),
       discriminator=ConvDiscriminator(arch, m.init_std, m.dropout_rate,
                                       num_outputs=discriminator_outputs, **condition))

@@ -1,9 +1,24 @@
-"""One Adam per network (the paper: Adam(1e-4, beta1=0.5, beta2=0.999))."""
+"""One Adam per network (the paper: Adam(1e-4, beta1=0.5, beta2=0.999)).
+
+Learning rate schedules (optimizer.schedule), over the `num_steps` of a phase:
+  'constant'     the peak rate throughout (the ALI paper).
+  'cosine'       cosine decay from the peak to 0.
+  'exponential'  the peak for the first `decay_start_fraction` of the steps,
+                 then exponential decay to `final_learning_rate_scale` x the
+                 peak at the last step (BiGAN's released MNIST setup: half the
+                 epochs constant, then decay to 0.01x).
+optimizer.weight_decay adds decay x w to the gradient of every weight matrix
+and convolution kernel (L2 regularisation of (decay / 2) ||w||^2 before Adam,
+BiGAN's 2.5e-5; biases, batch norm and the output bias are left alone).
+"""
 from typing import NamedTuple
 
+import jax
 import optax
 
-LEARNING_RATE_SCHEDULES = ('constant', 'cosine')
+from ali_jax import networks
+
+LEARNING_RATE_SCHEDULES = ('constant', 'cosine', 'exponential')
 
 
 class Optimizers(NamedTuple):
@@ -13,14 +28,30 @@ class Optimizers(NamedTuple):
 
 
 def learning_rate_schedule(optimizer_config, num_steps, scale=1.0):
-  """'constant' (the paper) or 'cosine': decay to 0 after `num_steps`; times `scale`."""
+  """The schedule optimizer_config.schedule names (module docstring), times `scale`."""
   peak = optimizer_config.learning_rate * scale
   if optimizer_config.schedule == 'constant':
     return peak
   if optimizer_config.schedule == 'cosine':
     return optax.cosine_decay_schedule(peak, num_steps)
+  if optimizer_config.schedule == 'exponential':
+    constant_steps = int(round(num_steps * optimizer_config.decay_start_fraction))
+    decay_steps = max(num_steps - constant_steps, 1)
+    return optax.join_schedules(
+        [optax.constant_schedule(peak),
+         optax.exponential_decay(peak, decay_steps, optimizer_config.final_learning_rate_scale)],
+        [constant_steps])
   raise ValueError(f'config.optimizer.schedule={optimizer_config.schedule!r}; expected '
                    f'one of {LEARNING_RATE_SCHEDULES}.')
+
+
+def _is_weight(params):
+  """True for weight matrices and kernels: 2 or more dimensions, and not the
+  image generator's per-pixel output bias."""
+  def is_weight(path, p):
+    return p.ndim >= 2 and not any(getattr(k, 'key', None) == networks.OUTPUT_BIAS
+                                  for k in path)
+  return jax.tree_util.tree_map_with_path(is_weight, params)
 
 
 def make_optimizers(optimizer_config, num_steps):
@@ -30,10 +61,16 @@ def make_optimizers(optimizer_config, num_steps):
   optimizer.discriminator_learning_rate_scale (1 in the paper). A decaying schedule spans the phase: the networks
   that a two-phase method trains in its inference phase start it with
   optimizer states that never took a step (the encoder; post-hoc's new D), so
-  their schedule starts afresh there.
+  their schedule starts afresh there. Without weight decay the optimizer is
+  Adam alone (the optimizer state of earlier runs' checkpoints).
   """
+  decay = optimizer_config.weight_decay
+
   def adam(scale=1.0):
-    return optax.adam(learning_rate_schedule(optimizer_config, num_steps, scale),
-                      b1=optimizer_config.b1, b2=optimizer_config.b2)
+    optimizer = optax.adam(learning_rate_schedule(optimizer_config, num_steps, scale),
+                           b1=optimizer_config.b1, b2=optimizer_config.b2)
+    if not decay:
+      return optimizer
+    return optax.chain(optax.add_decayed_weights(decay, mask=_is_weight), optimizer)
   return Optimizers(encoder=adam(), generator=adam(),
                     discriminator=adam(optimizer_config.discriminator_learning_rate_scale))

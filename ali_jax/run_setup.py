@@ -33,6 +33,7 @@ class RunSetup:
     self.axis_name = axis_name
     self.data_shape = data.data_shape(config)
     self.latent_dim = config.model.latent_dim
+    self.prior = config.model.prior  # priors.PRIORS
     self.is_images = config.dataset in data.IMAGE_DATASETS
     # The size of the conditioning vector y (CelebA's 40 attributes); 0: unconditional.
     self.condition_dim = config.model.condition_dim if self.is_images else 0
@@ -70,7 +71,8 @@ class RunSetup:
         step_lib.make_train_step, self.networks, self.optimizers(phase), phase.objective,
         latent_dim=self.latent_dim, loss_form=self.config.loss_form,
         axis_name=self.axis_name, skip_nonfinite=self.config.nonfinite == 'skip',
-        average_decay=self.config.parameter_average.decay, remat=self.config.model.remat))
+        average_decay=self.config.parameter_average.decay, remat=self.config.model.remat,
+        prior=self.prior))
 
   def pmapped_train_step(self, phase):
     """The step of `phase` pmapped over the local devices, as the trainer runs it."""

@@ -14,6 +14,7 @@ import optax
 
 from ali_jax import losses
 from ali_jax import networks as networks_lib
+from ali_jax import priors
 from ali_jax import remat as remat_lib
 
 
@@ -47,9 +48,11 @@ class NetworkCalls:
   inference mode with their saved parameters.
   """
 
-  def __init__(self, networks, state, params, *, dropout_key, loss_form, remat='none'):
+  def __init__(self, networks, state, params, *, dropout_key, loss_form, remat='none',
+               prior=priors.GAUSSIAN):
     self._networks = networks
     self._remat = remat
+    self.prior = prior
     self._state = state
     self._params = params
     self._dropout_key = dropout_key
@@ -85,6 +88,12 @@ class NetworkCalls:
                               2, axis=-1)
     return z, mu, log_sigma
 
+  def encode_pre_squash(self, x, noise, y=None):
+    """A non-Gaussian encoder's output before priors.squash (under the uniform
+    prior: the logits a of z = 2 sigmoid(a) - 1)."""
+    _, intermediates = self._apply('encoder', x, noise, y, collect_intermediates=True)
+    return networks_lib.sown(intermediates, networks_lib.PRE_SQUASH)[0]
+
   def decode(self, z, y=None):
     return self._apply('generator', z, y)[0]
 
@@ -94,7 +103,8 @@ class NetworkCalls:
 
 def make_train_step(networks, optimizers, objective, *, latent_dim,
                     loss_form=losses.NON_SATURATING, axis_name=None,
-                    skip_nonfinite=False, average_decay=0.0, remat='none'):
+                    skip_nonfinite=False, average_decay=0.0, remat='none',
+                    prior=priors.GAUSSIAN):
   """Returns train_step(state, batch) for jit (axis_name=None) or pmap.
 
   `objective` (methods.Objective) says what each trained network minimises;
@@ -114,6 +124,7 @@ def make_train_step(networks, optimizers, objective, *, latent_dim,
   decay = `average_decay`.
 
   remat: what each network's backward pass keeps (remat.py; the same maths).
+  prior: what z is drawn from (priors.py).
   """
   trained = tuple(name for name in networks_lib.NETWORK_NAMES if name in objective.minimises)
 
@@ -129,7 +140,7 @@ def make_train_step(networks, optimizers, objective, *, latent_dim,
     step_key = jax.random.fold_in(state.rng, state.step)
     prior_key, encoder_key, dropout_key = jax.random.split(step_key, 3)
     global_shape = (num_devices * per_device, latent_dim)
-    z = _device_slice(jax.random.normal(prior_key, global_shape), device_index, per_device)
+    z = _device_slice(priors.sample(prior_key, global_shape, prior), device_index, per_device)
     encoder_noise = _device_slice(jax.random.normal(encoder_key, global_shape),
                                   device_index, per_device)
     dropout_key = jax.random.fold_in(dropout_key, device_index)
@@ -146,7 +157,7 @@ def make_train_step(networks, optimizers, objective, *, latent_dim,
 
     def objective_terms(params):
       calls = NetworkCalls(networks, state, params, dropout_key=dropout_key,
-                           loss_form=loss_form, remat=remat)
+                           loss_form=loss_form, remat=remat, prior=prior)
       return objective.losses(calls, x, y, z, encoder_noise, **extra), calls.new_batch_stats
 
     params = {name: getattr(state, name).params for name in trained}

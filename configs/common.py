@@ -2,6 +2,7 @@
 import ml_collections
 
 from ali_jax import architectures
+from ali_jax import bigan_networks
 from ali_jax import methods
 
 
@@ -11,7 +12,8 @@ def image_config(*, dataset, architecture, train_examples, epochs, batch_size=10
   The paper's epoch budget becomes num_train_steps = epochs * train_examples /
   batch_size.
   """
-  arch = architectures.ARCHITECTURES[architecture]
+  latent_dim = (bigan_networks.LATENT_DIM if architecture == bigan_networks.NAME
+                else architectures.ARCHITECTURES[architecture].latent_dim)
   config = ml_collections.ConfigDict()
   config.seed = 0
   config.dataset = dataset
@@ -55,11 +57,17 @@ def image_config(*, dataset, architecture, train_examples, epochs, batch_size=10
       learning_rate=1e-4, b1=0.5, b2=0.999,  # the paper, every image experiment
       schedule='constant',
       discriminator_learning_rate_scale=1.0,  # D's rate = learning_rate x this (paper: 1)
+      # schedule='exponential': constant for this fraction of the steps, then
+      # exponential decay to final_learning_rate_scale x the rate (BiGAN: 0.5, 0.01).
+      decay_start_fraction=0.5,
+      final_learning_rate_scale=0.01,
+      weight_decay=0.0,  # L2 on weights and kernels, added to the gradient (BiGAN: 2.5e-5)
   ))
   config.model = ml_collections.ConfigDict(dict(
       architecture=architecture,  # a layer table in ali_jax/architectures.py
       encoder='gaussian',         # ALI's stochastic encoder; 'deterministic' for BiGAN
-      latent_dim=arch.latent_dim,
+      latent_dim=latent_dim,
+      prior='gaussian',           # p(z): N(0, I); 'uniform' is BiGAN's U(-1, 1)
       init_std=0.01,              # weights N(0, 0.01^2), biases 0
       dropout_rate=0.2,           # on the input of every D layer (unless a layer says)
       condition_dim=0,            # 40 for conditional ALI on CelebA's attributes

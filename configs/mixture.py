@@ -55,12 +55,18 @@ def get_config():
       # num_train_steps to continue the same schedule); the paper: 'constant'.
       schedule='cosine',
       discriminator_learning_rate_scale=1.0,  # D's rate = learning_rate x this (paper: 1)
+      # schedule='exponential': constant for this fraction of the steps, then
+      # exponential decay to final_learning_rate_scale x the rate (BiGAN: 0.5, 0.01).
+      decay_start_fraction=0.5,
+      final_learning_rate_scale=0.01,
+      weight_decay=0.0,  # L2 on weights and kernels, added to the gradient (BiGAN: 2.5e-5)
   ))
 
   config.model = ml_collections.ConfigDict(dict(
       architecture='mlp',
       encoder='noise',          # 'noise' (paper), 'gaussian' (ALI) or 'deterministic' (BiGAN)
       latent_dim=2,
+      prior='gaussian',         # p(z): N(0, I); 'uniform' is BiGAN's U(-1, 1)
       encoder_hidden=(400, 400),
       generator_hidden=(400, 400, 400, 400),
       discriminator_hidden=(200, 200, 200),

@@ -31,6 +31,7 @@ TRAINED = {
     'post_hoc': ({'encoder', 'discriminator'}, {'method_options.inference_steps': 4}),
     'alice': ({'encoder', 'generator', 'discriminator'}, {}),
     'vae': ({'encoder', 'generator'}, {'model.encoder': 'gaussian'}),
+    'autoencoder': ({'encoder', 'generator'}, {'model.encoder': 'deterministic'}),
 }
 
 
@@ -116,6 +117,26 @@ def test_loss_terms_by_hand():
                                                          jnp.zeros((1, 2))), [0.0])
   np.testing.assert_allclose(losses.gaussian_kl_to_prior(jnp.ones((1, 1)), jnp.ones((1, 1))),
                              [(np.e ** 2 - 2) / 2], rtol=1e-6)
+  # Per-example sums over (2, 3) inputs, then the batch mean: (3 + 0) / 2 and (0.75 + 0) / 2
+  # for squared errors of 1 and 0.25, and |.| errors of 1 and 0.5.
+  x_hat = jnp.stack([jnp.zeros(3), jnp.ones(3)])
+  assert float(losses.reconstruction_loss(x, x_hat, 'l2')) == pytest.approx(1.5)
+  assert float(losses.reconstruction_loss(x, x_hat, 'l1')) == pytest.approx(1.5)
+  assert float(losses.reconstruction_loss(x, x * 0.5, 'l2')) == pytest.approx(0.75)
+  assert float(losses.reconstruction_loss(x, x * 0.5, 'l1')) == pytest.approx(1.5)
+  with pytest.raises(ValueError, match='norm must be one of'):
+    losses.reconstruction_loss(x, x, 'l3')
+
+
+def test_autoencoder_descends_the_chosen_norm(tiny_config):
+  """E and G's metric is the reconstruction error in the configured norm, of the
+  same networks' reconstructions at step 0 (D plays no part)."""
+  errors = {}
+  for norm in losses.RECONSTRUCTION_NORMS:
+    config = _config(tiny_config.copy_and_resolve_references(), 'autoencoder',
+                     **{'method_options.reconstruction': norm})
+    errors[norm] = float(_one_step(config, 0)[2]['reconstruction_loss'])
+  assert errors['l2'] != errors['l1'] and min(errors.values()) > 0
 
 
 def test_two_phase_schedule(tiny_config):

@@ -63,6 +63,9 @@ SPECS = {
         how_to_prepare=('Download ILSVRC2012 into a folder M (it needs a licence), then:\n'
                         '  pip install tensorflow-cpu\n  tfds build imagenet_resized/64x64 '
                         '--data_dir={data_dir} --manual_dir=M --file_format=array_record')),
+    # BiGAN's permutation-invariant experiments (configs/bigan_mnist_mlp.py).
+    'mnist': ImageDatasetSpec('mnist', 'train', 'test', 28, 1, how_to_prepare=_BUILD,
+                              num_classes=10),
     # scikit-learn's digits (shipped, no download): prepared automatically.
     'digits': ImageDatasetSpec('sklearn_digits', 'train', 'test', 32, 1, num_classes=10),
     # Prepared automatically from the original files in config.data.manual_dir

@@ -1,0 +1,120 @@
+"""BiGAN's permutation-invariant MNIST networks (its released code, train_mnist.sh).
+
+  E  FC1024 -> LeakyReLU(0.2); FC1024 -> BN -> LeakyReLU; linear -> z
+  G  FC1024(z) -> BN -> ReLU; FC1024 + W z -> BN -> ReLU; FC784 -> sigmoid
+  D  FC1024(x) -> LeakyReLU; FC1024 + W z -> BN -> LeakyReLU; linear -> 1 logit
+
+"+ W z" is a learned linear map of z added to that layer's pre-activation, how
+BiGAN joins z to G's and D's second layer. Batch norm has no scale or offset
+(BiGAN's --nogain --nobias), so a layer followed by it has no bias either.
+Images are flattened to 784 inputs and G's 784 outputs are reshaped to
+28x28x1; as with the paper's conv generators, G's output has a per-pixel bias
+(networks.OUTPUT_BIAS, set from the data's mean by the trainer) before the
+sigmoid instead of the last layer's bias. z is 50-d; with BiGAN's U(-1, 1)
+prior the encoder's output is squashed into it (priors.py). A 'gaussian'
+encoder (for ALI on these networks) outputs [mu, log_sigma] instead.
+
+Every network takes the same arguments as the conv networks (networks.py), so
+the step, the trainer and the inference API use them unchanged.
+"""
+from typing import Optional
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from ali_jax import networks
+from ali_jax import priors
+
+NAME = 'bigan_mlp'  # config.model.architecture
+IMAGE_SHAPE = (28, 28, 1)
+LATENT_DIM = 50
+WIDTH = 1024
+LEAKY_RELU_SLOPE = 0.2
+
+
+def _dense(features, init_std, dtype, use_bias=True):
+  """A layer of these networks (called inside a network's compact __call__)."""
+  return nn.Dense(features, use_bias=use_bias, dtype=dtype,
+                  kernel_init=nn.initializers.normal(init_std))
+
+
+def _batch_norm(h, train, axis_name, dtype):
+  return nn.BatchNorm(use_running_average=not train, momentum=networks.BATCH_NORM_MOMENTUM,
+                      use_scale=False, use_bias=False, axis_name=axis_name, dtype=dtype)(h)
+
+
+def _flat(x):
+  return x.reshape(x.shape[0], -1)
+
+
+class Encoder(nn.Module):
+  init_std: float
+  kind: str = networks.DETERMINISTIC
+  latent_dim: int = LATENT_DIM
+  axis_name: Optional[str] = None
+  dtype: jnp.dtype = jnp.float32
+  prior: str = priors.GAUSSIAN
+
+  @nn.compact
+  def __call__(self, x, noise, y=None, *, train):
+    del y  # no conditional variant
+    dense = lambda width, **kw: _dense(width, self.init_std, self.dtype, **kw)
+    h = nn.leaky_relu(dense(WIDTH)(_flat(x)), LEAKY_RELU_SLOPE)
+    self.sow('intermediates', networks.HIDDEN, h)
+    h = dense(WIDTH, use_bias=False)(h)
+    h = nn.leaky_relu(_batch_norm(h, train, self.axis_name, self.dtype), LEAKY_RELU_SLOPE)
+    self.sow('intermediates', networks.HIDDEN, h)
+    if self.kind == networks.GAUSSIAN:
+      mu_and_log_sigma = dense(2 * self.latent_dim)(h).astype(jnp.float32)
+      self.sow('intermediates', networks.MU_LOG_SIGMA, mu_and_log_sigma)
+      return networks.gaussian_sample(mu_and_log_sigma, noise)
+    output = dense(self.latent_dim)(h).astype(jnp.float32)
+    return networks.squashed(self, output, self.prior)
+
+
+class Generator(nn.Module):
+  init_std: float
+  axis_name: Optional[str] = None
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, z, y=None, *, train):
+    del y
+    dense = lambda width, **kw: _dense(width, self.init_std, self.dtype, **kw)
+    h = dense(WIDTH, use_bias=False)(z)
+    h = nn.relu(_batch_norm(h, train, self.axis_name, self.dtype))
+    h = dense(WIDTH, use_bias=False)(h) + dense(WIDTH, use_bias=False)(z)  # + W z
+    h = nn.relu(_batch_norm(h, train, self.axis_name, self.dtype))
+    pixels = dense(IMAGE_SHAPE[0] * IMAGE_SHAPE[1] * IMAGE_SHAPE[2], use_bias=False)(h)
+    pixels = pixels.astype(jnp.float32).reshape((-1,) + IMAGE_SHAPE)
+    bias = self.param(networks.OUTPUT_BIAS, nn.initializers.zeros, IMAGE_SHAPE)
+    return nn.sigmoid(pixels + bias)
+
+
+class Discriminator(nn.Module):
+  """One logit per pair, (batch,); num_outputs=K > 1 gives (batch, K) class logits."""
+  init_std: float
+  num_outputs: int = 1
+  axis_name: Optional[str] = None
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, z, y=None, *, train):
+    del y
+    dense = lambda width, **kw: _dense(width, self.init_std, self.dtype, **kw)
+    h = nn.leaky_relu(dense(WIDTH)(_flat(x)), LEAKY_RELU_SLOPE)
+    h = dense(WIDTH, use_bias=False)(h) + dense(WIDTH, use_bias=False)(z)  # + W z
+    h = nn.leaky_relu(_batch_norm(h, train, self.axis_name, self.dtype), LEAKY_RELU_SLOPE)
+    logits = dense(self.num_outputs)(h).astype(jnp.float32)
+    return logits[:, 0] if self.num_outputs == 1 else logits
+
+
+def build(model_config, *, axis_name, dtype, discriminator_outputs):
+  """networks.Networks of BiGAN's MLPs from config.model."""
+  m = model_config
+  return networks.Networks(
+      encoder=Encoder(m.init_std, kind=m.encoder, latent_dim=m.latent_dim,
+                      axis_name=axis_name, dtype=dtype, prior=m.prior),
+      generator=Generator(m.init_std, axis_name=axis_name, dtype=dtype),
+      discriminator=Discriminator(m.init_std, num_outputs=discriminator_outputs,
+                                  axis_name=axis_name, dtype=dtype))

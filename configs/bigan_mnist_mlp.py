@@ -1,0 +1,38 @@
+"""BiGAN as its authors built it for permutation-invariant MNIST, on any 28x28 grey data.
+
+BiGAN's released code (train_mnist.sh; PAPER.md): its MLPs (ali_jax/bigan_networks.py),
+the U(-1, 1)^50 prior with the encoder squashed into it, Adam(2e-4, beta1 0.5),
+batch 128, weight decay 2.5e-5, and a constant rate for half the run, then
+exponential decay to 0.01x. Fashion-MNIST by default (MNIST cannot be downloaded
+on this project's machine); `--config.dataset=mnist` reads MNIST from TFDS once
+prepared (`tfds build mnist`).
+
+BiGAN's full 400 epochs: 187,500 steps of 128 images.
+"""
+from configs import common
+from ali_jax import bigan_networks
+from ali_jax.data import fashion_mnist_builder
+
+BIGAN_EPOCHS = 400
+
+
+def get_config():
+  config = common.image_config(dataset='fashion_mnist', architecture=bigan_networks.NAME,
+                               train_examples=60_000, epochs=BIGAN_EPOCHS, batch_size=128)
+  config.data.manual_dir = fashion_mnist_builder.DEBIAN_DIR  # the four .gz IDX files
+  config.data.num_heldout = 10_000  # the whole test split
+  config.data.num_eval_samples = 10_000  # samples the reference classifier reads
+  config.method = 'bigan'
+  config.model.encoder = 'deterministic'
+  config.model.prior = 'uniform'
+  config.model.dropout_rate = 0.0  # BiGAN's D has none
+  config.model.init_std = 0.02  # BiGAN's code does not say here; as the mixture's MLPs
+  config.optimizer.learning_rate = 2e-4
+  config.optimizer.schedule = 'exponential'
+  config.optimizer.decay_start_fraction = 0.5
+  config.optimizer.final_learning_rate_scale = 0.01
+  config.optimizer.weight_decay = 2.5e-5
+  config.log_every_steps = 500
+  config.eval_every_steps = 10_000
+  config.checkpoint_every_steps = 2_000
+  return config
