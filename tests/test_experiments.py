@@ -12,6 +12,7 @@ from sklearn import svm
 from ali_jax import methods
 from ali_jax import train
 from configs import digits
+from experiments import mixture_protocol
 from experiments import svm_protocol
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,6 +34,30 @@ def test_seeds_writes_a_table_and_copies_seed_0s_figures(tmp_path):
   assert json.loads((tmp_path / 'runs' / 'seed_1' / 'eval.json').read_text())['step'] == 8
   assert (tmp_path / 'figures' / 'mixture_tiny_samples.png').exists()
   assert (tmp_path / 'figures' / 'mixture_tiny_eval.json').exists()
+
+
+def test_mixture_protocol_draws_settings_per_run_and_tables_them(tmp_path):
+  _run_script('experiments/mixture_protocol.py', '--quick', '--methods=ali,gan', '--runs=2',
+              f'--workdir={tmp_path / "runs"}')
+  table = (tmp_path / 'runs' / 'mixture_protocol.md').read_text()
+  assert '| ali | 2 |' in table and '13.4 +- 5.8 [8, 25]' in table
+  assert '| gan | 2 |' in table and '10.4 +- 9.2 [1, 22]' in table
+  for index in (0, 1):  # run i of each method: seed i and the same drawn settings
+    configs = [json.loads((tmp_path / 'runs' / method / f'run_{index}' / 'config.json')
+                          .read_text()) for method in ('ali', 'gan')]
+    settings = mixture_protocol.draw_settings(index)
+    for config in configs:
+      assert config['seed'] == index
+      assert config['optimizer']['learning_rate'] == pytest.approx(
+          settings['optimizer.learning_rate'])
+      assert config['optimizer']['b1'] == pytest.approx(settings['optimizer.b1'])
+      assert config['model']['init_std'] == pytest.approx(settings['model.init_std'])
+  draws = [mixture_protocol.draw_settings(i) for i in range(200)]
+  for key, (low, high) in (('optimizer.learning_rate', mixture_protocol.LEARNING_RATE_RANGE),
+                           ('optimizer.b1', mixture_protocol.BETA1_RANGE),
+                           ('model.init_std', mixture_protocol.INIT_STD_RANGE)):
+    values = [d[key] for d in draws]
+    assert low <= min(values) < max(values) <= high and len(set(values)) == 200
 
 
 @pytest.mark.timeout(600)  # 16 short runs as subprocesses: as long as _run_script allows
