@@ -22,7 +22,6 @@ import concurrent.futures
 import os
 import sys
 import time
-import warnings
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)  # run from a checkout: configs/ and ali_jax/ live here
@@ -31,10 +30,8 @@ sys.path.insert(0, REPO)  # run from a checkout: configs/ and ali_jax/ live here
 from absl import app
 from absl import flags
 import numpy as np
-from sklearn import exceptions as sklearn_exceptions
 
 import ali_jax
-from ali_jax import data
 from experiments import launch
 from experiments import reporting
 from experiments import svm_protocol
@@ -89,19 +86,15 @@ def _svm_errors(ali_workdirs):
   models = {seed: ali_jax.load(w) for seed, w in zip(map(int, FLAGS.seeds), ali_workdirs)}
   config = next(iter(models.values())).config
   pool_split, valid_split, test_split, _ = svm_protocol.SPLITS[config.dataset]
-  images, labels = {}, {}
-  for part, split in (('pool', pool_split), ('valid', valid_split), ('test', test_split)):
-    images[part], labels[part] = data.labelled_split(config, split)
+  images, labels = svm_protocol.labelled_splits(config)
   c_values = np.exp(np.linspace(-20, 20, FLAGS.num_c))
   errors = {}
   for seed, model in models.items():
     features = {part: model.features(x) for part, x in images.items()}
     for num_labels in map(int, FLAGS.labels):
-      with warnings.catch_warnings():  # liblinear stops at max_iter for the largest C
-        warnings.simplefilter('ignore', sklearn_exceptions.ConvergenceWarning)
-        errors[num_labels, seed] = float(svm_protocol.svm_test_errors(
-            features, labels, num_labels=num_labels, num_svms=FLAGS.num_svms,
-            c_values=c_values, seed=seed).mean())
+      errors[num_labels, seed] = svm_protocol.mean_test_error(
+          features, labels, num_labels=num_labels, num_svms=FLAGS.num_svms,
+          c_values=c_values, seed=seed)
       print(f'SVM, ALI seed {seed}, {num_labels} labels: {errors[num_labels, seed]:.2%}',
             flush=True)
   return errors, (pool_split, valid_split, test_split)

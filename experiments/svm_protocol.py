@@ -3,9 +3,13 @@
 Used by experiments/semi_supervised.py (one table of encoders) and
 experiments/semi_supervised_comparison.py (beside K+1 ALI).
 """
+import warnings
+
 import numpy as np
+from sklearn import exceptions as sklearn_exceptions
 from sklearn import svm
 
+from ali_jax import data
 from ali_jax import evaluation
 
 # dataset -> (label pool, validation split for C, test split, labels per SVM)
@@ -65,3 +69,20 @@ def nearest_neighbour_accuracy(features, labels):
   """1-NN test accuracy with the whole label pool as neighbours (Euclidean)."""
   return evaluation.nearest_neighbour_accuracy(features['pool'], labels['pool'],
                                                features['test'], labels['test'])
+
+
+def labelled_splits(config):
+  """({'pool'|'valid'|'test': images}, {...: labels}) of config.dataset's SPLITS."""
+  images, labels = {}, {}
+  for part, split in zip(('pool', 'valid', 'test'), SPLITS[config.dataset][:3]):
+    images[part], labels[part] = data.labelled_split(config, split)
+  return images, labels
+
+
+def mean_test_error(features, labels, *, num_labels, num_svms, c_values, seed):
+  """The mean of svm_test_errors, liblinear's convergence warnings silenced (it
+  stops at max_iter for the largest values of C, as the protocol expects)."""
+  with warnings.catch_warnings():
+    warnings.simplefilter('ignore', sklearn_exceptions.ConvergenceWarning)
+    return float(svm_test_errors(features, labels, num_labels=num_labels, num_svms=num_svms,
+                                 c_values=c_values, seed=seed).mean())

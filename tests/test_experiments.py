@@ -137,6 +137,29 @@ def test_semi_supervised_comparison_trains_every_row(tmp_path):
   assert f'{k_plus_1["test_error"]:.2%}' in report
 
 
+@pytest.mark.timeout(600)
+def test_representation_comparison_trains_rows_and_tables_them(tmp_path):
+  output = tmp_path / 'out' / 'table.md'
+  shrink = ['num_train_steps=4', 'batch_size=8', 'checkpoint_every_steps=4',
+            'eval_every_steps=100', f'data.data_dir={tmp_path / "tfds"}',
+            'data.num_heldout=20', 'data.num_eval_samples=4', 'evaluation.class_metrics=False']
+  _run_script('experiments/representation_comparison.py', '--config=configs/digits.py',
+              '--rows=bigan,latent_regressor', '--seeds=0', '--labels=20', '--num_svms=1',
+              '--num_c=2', f'--workdir={tmp_path / "runs"}', f'--output={output}',
+              *[f'--set={s}' for s in shrink])
+  report = output.read_text()
+  for row in ('raw pixels', 'bigan', 'latent_regressor'):
+    cells = re.search(rf'^\| {row} \| 1 \| - \| (\d+\.\d+)% \+- 0\.00% \|', report, re.M)
+    assert cells and 0 <= float(cells.group(1)) <= 100, row
+  assert '97.39 %' in report and '97.44 %' in report  # BiGAN's Table 1 beside them
+  runs = tmp_path / 'runs'
+  bigan = json.loads((runs / 'bigan' / 'seed_0' / 'config.json').read_text())
+  assert (bigan['method'], bigan['model']['encoder']) == ('bigan', 'deterministic')
+  regressor = json.loads((runs / 'latent_regressor' / 'seed_0' / 'config.json').read_text())
+  assert regressor['method_options']['inference_steps'] == 1  # a quarter of 4 steps
+  assert (tmp_path / 'out' / 'representation_comparison.png').stat().st_size > 5_000
+
+
 def test_svm_on_span_coordinates_is_the_svm_on_all_features():
   rng = np.random.default_rng(0)
   train_x, labels = rng.normal(size=(40, 300)), rng.integers(0, 3, 40)

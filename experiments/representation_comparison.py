@@ -1,0 +1,238 @@
+"""What each way of learning an encoder is worth as a representation (BiGAN's Table 1).
+
+  python experiments/representation_comparison.py --config=configs/bigan_mnist_mlp.py \
+      --seeds=0,1,2 --workdir=runs/representations \
+      --output=experiments/results/representation_comparison_fashion_mnist.md
+
+Every row trains --config's networks with one method (ROWS) and the config's
+optimisation, for each seed, in <workdir>/<row>/seed_<s>: ALI (a Gaussian
+encoder and prior), BiGAN, a GAN followed by a latent regressor, the joint
+latent regressor, post-hoc inference, ALICE, and autoencoders with l2 and l1
+reconstruction errors; every non-ALI row has a deterministic encoder and the
+config's prior (BiGAN's U(-1, 1) in configs/bigan_mnist_mlp.py). The two-phase
+rows spend the last --inference_fraction of the same step budget on inference.
+Raw pixels are the baseline row. Columns, mean +- std over seeds: the 1-NN
+test accuracy of E(x) (eval.json's `encoder_1nn_accuracy`; pixels:
+`pixel_1nn_accuracy`), the mean test error of --num_svms L2-SVMs on E(x) (the
+encoder's mean, `features(hidden_layers=0)`) at each --labels count
+(experiments/svm_protocol.py), and eval.json's reconstruction class agreement,
+sample class KL to uniform and classifier score. Beside them, BiGAN's MNIST
+1-NN accuracies (another dataset). The figure shows seed 0's samples and
+reconstructions per row. Finished runs are read, not trained again; --notrain
+reports the finished ones only.
+"""
+import concurrent.futures
+import importlib.util
+import os
+import sys
+import time
+from typing import Any, Dict, NamedTuple, Optional
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)  # run from a checkout: configs/ and ali_jax/ live here
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from absl import app
+from absl import flags
+import matplotlib
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt
+import numpy as np
+
+import ali_jax
+from ali_jax import workdir as workdir_lib
+from experiments import launch
+from experiments import reporting
+from experiments import svm_protocol
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string('config', 'configs/bigan_mnist_mlp.py', 'The networks and optimisation '
+                    'of every row (a labelled image dataset).')
+flags.DEFINE_list('rows', None, 'Rows to train (default: all of ROWS).')
+flags.DEFINE_list('seeds', ['0', '1', '2'], 'Seeds.')
+flags.DEFINE_list('labels', ['100', '1000'], 'Labelled examples per SVM.')
+flags.DEFINE_float('inference_fraction', 0.25, 'The two-phase rows: the share of the steps '
+                   'that trains inference after the GAN.')
+flags.DEFINE_multi_string('set', [], 'FIELD=VALUE: a config override for every run.')
+flags.DEFINE_integer('jobs', 1, 'Runs trained at the same time.')
+flags.DEFINE_bool('train', True, 'Train unfinished runs; --notrain reports finished ones.')
+flags.DEFINE_string('workdir', 'runs/representations', 'Parent of the runs.')
+flags.DEFINE_integer('num_svms', 10, 'L2-SVMs per run and label count.')
+flags.DEFINE_integer('num_c', 50, 'Values of C in exp(linspace(-20, 20, num_c)).')
+flags.DEFINE_string('output', None, 'Markdown file to write (default: print only).')
+
+class Row(NamedTuple):
+  overrides: Dict[str, Any]   # config overrides beyond --config
+  two_phase: bool = False     # inference_steps from --inference_fraction
+  bigan_mnist_1nn: Optional[float] = None  # BiGAN's Table 1, MNIST 1-NN accuracy (%)
+
+
+DETERMINISTIC = {'model.encoder': 'deterministic'}
+ROWS = {
+    'ali': Row({'method': 'ali', 'model.encoder': 'gaussian', 'model.prior': 'gaussian'}),
+    'bigan': Row({'method': 'bigan', **DETERMINISTIC}, bigan_mnist_1nn=97.39),
+    'latent_regressor': Row({'method': 'latent_regressor', **DETERMINISTIC}, two_phase=True,
+                            bigan_mnist_1nn=97.44),
+    'joint_latent_regressor': Row({'method': 'joint_latent_regressor', **DETERMINISTIC},
+                                  bigan_mnist_1nn=97.13),
+    'post_hoc': Row({'method': 'post_hoc', **DETERMINISTIC}, two_phase=True),
+    'alice': Row({'method': 'alice', **DETERMINISTIC}),
+    'autoencoder_l2': Row({'method': 'autoencoder', 'method_options.reconstruction': 'l2',
+                           **DETERMINISTIC}, bigan_mnist_1nn=97.58),
+    'autoencoder_l1': Row({'method': 'autoencoder', 'method_options.reconstruction': 'l1',
+                           **DETERMINISTIC}, bigan_mnist_1nn=97.63),
+}
+RAW_PIXELS = 'raw pixels'
+PIXELS_PAPER_NOTE = 'BiGAN also reports D\'s features (97.30), a representation we do not read.'
+EVAL_COLUMNS = (  # (eval.json key, heading, as %)
+    ('reconstruction_class_agreement', 'reconstruction class agreement', True),
+    ('sample_class_kl_to_uniform', 'sample class KL to uniform', False),
+    ('classifier_score', 'classifier score', False),
+)
+
+
+def _rows():
+  return FLAGS.rows or list(ROWS)
+
+
+def _workdir(row, seed):
+  return os.path.join(FLAGS.workdir, row, f'seed_{seed}')
+
+
+def run_overrides(row, seed, num_train_steps):
+  """main.py's config overrides for one row and seed."""
+  result = {**launch.overrides_from(FLAGS.set), 'seed': seed, **ROWS[row].overrides}
+  if ROWS[row].two_phase:
+    result['method_options.inference_steps'] = max(
+        1, int(round(num_train_steps * FLAGS.inference_fraction)))
+  return result
+
+
+def _num_train_steps():
+  """The config's step count after --set (the two-phase rows split it)."""
+  overrides = launch.overrides_from(FLAGS.set)
+  if 'num_train_steps' in overrides:
+    return int(overrides['num_train_steps'])
+  spec = importlib.util.spec_from_file_location('config', os.path.join(REPO, FLAGS.config))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config().num_train_steps
+
+
+def _feature_metrics(models, splits, pixels=False):
+  """{(column, seed): value} of the SVM errors on E(x) (or on pixels)."""
+  images, labels = splits
+  c_values = np.exp(np.linspace(-20, 20, FLAGS.num_c))
+  values = {}
+  for seed, model in models.items():
+    features = {part: (x.reshape(len(x), -1) if pixels else model.features(x, hidden_layers=0))
+                for part, x in images.items()}
+    for count in map(int, FLAGS.labels):
+      values[f'svm_{count}', seed] = svm_protocol.mean_test_error(
+          features, labels, num_labels=count, num_svms=FLAGS.num_svms, c_values=c_values,
+          seed=seed)
+  return values
+
+
+def _cell(values, as_percent):
+  if not values:
+    return '-'
+  mean, std = np.mean(values), np.std(values)
+  return f'{mean:.2%} +- {std:.2%}' if as_percent else f'{mean:.3f} +- {std:.3f}'
+
+
+def markdown_table(results, seeds):
+  """results: {row: {(column, seed): value}} -> one line per row."""
+  columns = ([('encoder_1nn_accuracy', '1-NN accuracy on E(x)', True)]
+             + [(f'svm_{n}', f'L2-SVM error, {int(n):,} labels', True) for n in FLAGS.labels]
+             + list(EVAL_COLUMNS))
+  lines = ['| representation | runs | ' + ' | '.join(h for _, h, _ in columns)
+           + ' | BiGAN paper, MNIST 1-NN |', '|---' * (len(columns) + 3) + '|']
+  for row, values in results.items():
+    runs = len({s for (_, s) in values})
+    cells = [_cell([values[c, s] for s in seeds if (c, s) in values], pct)
+             for c, _, pct in columns]
+    paper = ROWS[row].bigan_mnist_1nn if row in ROWS else None
+    lines.append(f'| {row} | {runs} | ' + ' | '.join(cells) + ' | '
+                 + (f'{paper:.2f} %' if paper else '-') + ' |')
+  return '\n'.join(lines)
+
+
+def samples_and_reconstructions_figure(path, rows, seed):
+  """One row per method: seed `seed`'s sample grid and reconstruction grid."""
+  figure, axes = plt.subplots(len(rows), 2, figsize=(8, 4 * len(rows)), squeeze=False)
+  for (ax_samples, ax_reconstructions), row in zip(axes, rows):
+    images = workdir_lib.path(_workdir(row, seed)) / workdir_lib.IMAGE_DIR
+    for ax, name in ((ax_samples, 'samples.png'), (ax_reconstructions, 'reconstructions.png')):
+      ax.imshow(plt.imread(str(images / name)), cmap='gray')
+      ax.set_xticks([])
+      ax.set_yticks([])
+      ax.set_title(f'{row}: {name[:-4]}', fontsize=9)
+  figure.tight_layout()
+  figure.savefig(path, dpi=80)
+  plt.close(figure)
+
+
+def main(argv):
+  del argv
+  unknown = sorted(set(_rows()) - set(ROWS))
+  if unknown:
+    raise app.UsageError(f'--rows: unknown {unknown}; choose from {list(ROWS)}.')
+  commit, start = reporting.git_commit(), time.time()
+  seeds = [int(s) for s in FLAGS.seeds]
+  steps = _num_train_steps()
+  runs = [(row, seed) for row in _rows() for seed in seeds]
+  if not FLAGS.train:
+    runs = [(r, s) for r, s in runs if launch.is_finished(_workdir(r, s), run_overrides(
+        r, s, steps))]
+  with concurrent.futures.ThreadPoolExecutor(FLAGS.jobs) as pool:
+    futures = {(row, seed): pool.submit(launch.train_run, FLAGS.config, _workdir(row, seed),
+                                        run_overrides(row, seed, steps), skip_finished=True)
+               for row, seed in runs}
+    evals = {run: future.result() for run, future in futures.items()}
+  results = {}
+  splits = None
+  for row in _rows():
+    models = {s: ali_jax.load(_workdir(row, s)) for r, s in evals if r == row}
+    if not models:
+      continue
+    splits = splits or svm_protocol.labelled_splits(next(iter(models.values())).config)
+    values = _feature_metrics(models, splits)
+    for seed in models:
+      for key in ['encoder_1nn_accuracy'] + [k for k, _, _ in EVAL_COLUMNS]:
+        if key in evals[row, seed]:
+          values[key, seed] = evals[row, seed][key]
+    results[row] = values
+  if results:  # raw pixels: the SVMs on pixels, 1-NN from a run's eval.json
+    first_row = next(iter(results))
+    any_model = {seeds[0]: ali_jax.load(_workdir(first_row, seeds[0]))}
+    pixels = _feature_metrics(any_model, splits, pixels=True)
+    if 'pixel_1nn_accuracy' in evals[first_row, seeds[0]]:
+      pixels['encoder_1nn_accuracy', seeds[0]] = evals[first_row, seeds[0]]['pixel_1nn_accuracy']
+    results = {RAW_PIXELS: pixels, **results}
+  output_dir = os.path.dirname(FLAGS.output) if FLAGS.output else FLAGS.workdir
+  figure = os.path.join(output_dir, 'representation_comparison.png')
+  shown = [row for row in _rows() if (row, seeds[0]) in evals]
+  if shown:
+    os.makedirs(output_dir or '.', exist_ok=True)
+    samples_and_reconstructions_figure(figure, shown, seeds[0])
+  settings = ''.join(f' --set {s}' for s in FLAGS.set)
+  report = '\n\n'.join([
+      '# Representations: every way of learning an encoder, one set of networks',
+      reporting.provenance(commit, time.time() - start,
+                           f', {FLAGS.jobs} run(s) at a time{settings}'),
+      f'Every row: `{FLAGS.config}` ({steps} steps; the two-phase rows train a GAN for the '
+      f'first {1 - FLAGS.inference_fraction:.0%} of them, then inference), seeds '
+      f'{", ".join(map(str, seeds))}. Mean +- std over seeds. L2-SVMs: {FLAGS.num_svms} per '
+      f'run and label count on E(x), {FLAGS.num_c} values of C. The last column is BiGAN\'s '
+      'own Table 1, on MNIST, not this dataset. ' + PIXELS_PAPER_NOTE,
+      markdown_table(results, seeds),
+      f'![samples and reconstructions per row, seed {seeds[0]}]({os.path.basename(figure)})',
+      ''])
+  print(report)
+  if FLAGS.output:
+    reporting.write_text(FLAGS.output, report)
+
+
+if __name__ == '__main__':
+  app.run(main)
