@@ -5,10 +5,19 @@ import os
 import subprocess
 import sys
 
+from absl import app
+
 from ali_jax import workdir as workdir_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOG_FILE = 'sweep_log.txt'  # the run's output, in its workdir
+
+
+def check_choices(flag, chosen, allowed):
+  """Stops with a usage error naming the values of --`flag` that are not in `allowed`."""
+  unknown = sorted(set(chosen) - set(allowed))
+  if unknown:
+    raise app.UsageError(f'--{flag}: unknown {unknown}; choose from {list(allowed)}.')
 
 
 def overrides_from(assignments):

@@ -36,6 +36,7 @@ from ali_jax import data
 from ali_jax import evaluation
 from ali_jax import methods as methods_lib
 from ali_jax.data import mixture
+from experiments import launch
 from experiments import reporting
 
 FLAGS = flags.FLAGS
@@ -181,10 +182,7 @@ def comparison_figure(path, methods, seed):
 
 def main(argv):
   del argv
-  unknown = sorted(set(FLAGS.methods) - set(methods_lib.MIXTURE_METHODS))
-  if unknown:
-    raise app.UsageError(f'--methods: unknown {unknown}; '
-                         f'choose from {methods_lib.MIXTURE_METHODS}.')
+  launch.check_choices('methods', FLAGS.methods, methods_lib.MIXTURE_METHODS)
   seeds = [int(s) for s in FLAGS.seeds]
   # The runs that start from a gan run queue last, so they seldom wait for it.
   runs = sorted(((method, seed) for seed in seeds for method in FLAGS.methods),

@@ -67,9 +67,13 @@ def draw_settings(index, draw_seed=0):
           'model.init_std': log_uniform(*INIT_STD_RANGE)}
 
 
+def _steps():
+  return QUICK_STEPS if FLAGS.quick else FLAGS.num_train_steps
+
+
 def run_overrides(method, index):
   """main.py's config overrides of run `index` of `method`."""
-  steps = QUICK_STEPS if FLAGS.quick else FLAGS.num_train_steps
+  steps = _steps()
   overrides = {'method': method, 'seed': index, 'num_train_steps': steps,
                'optimizer.schedule': 'constant',
                **draw_settings(index, FLAGS.draw_seed), **METHOD_OVERRIDES.get(method, {})}
@@ -117,10 +121,7 @@ def per_run_table(results):
 
 def main(argv):
   del argv
-  unknown = sorted(set(FLAGS.methods) - set(methods_lib.MIXTURE_METHODS))
-  if unknown:
-    raise app.UsageError(f'--methods: unknown {unknown}; choose from '
-                         f'{methods_lib.MIXTURE_METHODS}.')
+  launch.check_choices('methods', FLAGS.methods, methods_lib.MIXTURE_METHODS)
   commit, start = reporting.git_commit(), time.time()
   results = {method: {} for method in FLAGS.methods}
   with concurrent.futures.ThreadPoolExecutor(FLAGS.jobs) as pool:
@@ -132,11 +133,10 @@ def main(argv):
       results[method][index] = future.result()
       print(f'{method} run {index}: {results[method][index]["modes_covered"]} modes', flush=True)
   results = {m: dict(sorted(r.items())) for m, r in results.items()}
-  steps = QUICK_STEPS if FLAGS.quick else FLAGS.num_train_steps
   report = '\n\n'.join([
       f'# The paper\'s mixture protocol: {len(FLAGS.methods)} methods x {FLAGS.runs} runs',
       reporting.provenance(commit, time.time() - start, f' ({FLAGS.jobs} runs at a time)'),
-      f'Every run: {_config_file()} for {steps} steps at a constant learning rate, run i with '
+      f'Every run: {_config_file()} for {_steps()} steps at a constant learning rate, run i with '
       f'seed i and settings drawn from default_rng({FLAGS.draw_seed} + i): learning rate '
       f'log-uniform over {list(LEARNING_RATE_RANGE)}, beta1 uniform over {list(BETA1_RANGE)}, '
       f'initialisation std log-uniform over {list(INIT_STD_RANGE)} (the paper gives no '

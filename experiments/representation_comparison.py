@@ -22,6 +22,7 @@ reconstructions per row. Finished runs are read, not trained again; --notrain
 reports the finished ones only.
 """
 import concurrent.futures
+import functools
 import importlib.util
 import os
 import sys
@@ -119,14 +120,13 @@ def _num_train_steps():
   return module.get_config().num_train_steps
 
 
-def _feature_metrics(models, splits, pixels=False):
-  """{(column, seed): value} of the SVM errors on E(x) (or on pixels)."""
+def _svm_errors(featurisers, splits):
+  """{(column, seed): the SVMs' mean test error} on featurisers[seed](images)."""
   images, labels = splits
   c_values = np.exp(np.linspace(-20, 20, FLAGS.num_c))
   values = {}
-  for seed, model in models.items():
-    features = {part: (x.reshape(len(x), -1) if pixels else model.features(x, hidden_layers=0))
-                for part, x in images.items()}
+  for seed, featurise in featurisers.items():
+    features = {part: featurise(x) for part, x in images.items()}
     for count in map(int, FLAGS.labels):
       values[f'svm_{count}', seed] = svm_protocol.mean_test_error(
           features, labels, num_labels=count, num_svms=FLAGS.num_svms, c_values=c_values,
@@ -175,9 +175,7 @@ def samples_and_reconstructions_figure(path, rows, seed):
 
 def main(argv):
   del argv
-  unknown = sorted(set(_rows()) - set(ROWS))
-  if unknown:
-    raise app.UsageError(f'--rows: unknown {unknown}; choose from {list(ROWS)}.')
+  launch.check_choices('rows', _rows(), ROWS)
   commit, start = reporting.git_commit(), time.time()
   seeds = [int(s) for s in FLAGS.seeds]
   steps = _num_train_steps()
@@ -197,18 +195,19 @@ def main(argv):
     if not models:
       continue
     splits = splits or svm_protocol.labelled_splits(next(iter(models.values())).config)
-    values = _feature_metrics(models, splits)
+    values = _svm_errors({s: functools.partial(m.features, hidden_layers=0)
+                          for s, m in models.items()}, splits)
     for seed in models:
       for key in ['encoder_1nn_accuracy'] + [k for k, _, _ in EVAL_COLUMNS]:
         if key in evals[row, seed]:
           values[key, seed] = evals[row, seed][key]
     results[row] = values
-  if results:  # raw pixels: the SVMs on pixels, 1-NN from a run's eval.json
-    first_row = next(iter(results))
-    any_model = {seeds[0]: ali_jax.load(_workdir(first_row, seeds[0]))}
-    pixels = _feature_metrics(any_model, splits, pixels=True)
-    if 'pixel_1nn_accuracy' in evals[first_row, seeds[0]]:
-      pixels['encoder_1nn_accuracy', seeds[0]] = evals[first_row, seeds[0]]['pixel_1nn_accuracy']
+  if results:  # raw pixels: the SVMs on pixels, 1-NN from the first run's eval.json
+    first_run = next(iter(evals))
+    seed = first_run[1]
+    pixels = _svm_errors({seed: lambda x: x.reshape(len(x), -1)}, splits)
+    if 'pixel_1nn_accuracy' in evals[first_run]:
+      pixels['encoder_1nn_accuracy', seed] = evals[first_run]['pixel_1nn_accuracy']
     results = {RAW_PIXELS: pixels, **results}
   output_dir = os.path.dirname(FLAGS.output) if FLAGS.output else FLAGS.workdir
   figure = os.path.join(output_dir, 'representation_comparison.png')
