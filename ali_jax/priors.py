@@ -8,7 +8,6 @@
               (losses.uniform_latent_regression_loss).
 """
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 GAUSSIAN = 'gaussian'
