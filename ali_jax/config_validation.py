@@ -13,6 +13,7 @@ from typing import Any, Callable, NamedTuple
 
 from ali_jax import architectures
 from ali_jax import bigan_networks
+from ali_jax import bigbigan_networks
 from ali_jax import conv_layers
 from ali_jax import data
 from ali_jax import losses
@@ -163,7 +164,8 @@ MIXTURE_FIELDS = {
 IMAGE_FIELDS = {
     'data_source': _one_of(data.DATA_SOURCES),
     'data.data_dir': Field(_optional_string, 'None (~/tensorflow_datasets) or a folder'),
-    'model.architecture': _one_of(tuple(architectures.ARCHITECTURES) + (bigan_networks.NAME,)),
+    'model.architecture': _one_of(tuple(architectures.ARCHITECTURES) + (bigan_networks.NAME,)
+                                  + tuple(bigbigan_networks.ARCHITECTURES)),
     'model.condition_dim': Field(_non_negative_integer, 'an integer >= 0 (0: unconditional)'),
     'model.condition_embedding': Field(_positive_integer, 'a positive integer'),
     # Every formulation computes the same numbers: may change on resume.
@@ -280,6 +282,18 @@ def _check_method(config):
     if encoder != networks.GAUSSIAN:
       raise ValueError(f"config.method='vae' needs config.model.encoder='gaussian' (its KL "
                        f"term needs mu and sigma), not {encoder!r}.")
+  bigbigan_architecture = bigbigan_networks.is_bigbigan(config.model.architecture)
+  if (method == methods.BIGBIGAN) != bigbigan_architecture:
+    raise ValueError(
+        f'config.method={method!r} with config.model.architecture='
+        f'{config.model.architecture!r}: BigBiGAN\'s networks (a D of three scores) and '
+        "config.method='bigbigan' go together: set both to BigBiGAN's (architecture one of "
+        f'{tuple(bigbigan_networks.ARCHITECTURES)}) or neither.')
+  if method == methods.BIGBIGAN and (encoder, config.model.prior) != (
+      networks.GAUSSIAN, priors.GAUSSIAN):
+    raise ValueError("config.method='bigbigan' learns a Gaussian q(z|x) against a Gaussian "
+                     "prior: set config.model.encoder='gaussian' and "
+                     "config.model.prior='gaussian'.")
   if config.model.prior == priors.UNIFORM and encoder == networks.GAUSSIAN:
     raise ValueError("config.model.prior='uniform' has a bounded support that a Gaussian "
                      "q(z|x) does not keep to: set config.model.encoder='deterministic' "
@@ -330,6 +344,8 @@ def _check_image_model(config):
   shapes = {name: ((a.image_size, a.image_size, a.channels), a.latent_dim)
             for name, a in architectures.ARCHITECTURES.items()}
   shapes[bigan_networks.NAME] = (bigan_networks.IMAGE_SHAPE, None)  # any latent size
+  shapes.update({name: ((a.image_size, a.image_size, a.channels), a.latent_dim)
+                 for name, a in bigbigan_networks.ARCHITECTURES.items()})
   image_shape, latent_dim = shapes[config.model.architecture]
   data_shape = tuple(data.data_shape(config))
   if image_shape != data_shape:
@@ -342,11 +358,14 @@ def _check_image_model(config):
     raise ValueError(f'config.model.latent_dim={config.model.latent_dim} does not match '
                      f'the {config.model.architecture!r} architecture, whose encoder ends in '
                      f'2 x {latent_dim} channels: set it to {latent_dim}.')
-  if config.model.architecture == bigan_networks.NAME:
+  own_networks = {bigan_networks.NAME: "BiGAN's MLPs",
+                  **{name: "BigBiGAN's networks" for name in bigbigan_networks.ARCHITECTURES}}
+  if config.model.architecture in own_networks:
     for field in ('condition_dim', 'dropout_rate'):
       if config.model[field]:
-        raise ValueError(f"config.model.architecture='{bigan_networks.NAME}' (BiGAN's MLPs) "
-                         f'has no {field.split("_")[0]}: set config.model.{field} to 0.')
+        raise ValueError(f'config.model.architecture={config.model.architecture!r} '
+                         f'({own_networks[config.model.architecture]}) has no '
+                         f'{field.split("_")[0]}: set config.model.{field} to 0.')
   if config.model.encoder == networks.NOISE_INPUT:
     raise ValueError("config.model.encoder='noise' is for the mixture's MLP; image models "
                      "take 'gaussian' (ALI) or 'deterministic' (BiGAN).")

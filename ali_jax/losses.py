@@ -144,3 +144,25 @@ def semi_supervised_discriminator_loss(labelled_logits, labels, unlabelled_logit
   return classification_loss(labelled_logits, labels) + unsupervised_weight * (
       discriminator_loss(real_logit_from_class_logits(unlabelled_logits),
                          real_logit_from_class_logits(fake_logits)))
+
+
+# ---- BigBiGAN (Donahue & Simonyan 2019; PAPER.md), as its TF Hub module computes it ----
+# D scores a pair three ways: s_xz (the joint head J), s_x (the unary x branch F)
+# and s_z (the unary z branch H), one row [s_xz, s_x, s_z] per pair. "Encoder
+# scores" are those of (x, E(x)), "generator scores" those of (G(z), z). Every
+# loss is a mean over all 3N scores, so each of the three has weight 1/3.
+
+def bigbigan_discriminator_loss(encoder_scores, generator_scores):
+  """L_D = mean(relu(1 - encoder scores)) + mean(relu(1 + generator scores)): the hinge."""
+  return (jnp.mean(jax.nn.relu(1.0 - encoder_scores))
+          + jnp.mean(jax.nn.relu(1.0 + generator_scores)))
+
+
+def bigbigan_encoder_loss(encoder_scores):
+  """L_E = mean(encoder scores): E makes its pairs look generated (linear, not a hinge)."""
+  return jnp.mean(encoder_scores)
+
+
+def bigbigan_generator_loss(generator_scores):
+  """L_G = -mean(generator scores): G makes its pairs look real (linear, not a hinge)."""
+  return -jnp.mean(generator_scores)

@@ -27,6 +27,10 @@ starts. The trainer loops over phases without knowing any method by name.
                           q pairs predict their class, unlabelled ones any of the K,
                           p pairs the fake class (PAPER.md section 6); E, G: ALI's
                           loss on the implied real/fake logit.
+  bigbigan                (BigBiGAN's networks, bigbigan_networks.py) D scores each
+                          pair three ways, [s_xz, s_x, s_z]; D: the hinge loss, E:
+                          the mean encoder-pair score, G: minus the mean generator-pair
+                          score (losses.bigbigan_*, as BigBiGAN's TF Hub module).
   supervised              (labelled images) the same E and D as one classifier,
                           argmax D(x, E(x)), trained on the labelled examples
                           alone; G is unused. The baseline of semi_supervised.
@@ -59,6 +63,7 @@ VAE = 'vae'
 AUTOENCODER = 'autoencoder'
 SEMI_SUPERVISED = 'semi_supervised'
 SUPERVISED = 'supervised'
+BIGBIGAN = 'bigbigan'
 
 # Phase names.
 SINGLE_PHASE = 'single'
@@ -208,6 +213,24 @@ def _make_autoencoder_losses(norm):
   return autoencoder_losses
 
 
+def _bigbigan_losses(calls, x, y, z, noise):
+  del y  # validation allows no conditions here
+  n = x.shape[0]
+  scores = calls.discriminate(jnp.concatenate([x, calls.decode(z)]),
+                              jnp.concatenate([calls.encode(x, noise), z]))
+  encoder_scores, generator_scores = scores[:n], scores[n:]
+  return dict(discriminator_loss=losses_lib.bigbigan_discriminator_loss(encoder_scores,
+                                                                         generator_scores),
+              encoder_loss=losses_lib.bigbigan_encoder_loss(encoder_scores),
+              generator_loss=losses_lib.bigbigan_generator_loss(generator_scores),
+              # The mean of each score (joint, x, z) on each kind of pair: which
+              # of D's three views tells the pairs apart.
+              **{f'{side}_{name}_score': jnp.mean(side_scores[:, i])
+                 for side, side_scores in (('encoder', encoder_scores),
+                                           ('generator', generator_scores))
+                 for i, name in enumerate(('joint', 'x', 'z'))})
+
+
 def _make_semi_supervised_losses(unsupervised_weight):
   def semi_supervised_losses(calls, x, y, z, noise, labelled):
     del y  # validation allows no conditions here
@@ -294,6 +317,9 @@ PHASES = {
                            dict(encoder='reconstruction_loss', generator='reconstruction_loss')),
     SEMI_SUPERVISED: _weighted(_make_semi_supervised_losses, 'unsupervised_weight',
                                ADVERSARIAL),
+    BIGBIGAN: _one_phase(Objective(_bigbigan_losses,
+                                   dict(encoder='encoder_loss', generator='generator_loss',
+                                        discriminator='discriminator_loss'))),
     SUPERVISED: _one_phase(Objective(_supervised_losses,
                                      dict(encoder='classification_loss',
                                           discriminator='classification_loss'))),
@@ -301,8 +327,12 @@ PHASES = {
 METHODS = tuple(PHASES)
 # Methods that learn from labelled examples; their D outputs one logit per class.
 LABELLED_METHODS = (SEMI_SUPERVISED, SUPERVISED)
-# The methods that the 2-D mixture (unlabelled) can train.
-MIXTURE_METHODS = tuple(m for m in METHODS if m not in LABELLED_METHODS)
+# Methods with networks of their own (bigbigan_networks.py), and the only ones
+# that those networks serve: their D returns three scores, not a logit.
+OWN_NETWORK_METHODS = (BIGBIGAN,)
+# The methods that the 2-D mixture (unlabelled, MLPs) can train.
+MIXTURE_METHODS = tuple(m for m in METHODS
+                        if m not in LABELLED_METHODS + OWN_NETWORK_METHODS)
 # A GAN first, then inference learnt against the frozen generator.
 TWO_PHASE_METHODS = (LATENT_REGRESSOR, POST_HOC)
 

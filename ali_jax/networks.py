@@ -332,7 +332,11 @@ def build_networks(model_config, *, data_shape, axis_name=None, discriminator_ou
   m = model_config
   dtype = COMPUTE_DTYPES[m.dtype]
   # pylint: disable-next=import-outside-toplevel  (bigan_networks builds on this module)
-  from ali_jax import bigan_networks
+  from ali_jax import bigan_networks, bigbigan_networks
+  if bigbigan_networks.is_bigbigan(m.architecture):
+    if discriminator_outputs != 1:
+      raise ValueError('A BigBiGAN discriminator outputs its three scores only.')
+    return bigbigan_networks.build(m, axis_name=axis_name, dtype=dtype)
   if m.architecture == bigan_networks.NAME:
     return bigan_networks.build(m, axis_name=axis_name, dtype=dtype,
                                 discriminator_outputs=discriminator_outputs)

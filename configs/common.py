@@ -3,6 +3,7 @@ import ml_collections
 
 from ali_jax import architectures
 from ali_jax import bigan_networks
+from ali_jax import bigbigan_networks
 from ali_jax import methods
 
 
@@ -12,8 +13,9 @@ def image_config(*, dataset, architecture, train_examples, epochs, batch_size=10
   The paper's epoch budget becomes num_train_steps = epochs * train_examples /
   batch_size.
   """
+  tables = {**architectures.ARCHITECTURES, **bigbigan_networks.ARCHITECTURES}
   latent_dim = (bigan_networks.LATENT_DIM if architecture == bigan_networks.NAME
-                else architectures.ARCHITECTURES[architecture].latent_dim)
+                else tables[architecture].latent_dim)
   config = ml_collections.ConfigDict()
   config.seed = 0
   config.dataset = dataset

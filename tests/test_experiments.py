@@ -87,9 +87,10 @@ def _tiny_digits_run(workdir, data_dir, **changes):
   train.train_and_evaluate(config, str(workdir))
 
 
-def test_semi_supervised_compares_features(tmp_path):
-  # One tiny run, listed under two names: the two-phase methods themselves are
-  # tested on the mixture (test_methods.py); an image model compiles slowly.
+def test_feature_protocols_read_a_trained_encoder(tmp_path):
+  """semi_supervised.py's SVMs and linear_probe.py on one tiny run (an image
+  model compiles slowly), listed under two names: the two-phase methods
+  themselves are tested on the mixture (test_methods.py)."""
   _tiny_digits_run(tmp_path / 'ali', tmp_path / 'tfds')
   output = tmp_path / 'table.md'
   _run_script('experiments/semi_supervised.py', f'--models=ali={tmp_path / "ali"},'
@@ -105,6 +106,17 @@ def test_semi_supervised_compares_features(tmp_path):
   assert rows[1][3] == '32'
   for _, _, error, _, accuracy in rows:
     assert 0 <= float(error) <= 100 and 0 <= float(accuracy) <= 100
+
+  output = tmp_path / 'probe.md'
+  _run_script('experiments/linear_probe.py', f'--workdirs=ali={tmp_path / "ali"}',
+              '--hidden_layers=1', '--crelu', '--epochs=2', '--weight_decays=0,0.1',
+              f'--output={output}')
+  (row,) = re.findall(r'^\| ali \| ali \| (\d+) \| (\d+) \| (\d+) \| ([0-9.e-]+) '
+                      r'\| (\d+\.\d+)% \| (\d+\.\d+)% \|$', output.read_text(), re.MULTILINE)
+  # The mean (32) and the last hidden layer (128), doubled by CReLU.
+  assert row[1] == str(2 * (32 + 128)) and row[3] in ('0', '0.1')
+  top1, top5 = float(row[4]), float(row[5])
+  assert 0 <= top1 <= top5 <= 100
 
 
 @pytest.mark.timeout(600)

@@ -67,17 +67,26 @@ def _tfds_source(config, split):
         'throughput benchmark on random images with --config.data_source=fake.') from None
 
 
+def labelled_chunks(config, split, chunk_size, *, limit=0):
+  """(images, labels) of a TFDS `split` of config.dataset, `chunk_size` examples at a
+  time (float32 [0, 1] NHWC, int64); `limit` > 0 stops after that many examples."""
+  spec = images.SPECS[config.dataset]
+  source = _tfds_source(config, split)
+  count = min(limit, len(source)) if limit else len(source)
+  for start in range(0, count, chunk_size):
+    examples = [source[i] for i in range(start, min(start + chunk_size, count))]
+    yield (np.stack([images.to_unit_images(e['image'], spec) for e in examples]),
+           np.array([int(e['label']) for e in examples], np.int64))
+
+
 def labelled_split(config, split):
   """(images, labels) of a TFDS `split` of config.dataset: float32 [0, 1] NHWC, int64.
 
   For the semi-supervised evaluations; `split` is TFDS split syntax
   ('train[:1200]').
   """
-  spec = images.SPECS[config.dataset]
-  source = _tfds_source(config, split)
-  examples = [source[i] for i in range(len(source))]
-  return (np.stack([images.to_unit_images(e['image'], spec) for e in examples]),
-          np.array([int(e['label']) for e in examples], np.int64))
+  chunks = list(labelled_chunks(config, split, 4096))
+  return (np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks]))
 
 
 def load_dataset(config):

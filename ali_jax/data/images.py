@@ -30,6 +30,8 @@ class ImageDatasetSpec:
   image_size: int
   channels: int
   center_crop: Optional[int] = None  # crop a centred square this big, then resize
+  # Images of many sizes (ImageNet): crop the centred square of the shorter side, then resize.
+  square_crop: bool = False
   how_to_prepare: str = ''
   # Classes of the 'label' feature that the class-reading metrics use
   # (ali_jax/classifier.py); 0: no such metrics.
@@ -58,6 +60,12 @@ SPECS = {
             '--file_format=array_record')),
     # Downsampled ImageNet (Chrabaszcz et al. 2017); the paper centre-crops
     # before downsampling, this builder resizes whole images.
+    # Full ImageNet (ILSVRC2012) at 128x128, for BigBiGAN (configs/bigbigan_imagenet128.py).
+    'imagenet128': ImageDatasetSpec(
+        'imagenet2012', 'train', 'validation', 128, 3, square_crop=True, num_classes=1000,
+        how_to_prepare=('Download ILSVRC2012 into a folder M (it needs a licence), then:\n'
+                        '  pip install tensorflow-cpu\n  tfds build imagenet2012 '
+                        '--data_dir={data_dir} --manual_dir=M --file_format=array_record')),
     'imagenet64': ImageDatasetSpec(
         'imagenet_resized/64x64', 'train', 'validation', 64, 3,
         how_to_prepare=('Download ILSVRC2012 into a folder M (it needs a licence), then:\n'
@@ -88,6 +96,10 @@ def to_unit_images(images, spec):
     top = (image.shape[0] - spec.center_crop) // 2
     left = (image.shape[1] - spec.center_crop) // 2
     image = image[top:top + spec.center_crop, left:left + spec.center_crop]
+  if spec.square_crop:
+    side = min(image.shape[:2])
+    top, left = (image.shape[0] - side) // 2, (image.shape[1] - side) // 2
+    image = image[top:top + side, left:left + side]
   if image.shape[:2] != (spec.image_size, spec.image_size):
     resized = Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image).resize(
         (spec.image_size, spec.image_size), Image.BILINEAR)
