@@ -26,8 +26,8 @@ CONFIG_FILES = sorted(path for path in glob.glob(os.path.join(REPO, 'configs', '
 
 def test_every_config_file_is_checked():
   # mixture (3), digits, fashion_mnist, the paper's 5, semi-supervised (3), BiGAN's
-  # MNIST MLPs; common.py is a helper
-  assert len(CONFIG_FILES) == 14
+  # MNIST MLPs, BigBiGAN (3); common.py is a helper
+  assert len(CONFIG_FILES) == 17
   assert not any(path.endswith('common.py') for path in CONFIG_FILES)
 
 
@@ -54,8 +54,8 @@ def test_every_shipped_config_is_valid(path):
     ('model.encoder', 'vae', "expected one of \\('gaussian', 'noise', 'deterministic'\\)"),
     ('loss_form', 'hinge', "config.loss_form='hinge' is not allowed: expected one of"),
     ('dataset', 'stl10', "config.dataset='stl10' is not allowed: expected one of "
-                         "\\('mixture', 'svhn', 'cifar10', 'celeba', 'imagenet64', 'mnist', "
-                         "'digits', 'fashion_mnist'\\)"),
+                         "\\('mixture', 'svhn', 'cifar10', 'celeba', 'imagenet128', 'imagenet64', "
+                         "'mnist', 'digits', 'fashion_mnist'\\)"),
     ('nonfinite', 'ignore', "expected one of \\('stop', 'skip'\\)"),
     # across fields
     ('batch_size', 18, r'batch_size=18 must be divisible by the number of devices \(4\)'),
