@@ -19,6 +19,7 @@ import os
 import shutil
 import tempfile
 import time
+import weakref
 
 from etils import epath
 import fsspec
@@ -201,6 +202,8 @@ class Summaries:
     self._workdir = path(workdir)
     self._local_dir = (tempfile.mkdtemp(prefix='ali_jax_events_') if is_bucket(workdir)
                        else None)
+    if self._local_dir is not None:  # removed however the run ends (close() uploads first)
+      weakref.finalize(self, shutil.rmtree, self._local_dir, ignore_errors=True)
     self._uploaded = {}  # local event file name -> its size when last uploaded
     self._last_upload = time.monotonic()
     self._files = 0

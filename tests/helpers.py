@@ -25,8 +25,11 @@ def free_port():
 def launch_main(workdir, log_path, *flags, devices=4, env=None):
   """Starts `main.py` on the tiny mixture config with `devices` CPU devices
   (`env`: more environment variables)."""
+  # TMPDIR beside the log: what a killed run leaves in its temporary folder (a
+  # bucket run's local event files) goes with the test's own folder.
   env = dict(os.environ, **(env or {}), JAX_PLATFORMS='cpu',
-             XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}')
+             XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}',
+             TMPDIR=os.path.dirname(os.path.abspath(log_path)))
   command = [sys.executable, os.path.join(REPO, 'main.py'),
              '--config=' + os.path.join(REPO, 'configs/mixture_tiny.py'),
              f'--workdir={workdir}', *flags]
