@@ -47,10 +47,7 @@ import jax.numpy as jnp
 
 from ali_jax import networks
 
-NAME_PREFIX = 'bigbigan_'  # config.model.architecture: a key of ARCHITECTURES
 LATENT_DIM = 120  # BigBiGAN's default prior: N(0, I) in 120 dimensions
-
-
 
 
 class EncoderStage(NamedTuple):
@@ -118,6 +115,7 @@ ARCHITECTURES = {
 
 
 def is_bigbigan(architecture):
+  """Whether config.model.architecture names one of these networks' tables."""
   return architecture in ARCHITECTURES
 
 
