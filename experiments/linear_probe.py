@@ -39,6 +39,8 @@ flags.DEFINE_list('workdirs', None, 'NAME=WORKDIR of each trained run to probe.'
 flags.DEFINE_integer('hidden_layers', 0, 'Hidden layers of the encoder beside the mean of '
                      'q(z|x) (ali_jax TrainedModel.features).')
 flags.DEFINE_bool('crelu', False, 'Probe [relu(f), relu(-f)] of the standardised features.')
+flags.DEFINE_bool('pixels', True, 'Also probe the raw pixels of the first run\'s dataset '
+                  '(the baseline row), standardised (and CReLU) as the features are.')
 flags.DEFINE_list('weight_decays', ['0', '1e-4', '1e-3', '1e-2'], 'L2 weights to choose from.')
 flags.DEFINE_float('validation_fraction', 0.1, 'Share of the training split that chooses '
                    'the weight decay.')
@@ -53,12 +55,12 @@ LEARNING_RATE = 1e-3
 READ_CHUNK = 1024  # images read and encoded at a time
 
 
-def labelled_features(model, config, split, *, hidden_layers, limit=0):
-  """(features, labels) of a TFDS split of the model's dataset, read in chunks."""
+def labelled_features(featurise, config, split, *, limit=0):
+  """(featurise(images), labels) of a TFDS split of config.dataset, read in chunks."""
   features, labels = [], []
   for chunk_images, chunk_labels in data.labelled_chunks(config, split, READ_CHUNK,
                                                         limit=limit):
-    features.append(model.features(chunk_images, hidden_layers=hidden_layers))
+    features.append(featurise(chunk_images))
     labels.append(chunk_labels)
   return np.concatenate(features), np.concatenate(labels)
 
@@ -120,15 +122,17 @@ def probe(train, test, *, num_classes, weight_decays, validation_fraction, epoch
               top5=top_k_accuracy(params, test_x, test_y, min(5, num_classes)))
 
 
-def probe_run(workdir):
+def probe_run(workdir, *, pixels=False):
+  """The probe of one run's encoder features (pixels=True: of its dataset's raw pixels)."""
   model = ali_jax.load(workdir)
-  spec = images_lib.SPECS.get(model.config.dataset)
+  config = model.config
+  spec = images_lib.SPECS.get(config.dataset)
   if spec is None or not spec.num_classes:
-    raise app.UsageError(f'{workdir} trained on {model.config.dataset!r}, which has no class '
+    raise app.UsageError(f'{workdir} trained on {config.dataset!r}, which has no class '
                          'labels to probe with.')
-  read = lambda split, limit=0: labelled_features(model, model.config, split,
-                                                  hidden_layers=FLAGS.hidden_layers,
-                                                  limit=limit)
+  featurise = ((lambda x: x.reshape(len(x), -1)) if pixels else
+               (lambda x: model.features(x, hidden_layers=FLAGS.hidden_layers)))
+  read = lambda split, limit=0: labelled_features(featurise, config, split, limit=limit)
   train_x, train_y = read(spec.train_split, FLAGS.max_train_examples)
   test_x, test_y = read(spec.heldout_split)
   train_x, test_x = standardised(train_x, test_x, crelu=FLAGS.crelu)
@@ -136,9 +140,9 @@ def probe_run(workdir):
                  weight_decays=[float(w) for w in FLAGS.weight_decays],
                  validation_fraction=FLAGS.validation_fraction, epochs=FLAGS.epochs,
                  seed=FLAGS.seed)
-  return dict(result, step=model.step, method=model.config.method,
-              dimensions=train_x.shape[1], train_examples=len(train_x),
-              test_examples=len(test_x))
+  return dict(result, step='-' if pixels else model.step,
+              method='-' if pixels else config.method, dimensions=train_x.shape[1],
+              train_examples=len(train_x), test_examples=len(test_x))
 
 
 def main(argv):
@@ -146,12 +150,17 @@ def main(argv):
   if not FLAGS.workdirs:
     raise app.UsageError('--workdirs=NAME=WORKDIR,... is required.')
   commit, start = reporting.git_commit(), time.time()
-  rows = []
+  runs = []  # (row name, workdir, whether the row probes the raw pixels)
   for item in FLAGS.workdirs:
     name, _, workdir = item.partition('=')
     if not workdir:
       raise app.UsageError(f'--workdirs item {item!r} is not NAME=WORKDIR.')
-    result = probe_run(workdir)
+    runs.append((name, workdir, False))
+  if FLAGS.pixels:
+    runs.append(('raw pixels', runs[0][1], True))
+  rows = []
+  for name, workdir, pixels in runs:
+    result = probe_run(workdir, pixels=pixels)
     rows.append(f'| {name} | {result["method"]} | {result["step"]} | {result["dimensions"]} '
                 f'| {result["train_examples"]} | {result["weight_decay"]:g} '
                 f'| {100 * result["top1"]:.2f}% | {100 * result["top5"]:.2f}% |')

@@ -116,12 +116,15 @@ def test_feature_protocols_read_a_trained_encoder(tmp_path):
   _run_script('experiments/linear_probe.py', f'--workdirs=ali={tmp_path / "ali"}',
               '--hidden_layers=1', '--crelu', '--epochs=2', '--weight_decays=0,0.1',
               f'--output={output}')
-  (row,) = re.findall(r'^\| ali \| ali \| (\d+) \| (\d+) \| (\d+) \| ([0-9.e-]+) '
-                      r'\| (\d+\.\d+)% \| (\d+\.\d+)% \|$', output.read_text(), re.MULTILINE)
-  # The mean (32) and the last hidden layer (128), doubled by CReLU.
-  assert row[1] == str(2 * (32 + 128)) and row[3] in ('0', '0.1')
-  top1, top5 = float(row[4]), float(row[5])
-  assert 0 <= top1 <= top5 <= 100
+  rows = re.findall(r'^\| (ali \| ali|raw pixels \| -) \| (\d+|-) \| (\d+) \| (\d+) '
+                    r'\| ([0-9.e-]+) \| (\d+\.\d+)% \| (\d+\.\d+)% \|$', output.read_text(),
+                    re.MULTILINE)
+  assert [row[0] for row in rows] == ['ali | ali', 'raw pixels | -']
+  # The mean (32) and the last hidden layer (128), and the 32x32 pixels, doubled by CReLU.
+  assert [row[2] for row in rows] == [str(2 * (32 + 128)), str(2 * 32 * 32)]
+  for row in rows:
+    top1, top5 = float(row[5]), float(row[6])
+    assert row[4] in ('0', '0.1') and 0 <= top1 <= top5 <= 100
 
 
 @pytest.mark.timeout(600)
