@@ -60,6 +60,16 @@ def test_paper_config_trains_and_evaluates_on_mock_tfds(tmp_path, name, architec
       model.encode(x)
 
 
+def test_square_crop_takes_the_centred_square_of_the_shorter_side():
+  # ImageNet's images come in many sizes (the imagenet128 spec).
+  spec = images.ImageDatasetSpec('any', 'train', 'test', 4, 1, square_crop=True)
+  image = np.zeros((12, 8, 1), np.uint8)
+  image[2:10] = 255  # the centred 8x8 square is white, the rows above and below black
+  assert np.array_equal(images.to_unit_images(image, spec), np.ones((4, 4, 1), np.float32))
+  whole = images.to_unit_images(image, images.ImageDatasetSpec('any', 'train', 'test', 4, 1))
+  assert whole.min() < 0.5  # resized whole, the black rows stay
+
+
 def test_digits_builder_prepares_offline(tmp_path):
   config = _shrunk('digits', tmp_path / 'tfds')
   dataset = data.load_dataset(config)  # prepares sklearn_digits on first use

@@ -58,14 +58,14 @@ SPECS = {
             'into a folder M, then:\n  pip install tensorflow-cpu\n'
             '  tfds build celeb_a --data_dir={data_dir} --manual_dir=M '
             '--file_format=array_record')),
-    # Downsampled ImageNet (Chrabaszcz et al. 2017); the paper centre-crops
-    # before downsampling, this builder resizes whole images.
     # Full ImageNet (ILSVRC2012) at 128x128, for BigBiGAN (configs/bigbigan_imagenet128.py).
     'imagenet128': ImageDatasetSpec(
         'imagenet2012', 'train', 'validation', 128, 3, square_crop=True, num_classes=1000,
         how_to_prepare=('Download ILSVRC2012 into a folder M (it needs a licence), then:\n'
                         '  pip install tensorflow-cpu\n  tfds build imagenet2012 '
                         '--data_dir={data_dir} --manual_dir=M --file_format=array_record')),
+    # Downsampled ImageNet (Chrabaszcz et al. 2017); the paper centre-crops
+    # before downsampling, this builder resizes whole images.
     'imagenet64': ImageDatasetSpec(
         'imagenet_resized/64x64', 'train', 'validation', 64, 3,
         how_to_prepare=('Download ILSVRC2012 into a folder M (it needs a licence), then:\n'
