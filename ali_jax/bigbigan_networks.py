@@ -91,7 +91,7 @@ ARCHITECTURES = {
     'bigbigan_128': Architecture(
         image_size=128, channels=3, generator_base=4,
         generator_channels=(1536, 1536, 768, 384, 192, 96),
-        discriminator_channels=(192, 384, 768, 1536, 1536, 1536),
+        discriminator_channels=(96, 192, 384, 768, 1536, 1536),
         discriminator_downsample=(True, True, True, True, True, False),
         encoder_stem=64, encoder_stages=_resnet50_stages(), encoder_bottleneck=True,
         encoder_head=(4096, 4), unary_z=(2048, 4), joint=(2048, 4),
