@@ -1,4 +1,4 @@
-"""Test helpers: main.py as local processes with hard timeouts, and restoring checkpoints."""
+"""Test helpers: steps in a loop, main.py as local processes with hard timeouts, checkpoints."""
 import os
 import signal
 import socket
@@ -9,11 +9,24 @@ import time
 import jax
 
 from ali_jax import checkpoints
+from ali_jax import devices
 from ali_jax import run_setup
 from ali_jax import state as state_lib
 from ali_jax import workdir as workdir_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_steps(step_fn, state, batches, shard=None):
+  """(state, last metrics) after `step_fn` on each of `batches`, each split over `shard`
+  devices first if given (a pmapped step)."""
+  metrics = None
+  for batch in batches:
+    if shard:
+      batch = devices.split_for_devices(batch, shard)
+    state, metrics = step_fn(state, batch)
+    jax.block_until_ready(metrics)  # XLA:CPU rendezvous trap: never queue steps
+  return state, metrics
 
 
 def free_port():

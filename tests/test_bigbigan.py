@@ -17,6 +17,7 @@ from ali_jax import methods
 from ali_jax import run_setup
 from ali_jax import state as state_lib
 from configs import bigbigan_fashion_mnist
+from tests import helpers
 from tests.conftest import NUM_DEVICES
 
 AXIS = devices.AXIS_NAME
@@ -169,13 +170,6 @@ def test_discriminator_scores_every_pair_three_ways_from_its_inputs(config):
   assert not np.allclose(other_x[:, 1], scores[:, 1])
 
 
-def _steps(step_fn, state, batches, shard=None):
-  for batch in batches:
-    state, metrics = step_fn(state, devices.split_for_devices(batch, shard) if shard else batch)
-    jax.block_until_ready(metrics)  # XLA:CPU rendezvous trap: never queue steps
-  return state, metrics
-
-
 def test_step_averages_resume_and_four_devices(tmp_path, config):
   """One compiled step serves four checks (each compile of these networks is slow
   on a CPU): the objective, the EMA update, a checkpoint round trip continuing
@@ -191,7 +185,7 @@ def test_step_averages_resume_and_four_devices(tmp_path, config):
   batches = [next(dataset.batches(s, global_batch_size=config.batch_size)) for s in range(4)]
   step = jax.jit(run.train_step(phase))
 
-  first, metrics = _steps(step, initial, batches[:1])
+  first, metrics = helpers.run_steps(step, initial, batches[:1])
   metrics = jax.device_get(metrics)
   assert all(np.isfinite(v) for v in metrics.values())
   # Each loss is the mean of its pairs' three score means (equal numbers of each).
@@ -209,21 +203,21 @@ def test_step_averages_resume_and_four_devices(tmp_path, config):
   assert not np.array_equal(jax.tree.leaves(initial.discriminator.batch_stats)[-1],
                             jax.tree.leaves(first.discriminator.batch_stats)[-1])
 
-  second, _ = _steps(step, first, batches[1:2])
+  second, _ = helpers.run_steps(step, first, batches[1:2])
   manager = checkpoints.make_manager(str(tmp_path))
   checkpoints.save(manager, second, timeout_s=60)
   checkpoints.wait_for_writes(manager, 60)
   restored = checkpoints.restore(manager, initial)
   manager.close()
-  resumed, _ = _steps(step, restored, batches[2:])
-  straight, _ = _steps(step, second, batches[2:])
+  resumed, _ = helpers.run_steps(step, restored, batches[2:])
+  straight, _ = helpers.run_steps(step, second, batches[2:])
   jax.tree.map(np.testing.assert_array_equal, jax.device_get(resumed),
                jax.device_get(straight))
 
   pmapped = jax.pmap(run_setup.RunSetup(config, axis_name=AXIS).train_step(phase),
                      axis_name=AXIS, in_axes=(None, 0), out_axes=(None, None),
                      devices=jax.local_devices()[:NUM_DEVICES])
-  many, _ = _steps(pmapped, initial, batches[:2], shard=NUM_DEVICES)
+  many, _ = helpers.run_steps(pmapped, initial, batches[:2], shard=NUM_DEVICES)
   check = functools.partial(np.testing.assert_allclose, rtol=2e-5, atol=2e-6)
   jax.tree.map(check, jax.device_get(many), jax.device_get(second))
 

@@ -19,6 +19,7 @@ from ali_jax import train
 from ali_jax.data import labelled as labelled_lib
 from configs import digits
 from configs import fashion_mnist_semi_supervised
+from tests import helpers
 from tests.conftest import NUM_DEVICES
 
 LN = np.log
@@ -248,10 +249,7 @@ def test_pmap_over_devices_equals_one_device():
     step = jax.pmap(run.train_step(run.phases[0]), axis_name=devices.AXIS_NAME,
                     in_axes=(None, 0), out_axes=(None, None),
                     devices=jax.local_devices()[:count])
-    current = state
-    for batch in batches:
-      current, metrics = step(current, devices.split_for_devices(batch, count))
-      jax.block_until_ready(metrics)  # XLA:CPU rendezvous trap: never queue steps
+    current, metrics = helpers.run_steps(step, state, batches, shard=count)
     results.append((jax.device_get(current), jax.device_get(metrics)))
   (one, one_metrics), (many, many_metrics) = results
   jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6),

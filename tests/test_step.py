@@ -14,6 +14,7 @@ from ali_jax import run_setup
 from ali_jax import state as state_lib
 from ali_jax import step as step_lib
 from configs import digits
+from tests import helpers
 from tests.conftest import NUM_DEVICES
 
 AXIS = devices.AXIS_NAME
@@ -37,15 +38,6 @@ def _pmapped(config, num_devices, state_out_axis=None):
   return jax.pmap(_step_fn(config, AXIS), axis_name=AXIS, in_axes=(None, 0),
                   out_axes=(state_out_axis, None),
                   devices=jax.local_devices()[:num_devices])
-
-
-def _run(step_fn, state, batches, shard=None):
-  for batch in batches:
-    if shard:
-      batch = devices.split_for_devices(batch, shard)
-    state, metrics = step_fn(state, batch)
-    jax.block_until_ready(metrics)  # XLA:CPU rendezvous trap: never queue steps
-  return state, metrics
 
 
 def test_one_step_updates_every_network_and_is_finite(tiny_config):
@@ -117,9 +109,9 @@ def test_pmap_over_devices_equals_one_device(tiny_config, encoder):
   tiny_config.model.dropout_rate = 0.0  # dropout masks are drawn per device
   batches = [_global_batch(tiny_config, s) for s in range(3)]
   state = _initial_state(tiny_config)
-  jitted, _ = _run(jax.jit(_step_fn(tiny_config, None)), state, batches)
-  one, _ = _run(_pmapped(tiny_config, 1), state, batches, shard=1)
-  many, metrics = _run(_pmapped(tiny_config, NUM_DEVICES), state, batches,
+  jitted, _ = helpers.run_steps(jax.jit(_step_fn(tiny_config, None)), state, batches)
+  one, _ = helpers.run_steps(_pmapped(tiny_config, 1), state, batches, shard=1)
+  many, metrics = helpers.run_steps(_pmapped(tiny_config, NUM_DEVICES), state, batches,
                        shard=NUM_DEVICES)
   assert int(many.step) == 3
   check = functools.partial(np.testing.assert_allclose, rtol=2e-5, atol=2e-6)
@@ -131,7 +123,7 @@ def test_pmap_over_devices_equals_one_device(tiny_config, encoder):
 def test_batch_statistics_are_identical_on_every_device(tiny_config):
   state = _initial_state(tiny_config)
   step = _pmapped(tiny_config, NUM_DEVICES, state_out_axis=0)
-  per_device, _ = _run(step, state, [_global_batch(tiny_config)], shard=NUM_DEVICES)
+  per_device, _ = helpers.run_steps(step, state, [_global_batch(tiny_config)], shard=NUM_DEVICES)
   assert jax.tree.leaves(per_device.generator.batch_stats)
   for tree in (per_device.encoder.batch_stats, per_device.generator.batch_stats,
                per_device.encoder.params, per_device.discriminator.params):
