@@ -341,11 +341,10 @@ def _check_labels(config):
 
 def _check_image_model(config):
   """The architecture must take the dataset's images and the config's latents."""
+  tables = {**architectures.ARCHITECTURES, **bigbigan_networks.ARCHITECTURES}
   shapes = {name: ((a.image_size, a.image_size, a.channels), a.latent_dim)
-            for name, a in architectures.ARCHITECTURES.items()}
+            for name, a in tables.items()}
   shapes[bigan_networks.NAME] = (bigan_networks.IMAGE_SHAPE, None)  # any latent size
-  shapes.update({name: ((a.image_size, a.image_size, a.channels), a.latent_dim)
-                 for name, a in bigbigan_networks.ARCHITECTURES.items()})
   image_shape, latent_dim = shapes[config.model.architecture]
   data_shape = tuple(data.data_shape(config))
   if image_shape != data_shape:
