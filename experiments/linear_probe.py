@@ -31,6 +31,7 @@ import optax
 
 import ali_jax
 from ali_jax import data
+from ali_jax import workdir as workdir_lib
 from ali_jax.data import images as images_lib
 from experiments import reporting
 
@@ -124,12 +125,12 @@ def probe(train, test, *, num_classes, weight_decays, validation_fraction, epoch
 
 def probe_run(workdir, *, pixels=False):
   """The probe of one run's encoder features (pixels=True: of its dataset's raw pixels)."""
-  model = ali_jax.load(workdir)
-  config = model.config
+  config = workdir_lib.load_config(workdir)
   spec = images_lib.SPECS.get(config.dataset)
   if spec is None or not spec.num_classes:
     raise app.UsageError(f'{workdir} trained on {config.dataset!r}, which has no class '
                          'labels to probe with.')
+  model = None if pixels else ali_jax.load(workdir)  # the pixels need no checkpoint
   featurise = ((lambda x: x.reshape(len(x), -1)) if pixels else
                (lambda x: model.features(x, hidden_layers=FLAGS.hidden_layers)))
   read = lambda split, limit=0: labelled_features(featurise, config, split, limit=limit)
