@@ -108,14 +108,15 @@ def summary_table(results):
 
 def per_run_table(results):
   keys = [key for key, _ in MODE_COUNTS] + ['high_quality_fraction']
-  lines = ['| method | run | learning rate | beta1 | init std | ' + ' | '.join(keys) + ' |',
-           '|---' * (len(keys) + 5) + '|']
+  lines = ['| method | run | learning rate | beta1 | init std | ' + ' | '.join(keys)
+           + ' | wall s |', '|---' * (len(keys) + 6) + '|']
   for method, runs in results.items():
     for index, metrics in runs.items():
       s = draw_settings(index, FLAGS.draw_seed)
       lines.append(f'| {method} | {index} | {s["optimizer.learning_rate"]:.2e} | '
                    f'{s["optimizer.b1"]:.3f} | {s["model.init_std"]:.4f} | '
-                   + ' | '.join(f'{metrics[k]:.4g}' for k in keys) + ' |')
+                   + ' | '.join(f'{metrics[k]:.4g}' for k in keys)
+                   + f' | {launch.run_wall_s(_workdir(method, index)):.0f} |')
   return '\n'.join(lines)
 
 
@@ -141,7 +142,8 @@ def main(argv):
       f'log-uniform over {list(LEARNING_RATE_RANGE)}, beta1 uniform over {list(BETA1_RANGE)}, '
       f'initialisation std log-uniform over {list(INIT_STD_RANGE)} (the paper gives no '
       'ranges). Modes covered out of 25 on 10,000 samples (ali_jax/evaluation.py); mean +- std '
-      '[min, max] over runs.',
+      '[min, max] over runs. Each run\'s wall time is in the last column (the runs of one '
+      'table may come from several invocations; the wall time above is this one\'s).',
       summary_table(results), '## Every run', per_run_table(results), ''])
   output_dir = FLAGS.output_dir or FLAGS.workdir
   reporting.write_text(os.path.join(output_dir, 'mixture_protocol.md'), report)
