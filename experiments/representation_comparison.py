@@ -85,11 +85,13 @@ ROWS = {
 }
 RAW_PIXELS = 'raw pixels'
 PIXELS_PAPER_NOTE = 'BiGAN also reports D\'s features (97.30), a representation we do not read.'
-EVAL_COLUMNS = (  # (eval.json key, heading, as %)
-    ('reconstruction_class_agreement', 'reconstruction class agreement', True),
-    ('sample_class_kl_to_uniform', 'sample class KL to uniform', False),
-    ('classifier_score', 'classifier score', False),
+PERCENT, DECIMAL, SECONDS = '{:.2%}', '{:.3f}', '{:.0f}'
+EVAL_COLUMNS = (  # (eval.json key, heading, number format)
+    ('reconstruction_class_agreement', 'reconstruction class agreement', PERCENT),
+    ('sample_class_kl_to_uniform', 'sample class KL to uniform', DECIMAL),
+    ('classifier_score', 'classifier score', DECIMAL),
 )
+WALL_S = 'wall_s'  # a run's training and evaluation time (launch.run_wall_s)
 
 
 def _rows():
@@ -134,24 +136,23 @@ def _svm_errors(featurisers, splits):
   return values
 
 
-def _cell(values, as_percent):
+def _cell(values, number_format):
   if not values:
     return '-'
-  mean, std = np.mean(values), np.std(values)
-  return f'{mean:.2%} +- {std:.2%}' if as_percent else f'{mean:.3f} +- {std:.3f}'
+  return f'{number_format.format(np.mean(values))} +- {number_format.format(np.std(values))}'
 
 
 def markdown_table(results, seeds):
   """results: {row: {(column, seed): value}} -> one line per row."""
-  columns = ([('encoder_1nn_accuracy', '1-NN accuracy on E(x)', True)]
-             + [(f'svm_{n}', f'L2-SVM error, {int(n):,} labels', True) for n in FLAGS.labels]
-             + list(EVAL_COLUMNS))
+  columns = ([('encoder_1nn_accuracy', '1-NN accuracy on E(x)', PERCENT)]
+             + [(f'svm_{n}', f'L2-SVM error, {int(n):,} labels', PERCENT) for n in FLAGS.labels]
+             + list(EVAL_COLUMNS) + [(WALL_S, 'wall s per run', SECONDS)])
   lines = ['| representation | runs | ' + ' | '.join(h for _, h, _ in columns)
            + ' | BiGAN paper, MNIST 1-NN |', '|---' * (len(columns) + 3) + '|']
   for row, values in results.items():
     runs = len({s for (_, s) in values})
-    cells = [_cell([values[c, s] for s in seeds if (c, s) in values], pct)
-             for c, _, pct in columns]
+    cells = [_cell([values[c, s] for s in seeds if (c, s) in values], number_format)
+             for c, _, number_format in columns]
     paper = ROWS[row].bigan_mnist_1nn if row in ROWS else None
     lines.append(f'| {row} | {runs} | ' + ' | '.join(cells) + ' | '
                  + (f'{paper:.2f} %' if paper else '-') + ' |')
@@ -201,6 +202,7 @@ def main(argv):
       for key in ['encoder_1nn_accuracy'] + [k for k, _, _ in EVAL_COLUMNS]:
         if key in evals[row, seed]:
           values[key, seed] = evals[row, seed][key]
+      values[WALL_S, seed] = launch.run_wall_s(_workdir(row, seed))
     results[row] = values
   if results:  # raw pixels: the SVMs on pixels, 1-NN from the first run's eval.json
     first_run = next(iter(evals))
@@ -224,7 +226,9 @@ def main(argv):
       f'first {1 - FLAGS.inference_fraction:.0%} of them, then inference), seeds '
       f'{", ".join(map(str, seeds))}. Mean +- std over seeds. L2-SVMs: {FLAGS.num_svms} per '
       f'run and label count on E(x), {FLAGS.num_c} values of C. The last column is BiGAN\'s '
-      'own Table 1, on MNIST, not this dataset. ' + PIXELS_PAPER_NOTE,
+      'own Table 1, on MNIST, not this dataset. ' + PIXELS_PAPER_NOTE + ' The runs of one '
+      'table may come from several invocations: each run\'s wall time is in its row, the '
+      'wall time above is this invocation\'s.',
       markdown_table(results, seeds),
       f'![samples and reconstructions per row, seed {seeds[0]}]({os.path.basename(figure)})',
       ''])

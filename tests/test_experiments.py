@@ -172,6 +172,8 @@ def test_representation_comparison_trains_rows_and_tables_them(tmp_path):
   for row in ('raw pixels', 'bigan', 'latent_regressor'):
     cells = re.search(rf'^\| {row} \| 1 \| - \| (\d+\.\d+)% \+- 0\.00% \|', report, re.M)
     assert cells and 0 <= float(cells.group(1)) <= 100, row
+  for row in ('bigan', 'latent_regressor'):  # the last but one column: the run's wall s
+    assert re.search(rf'^\| {row} \|.* \| \d+ \+- 0 \| \d+\.\d+ % \|$', report, re.M), row
   assert '97.39 %' in report and '97.44 %' in report  # BiGAN's Table 1 beside them
   runs = tmp_path / 'runs'
   bigan = json.loads((runs / 'bigan' / 'seed_0' / 'config.json').read_text())
