@@ -14,7 +14,8 @@ are compared on paired draws. Every run is `main.py --config=configs/mixture_pap
 in <workdir>/<method>/run_<i>; finished runs are only read again. The table
 (modes covered mean +- std, min, max: the paper's count and the stricter ones
 of ali_jax/evaluation.py) goes to <output_dir>/mixture_protocol.md with the
-command, commit and wall time. --quick: configs/mixture_tiny.py, a few steps.
+command, commit and wall time (each run's too). --notrain tables the finished
+runs only. --quick: configs/mixture_tiny.py, a few steps.
 """
 import concurrent.futures
 import os
@@ -43,6 +44,8 @@ flags.DEFINE_integer('jobs', 2, 'Runs trained at the same time (one CPU core eac
 flags.DEFINE_string('workdir', 'runs/mixture_protocol', 'Parent of the runs.')
 flags.DEFINE_string('output_dir', None, 'Where to write the table (default: --workdir).')
 flags.DEFINE_bool('quick', False, 'configs/mixture_tiny.py and few steps: a smoke test.')
+flags.DEFINE_bool('train', True, 'Train unfinished runs; --notrain tables the finished ones '
+                  'only (a sweep spread over several sessions).')
 
 # Our ranges for the paper's random settings (it gives none).
 LEARNING_RATE_RANGE = (1e-5, 1e-3)  # log-uniform
@@ -124,18 +127,22 @@ def main(argv):
   del argv
   launch.check_choices('methods', FLAGS.methods, methods_lib.MIXTURE_METHODS)
   commit, start = reporting.git_commit(), time.time()
-  results = {method: {} for method in FLAGS.methods}
+  runs = [(method, index) for index in range(FLAGS.runs) for method in FLAGS.methods]
+  if not FLAGS.train:
+    runs = [(method, index) for method, index in runs
+            if launch.is_finished(_workdir(method, index), run_overrides(method, index))]
+  results = {method: {} for method in FLAGS.methods if method in {m for m, _ in runs}}
   with concurrent.futures.ThreadPoolExecutor(FLAGS.jobs) as pool:
     futures = {pool.submit(launch.train_run, _config_file(), _workdir(method, index),
                            run_overrides(method, index), skip_finished=True): (method, index)
-               for index in range(FLAGS.runs) for method in FLAGS.methods}
+               for method, index in runs}
     for future in concurrent.futures.as_completed(futures):
       method, index = futures[future]
       results[method][index] = future.result()
       print(f'{method} run {index}: {results[method][index]["modes_covered"]} modes', flush=True)
   results = {m: dict(sorted(r.items())) for m, r in results.items()}
   report = '\n\n'.join([
-      f'# The paper\'s mixture protocol: {len(FLAGS.methods)} methods x {FLAGS.runs} runs',
+      f'# The paper\'s mixture protocol: {len(results)} methods x up to {FLAGS.runs} runs',
       reporting.provenance(commit, time.time() - start, f' ({FLAGS.jobs} runs at a time)'),
       f'Every run: {_config_file()} for {_steps()} steps at a constant learning rate, run i with '
       f'seed i and settings drawn from default_rng({FLAGS.draw_seed} + i): learning rate '

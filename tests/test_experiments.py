@@ -58,6 +58,12 @@ def test_mixture_protocol_draws_settings_per_run_and_tables_them(tmp_path):
                            ('model.init_std', mixture_protocol.INIT_STD_RANGE)):
     values = [d[key] for d in draws]
     assert low <= min(values) < max(values) <= high and len(set(values)) == 200
+  # --notrain tables the finished runs only: no bigan row, no third run started
+  _run_script('experiments/mixture_protocol.py', '--quick', '--methods=ali,gan,bigan',
+              '--runs=3', '--notrain', f'--workdir={tmp_path / "runs"}')
+  table = (tmp_path / 'runs' / 'mixture_protocol.md').read_text()
+  assert '| ali | 2 |' in table and '| gan | 2 |' in table and '| bigan |' not in table
+  assert not (tmp_path / 'runs' / 'ali' / 'run_2').exists()
 
 
 # Three methods of different kinds (stochastic encoder, no encoder, two phases):
