@@ -59,6 +59,11 @@ MODE_COUNTS = (  # (eval.json key, heading)
     ('modes_covered', 'modes covered (the paper\'s count)'),
     ('modes_covered_high_quality', 'modes with a sample within 3 std'),
 )
+SAMPLE_METRICS = (  # (eval.json key, heading, number format): what the counts hide
+    ('high_quality_fraction', 'samples within 3 std of a centre', '{:.1%}'),
+    ('mode_kl_to_uniform', 'KL(mode shares, uniform)', '{:.3f}'),
+    ('reconstruction_same_mode_fraction', 'reconstructions in the right mode', '{:.1%}'),
+)
 
 
 def draw_settings(index, draw_seed=0):
@@ -96,13 +101,21 @@ def _workdir(method, index):
 
 def summary_table(results):
   """Per method: each mode count's mean +- std [min, max], beside the paper's."""
-  lines = ['| method | runs | ' + ' | '.join(heading for _, heading in MODE_COUNTS)
-           + ' | the paper (10 runs) |', '|---' * (len(MODE_COUNTS) + 3) + '|']
+  headings = [heading for _, heading in MODE_COUNTS] + [h for _, h, _ in SAMPLE_METRICS]
+  lines = ['| method | runs | ' + ' | '.join(headings) + ' | the paper\'s modes (10 runs) |',
+           '|---' * (len(headings) + 3) + '|']
   for method, runs in results.items():
     cells = []
     for key, _ in MODE_COUNTS:
       counts = np.array([metrics[key] for metrics in runs.values()])
       cells.append(f'{counts.mean():.1f} +- {counts.std():.1f} [{counts.min()}, {counts.max()}]')
+    for key, _, number_format in SAMPLE_METRICS:
+      if any(key not in metrics for metrics in runs.values()):
+        cells.append('n/a')  # a GAN has no encoder to reconstruct with
+        continue
+      values = np.array([metrics[key] for metrics in runs.values()])
+      cells.append(f'{number_format.format(values.mean())} +- '
+                   f'{number_format.format(values.std())}')
     paper = PAPER_MODES.get(method)
     paper_cell = f'{paper[0]} +- {paper[1]} [{paper[2]}, {paper[3]}]' if paper else 'not reported'
     lines.append(f'| {method} | {len(runs)} | ' + ' | '.join(cells) + f' | {paper_cell} |')
@@ -110,7 +123,7 @@ def summary_table(results):
 
 
 def per_run_table(results):
-  keys = [key for key, _ in MODE_COUNTS] + ['high_quality_fraction']
+  keys = [key for key, _ in MODE_COUNTS] + [key for key, _, _ in SAMPLE_METRICS]
   lines = ['| method | run | learning rate | beta1 | init std | ' + ' | '.join(keys)
            + ' | wall s |', '|---' * (len(keys) + 6) + '|']
   for method, runs in results.items():
@@ -118,7 +131,7 @@ def per_run_table(results):
       s = draw_settings(index, FLAGS.draw_seed)
       lines.append(f'| {method} | {index} | {s["optimizer.learning_rate"]:.2e} | '
                    f'{s["optimizer.b1"]:.3f} | {s["model.init_std"]:.4f} | '
-                   + ' | '.join(f'{metrics[k]:.4g}' for k in keys)
+                   + ' | '.join(f'{metrics[k]:.4g}' if k in metrics else 'n/a' for k in keys)
                    + f' | {launch.run_wall_s(_workdir(method, index)):.0f} |')
   return '\n'.join(lines)
 

@@ -42,6 +42,8 @@ def test_mixture_protocol_draws_settings_per_run_and_tables_them(tmp_path):
   assert '| ali | 2 |' in table and '13.4 +- 5.8 [8, 25]' in table
   assert '| gan | 2 |' in table and '10.4 +- 9.2 [1, 22]' in table
   assert re.search(r'\| ali \| 1 \|.* \| \d+ \|$', table, re.MULTILINE)  # its wall s
+  assert re.search(r'^\| ali \| 2 \|.*\d% \+- [\d.]+% \| 13\.4', table, re.MULTILINE)
+  assert re.search(r'^\| gan \| 2 \|.* \| n/a \| 10\.4', table, re.MULTILINE)  # no encoder
   for index in (0, 1):  # run i of each method: seed i and the same drawn settings
     configs = [json.loads((tmp_path / 'runs' / method / f'run_{index}' / 'config.json')
                           .read_text()) for method in ('ali', 'gan')]
