@@ -156,7 +156,9 @@ def main(argv):
   results = {m: dict(sorted(r.items())) for m, r in results.items()}
   report = '\n\n'.join([
       f'# The paper\'s mixture protocol: {len(results)} methods x up to {FLAGS.runs} runs',
-      reporting.provenance(commit, time.time() - start, f' ({FLAGS.jobs} runs at a time)'),
+      reporting.provenance(commit, time.time() - start,
+                           f' ({FLAGS.jobs} runs at a time)' if FLAGS.train
+                           else ', reading finished runs only'),
       f'Every run: {_config_file()} for {_steps()} steps at a constant learning rate, run i with '
       f'seed i and settings drawn from default_rng({FLAGS.draw_seed} + i): learning rate '
       f'log-uniform over {list(LEARNING_RATE_RANGE)}, beta1 uniform over {list(BETA1_RANGE)}, '
