@@ -144,7 +144,8 @@ def main(argv):
   if not FLAGS.train:
     runs = [(method, index) for method, index in runs
             if launch.is_finished(_workdir(method, index), run_overrides(method, index))]
-  results = {method: {} for method in FLAGS.methods if method in {m for m, _ in runs}}
+  methods_with_runs = {method for method, _ in runs}
+  results = {method: {} for method in FLAGS.methods if method in methods_with_runs}
   with concurrent.futures.ThreadPoolExecutor(FLAGS.jobs) as pool:
     futures = {pool.submit(launch.train_run, _config_file(), _workdir(method, index),
                            run_overrides(method, index), skip_finished=True): (method, index)
