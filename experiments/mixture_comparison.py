@@ -29,7 +29,6 @@ from absl import flags
 import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt
-import numpy as np
 
 import ali_jax
 from ali_jax import data
@@ -129,12 +128,10 @@ def summary_table(results, methods):
            '|---' * (len(SUMMARY_COLUMNS) + 2) + '|']
   for method in methods:
     runs = list(results[method].values())
-    modes = np.array([m['modes_covered'] for m, _ in runs])
-    cells = [f'{modes.mean():.1f} +- {modes.std():.1f} [{modes.min()}, {modes.max()}]']
+    cells = [reporting.count_range([m['modes_covered'] for m, _ in runs])]
     for key, _, fmt in SUMMARY_COLUMNS:
       values = [m[key] for m, _ in runs if key in m]
-      cells.append(fmt.format(np.mean(values)) + ' +- ' + fmt.format(np.std(values))
-                   if values else 'n/a (no encoder)')
+      cells.append(reporting.mean_std(values, fmt) if values else 'n/a (no encoder)')
     lines.append(f'| {method} | ' + ' | '.join(cells) + ' |')
   return '\n'.join(lines)
 

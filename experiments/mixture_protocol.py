@@ -107,15 +107,13 @@ def summary_table(results):
   for method, runs in results.items():
     cells = []
     for key, _ in MODE_COUNTS:
-      counts = np.array([metrics[key] for metrics in runs.values()])
-      cells.append(f'{counts.mean():.1f} +- {counts.std():.1f} [{counts.min()}, {counts.max()}]')
+      cells.append(reporting.count_range([metrics[key] for metrics in runs.values()]))
     for key, _, number_format in SAMPLE_METRICS:
       if any(key not in metrics for metrics in runs.values()):
         cells.append('n/a')  # a GAN has no encoder to reconstruct with
         continue
-      values = np.array([metrics[key] for metrics in runs.values()])
-      cells.append(f'{number_format.format(values.mean())} +- '
-                   f'{number_format.format(values.std())}')
+      cells.append(reporting.mean_std([metrics[key] for metrics in runs.values()],
+                                      number_format))
     paper = PAPER_MODES.get(method)
     paper_cell = f'{paper[0]} +- {paper[1]} [{paper[2]}, {paper[3]}]' if paper else 'not reported'
     lines.append(f'| {method} | {len(runs)} | ' + ' | '.join(cells) + f' | {paper_cell} |')

@@ -3,6 +3,8 @@ import os
 import subprocess
 import sys
 
+import numpy as np
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -27,3 +29,14 @@ def write_text(path, text):
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   with open(path, 'w') as f:
     f.write(text)
+
+
+def mean_std(values, number_format):
+  """'mean +- std' of `values`, each number written with `number_format` (e.g. '{:.2%}')."""
+  return f'{number_format.format(np.mean(values))} +- {number_format.format(np.std(values))}'
+
+
+def count_range(counts):
+  """'mean +- std [min, max]' of integer counts (modes covered), the ALI paper's way."""
+  counts = np.asarray(counts)
+  return f'{counts.mean():.1f} +- {counts.std():.1f} [{counts.min()}, {counts.max()}]'
