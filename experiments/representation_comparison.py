@@ -16,8 +16,9 @@ test accuracy of E(x) (eval.json's `encoder_1nn_accuracy`; pixels:
 `pixel_1nn_accuracy`), the mean test error of --num_svms L2-SVMs on E(x) (the
 encoder's mean, `features(hidden_layers=0)`) at each --labels count
 (experiments/svm_protocol.py), and eval.json's reconstruction class agreement,
-sample class KL to uniform and classifier score. Beside them, BiGAN's MNIST
-1-NN accuracies (another dataset). The figure shows seed 0's samples and
+sample class KL to uniform and classifier score, the std of E's noise around
+the mean of q(z|x) on the test images (0 when deterministic) and each run's
+wall time. Beside them, BiGAN's MNIST 1-NN accuracies (another dataset). The figure shows seed 0's samples and
 reconstructions per row. Finished runs are read, not trained again; --notrain
 reports the finished ones only.
 """
@@ -85,12 +86,15 @@ ROWS = {
 }
 RAW_PIXELS = 'raw pixels'
 PIXELS_PAPER_NOTE = 'BiGAN also reports D\'s features (97.30), a representation we do not read.'
-PERCENT, DECIMAL, SECONDS = '{:.2%}', '{:.3f}', '{:.0f}'
+PERCENT, DECIMAL, SECONDS, SCIENTIFIC = '{:.2%}', '{:.3f}', '{:.0f}', '{:.3g}'
 EVAL_COLUMNS = (  # (eval.json key, heading, number format)
     ('reconstruction_class_agreement', 'reconstruction class agreement', PERCENT),
     ('sample_class_kl_to_uniform', 'sample class KL to uniform', DECIMAL),
     ('classifier_score', 'classifier score', DECIMAL),
 )
+# How far E's samples stray from the mean of q(z|x): 0 for a deterministic encoder; a
+# Gaussian one whose sigma grew without bound (ALI has no clamp) shows it here.
+ENCODER_NOISE_STD = 'encoder_noise_std'
 WALL_S = 'wall_s'  # a run's training and evaluation time (launch.run_wall_s)
 
 
@@ -136,23 +140,26 @@ def _svm_errors(featurisers, splits):
   return values
 
 
-def _cell(values, number_format):
-  if not values:
-    return '-'
-  return f'{number_format.format(np.mean(values))} +- {number_format.format(np.std(values))}'
+def encoder_noise_std(model, images):
+  """The std of E(x) - mean of q(z|x) over `images` and latent dimensions."""
+  return float(np.std(model.encode(images) - model.features(images, hidden_layers=0)))
 
 
 def markdown_table(results, seeds):
   """results: {row: {(column, seed): value}} -> one line per row."""
   columns = ([('encoder_1nn_accuracy', '1-NN accuracy on E(x)', PERCENT)]
              + [(f'svm_{n}', f'L2-SVM error, {int(n):,} labels', PERCENT) for n in FLAGS.labels]
-             + list(EVAL_COLUMNS) + [(WALL_S, 'wall s per run', SECONDS)])
+             + list(EVAL_COLUMNS)
+             + [(ENCODER_NOISE_STD, 'encoder noise std (test)', SCIENTIFIC),
+                (WALL_S, 'wall s per run', SECONDS)])
   lines = ['| representation | runs | ' + ' | '.join(h for _, h, _ in columns)
            + ' | BiGAN paper, MNIST 1-NN |', '|---' * (len(columns) + 3) + '|']
   for row, values in results.items():
     runs = len({s for (_, s) in values})
-    cells = [_cell([values[c, s] for s in seeds if (c, s) in values], number_format)
-             for c, _, number_format in columns]
+    cells = []
+    for column, _, number_format in columns:
+      column_values = [values[column, s] for s in seeds if (column, s) in values]
+      cells.append(reporting.mean_std(column_values, number_format) if column_values else '-')
     paper = ROWS[row].bigan_mnist_1nn if row in ROWS else None
     lines.append(f'| {row} | {runs} | ' + ' | '.join(cells) + ' | '
                  + (f'{paper:.2f} %' if paper else '-') + ' |')
@@ -202,6 +209,7 @@ def main(argv):
       for key in ['encoder_1nn_accuracy'] + [k for k, _, _ in EVAL_COLUMNS]:
         if key in evals[row, seed]:
           values[key, seed] = evals[row, seed][key]
+      values[ENCODER_NOISE_STD, seed] = encoder_noise_std(models[seed], splits[0]['test'])
       values[WALL_S, seed] = launch.run_wall_s(_workdir(row, seed))
     results[row] = values
   if results:  # raw pixels: the SVMs on pixels, 1-NN from the first run's eval.json

@@ -173,15 +173,18 @@ def test_representation_comparison_trains_rows_and_tables_them(tmp_path):
             'eval_every_steps=100', f'data.data_dir={tmp_path / "tfds"}',
             'data.num_heldout=20', 'data.num_eval_samples=4', 'evaluation.class_metrics=False']
   _run_script('experiments/representation_comparison.py', '--config=configs/digits.py',
-              '--rows=bigan,latent_regressor', '--seeds=0', '--labels=20', '--num_svms=1',
+              '--rows=ali,bigan,latent_regressor', '--seeds=0', '--labels=20', '--num_svms=1',
               '--num_c=2', f'--workdir={tmp_path / "runs"}', f'--output={output}',
               *[f'--set={s}' for s in shrink])
   report = output.read_text()
-  for row in ('raw pixels', 'bigan', 'latent_regressor'):
+  for row in ('raw pixels', 'ali', 'bigan', 'latent_regressor'):
     cells = re.search(rf'^\| {row} \| 1 \| - \| (\d+\.\d+)% \+- 0\.00% \|', report, re.M)
     assert cells and 0 <= float(cells.group(1)) <= 100, row
-  for row in ('bigan', 'latent_regressor'):  # the last but one column: the run's wall s
-    assert re.search(rf'^\| {row} \|.* \| \d+ \+- 0 \| \d+\.\d+ % \|$', report, re.M), row
+  for row in ('bigan', 'latent_regressor'):  # deterministic: no encoder noise; then wall s
+    assert re.search(rf'^\| {row} \|.* \| 0 \+- 0 \| \d+ \+- 0 \| \d+\.\d+ % \|$', report,
+                     re.M), row
+  ali_noise = re.search(r'^\| ali \|.* \| (\S+) \+- 0 \| \d+ \+- 0 \| - \|$', report, re.M)
+  assert ali_noise and float(ali_noise.group(1)) > 0.1  # Gaussian: sigma starts near exp(0)
   assert '97.39 %' in report and '97.44 %' in report  # BiGAN's Table 1 beside them
   runs = tmp_path / 'runs'
   bigan = json.loads((runs / 'bigan' / 'seed_0' / 'config.json').read_text())
