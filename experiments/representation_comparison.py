@@ -18,7 +18,8 @@ encoder's mean, `features(hidden_layers=0)`) at each --labels count
 (experiments/svm_protocol.py), and eval.json's reconstruction class agreement,
 sample class KL to uniform and classifier score, the std of E's noise around
 the mean of q(z|x) on the test images (0 when deterministic) and each run's
-wall time. Beside them, BiGAN's MNIST 1-NN accuracies (another dataset). The figure shows seed 0's samples and
+wall time. Beside them, BiGAN's MNIST 1-NN accuracies (another dataset). The
+figure (--output's name, .png) shows the first seed's samples and
 reconstructions per row. Finished runs are read, not trained again; --notrain
 reports the finished ones only.
 """
@@ -220,7 +221,8 @@ def main(argv):
       pixels['encoder_1nn_accuracy', seed] = evals[first_run]['pixel_1nn_accuracy']
     results = {RAW_PIXELS: pixels, **results}
   output_dir = os.path.dirname(FLAGS.output) if FLAGS.output else FLAGS.workdir
-  figure = os.path.join(output_dir, 'representation_comparison.png')
+  figure = (os.path.splitext(FLAGS.output)[0] if FLAGS.output  # beside its table, one per dataset
+            else os.path.join(output_dir, 'representation_comparison')) + '.png'
   shown = [row for row in _rows() if (row, seeds[0]) in evals]
   if shown:
     os.makedirs(output_dir or '.', exist_ok=True)
