@@ -38,6 +38,7 @@ from experiments import reporting
 from experiments import svm_protocol
 
 FLAGS = flags.FLAGS
+PERCENT = '{:.2%}'
 flags.DEFINE_list('models', ['ali=runs/digits'],
                   'name=workdir pairs of trained runs, all on the same dataset.')
 flags.DEFINE_integer('labels', None, 'Labelled examples per SVM (default: '
@@ -87,7 +88,7 @@ def main(argv):
     rows.append((name, svm_features['test'].shape[1], errors,
                  svm_protocol.nearest_neighbour_accuracy(nn_features, labels),
                  nn_features['test'].shape[1]))
-    print(f'{name}: SVM error {errors.mean():.2%} +- {errors.std():.2%}; '
+    print(f'{name}: SVM error {reporting.mean_std(errors, PERCENT)}; '
           f'1-NN accuracy {rows[-1][3]:.2%}', flush=True)
 
   sizes = {k: len(v) for k, v in labels.items()}
@@ -97,7 +98,7 @@ def main(argv):
   for name, dims, errors, accuracy, nn_dims in rows:
     workdir = '' if name == RAW_PIXELS else f' (`{models[name].config.method}` from ' \
         f'{dict(p.split("=", 1) for p in FLAGS.models)[name]}, step {models[name].step})'
-    table.append(f'| {name}{workdir} | {dims} | {errors.mean():.2%} +- {errors.std():.2%} '
+    table.append(f'| {name}{workdir} | {dims} | {reporting.mean_std(errors, PERCENT)} '
                  f'[{errors.min():.2%}, {errors.max():.2%}] | {nn_dims} | {accuracy:.2%} |')
   report = '\n\n'.join([
       f'# Semi-supervised classification: {config.dataset}',

@@ -113,7 +113,7 @@ def markdown_table(errors, wall_s):
       walls = [wall_s[row, labels, s] for s in seeds if (row, labels, s) in wall_s]
       lines.append(f'| {row} | {labels:,} | ' + ' | '.join(
           f'{errors[row, labels, s]:.2%}' if (row, labels, s) in errors else '-'
-          for s in seeds) + f' | {np.mean(values):.2%} +- {np.std(values):.2%} '
+          for s in seeds) + f' | {reporting.mean_std(values, "{:.2%}")} '
           f'({len(values)}) | '
           + (f'{np.mean(walls):.0f}' if walls else '-') + ' |')
   return '\n'.join(lines)
