@@ -8,9 +8,11 @@ import sys
 from absl import app
 
 from ali_jax import workdir as workdir_lib
+from experiments import reporting
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOG_FILE = 'sweep_log.txt'  # the run's output, in its workdir
+COMMITS_FILE = 'launch_commits.txt'  # the commit of every start of the run, a line each
 
 
 def check_choices(flag, chosen, allowed):
@@ -39,6 +41,8 @@ def train_run(config_path, workdir, overrides, *, skip_finished=False):
              f'--workdir={workdir}'] + [f'--config.{field}={value}'
                                         for field, value in overrides.items()]
   os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, COMMITS_FILE), 'a') as commits:
+    commits.write(reporting.git_commit() + '\n')
   with open(os.path.join(workdir, LOG_FILE), 'a') as log:
     subprocess.run(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, check=True)
   return read_eval(workdir)
@@ -53,6 +57,15 @@ def is_finished(workdir, overrides):
   except (OSError, ValueError, KeyError):
     return False
   return step == steps == int(overrides.get('num_train_steps', steps))
+
+
+def trained_at(workdir):
+  """The commits that started the run in `workdir`, oldest first ([] if not recorded)."""
+  try:
+    with open(os.path.join(workdir, COMMITS_FILE)) as f:
+      return list(dict.fromkeys(line.strip() for line in f if line.strip()))
+  except OSError:
+    return []
 
 
 def read_eval(workdir):

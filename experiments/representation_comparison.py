@@ -20,8 +20,14 @@ sample class KL to uniform and classifier score, the std of E's noise around
 the mean of q(z|x) on the test images (0 when deterministic) and each run's
 wall time. Beside them, BiGAN's MNIST 1-NN accuracies (another dataset). The
 figure (--output's name, .png) shows the first seed's samples and
-reconstructions per row. Finished runs are read, not trained again; --notrain
-reports the finished ones only.
+reconstructions per row.
+
+Each measured run's numbers are kept in --output's name with .json
+(experiments/run_records.py), so a table can grow over several invocations and
+machines: recorded runs are tabled, not trained or measured again; finished
+runs in --workdir are measured, not trained again; --notrain measures the
+finished ones only. The figure is redrawn when every row's first-seed run is in
+--workdir.
 """
 import concurrent.futures
 import functools
@@ -46,6 +52,7 @@ import ali_jax
 from ali_jax import workdir as workdir_lib
 from experiments import launch
 from experiments import reporting
+from experiments import run_records
 from experiments import svm_protocol
 
 FLAGS = flags.FLAGS
@@ -127,17 +134,33 @@ def _num_train_steps():
   return module.get_config().num_train_steps
 
 
-def _svm_errors(featurisers, splits):
-  """{(column, seed): the SVMs' mean test error} on featurisers[seed](images)."""
+def _svm_errors(featurise, splits, seed):
+  """{'svm_<labels>': the SVMs' mean test error} on featurise(images), a value per --labels."""
   images, labels = splits
   c_values = np.exp(np.linspace(-20, 20, FLAGS.num_c))
-  values = {}
-  for seed, featurise in featurisers.items():
-    features = {part: featurise(x) for part, x in images.items()}
-    for count in map(int, FLAGS.labels):
-      values[f'svm_{count}', seed] = svm_protocol.mean_test_error(
-          features, labels, num_labels=count, num_svms=FLAGS.num_svms, c_values=c_values,
-          seed=seed)
+  features = {part: featurise(x) for part, x in images.items()}
+  return {f'svm_{count}': svm_protocol.mean_test_error(
+      features, labels, num_labels=count, num_svms=FLAGS.num_svms, c_values=c_values, seed=seed)
+          for count in map(int, FLAGS.labels)}
+
+
+def measure_run(row, seed, splits):
+  """The table's values for one finished run: its SVMs and its eval.json's numbers."""
+  workdir = _workdir(row, seed)
+  model, evaluation = ali_jax.load(workdir), launch.read_eval(workdir)
+  values = _svm_errors(functools.partial(model.features, hidden_layers=0), splits, seed)
+  values.update({key: evaluation[key] for key in ['encoder_1nn_accuracy']
+                 + [k for k, _, _ in EVAL_COLUMNS] if key in evaluation})
+  values[ENCODER_NOISE_STD] = encoder_noise_std(model, splits[0]['test'])
+  values[WALL_S] = launch.run_wall_s(workdir)
+  return values
+
+
+def measure_pixels(seed, splits, evaluation):
+  """The raw-pixel row for `seed`'s SVM draws; 1-NN from a run's eval.json."""
+  values = _svm_errors(lambda x: x.reshape(len(x), -1), splits, seed)
+  if 'pixel_1nn_accuracy' in evaluation:
+    values['encoder_1nn_accuracy'] = evaluation['pixel_1nn_accuracy']
   return values
 
 
@@ -146,8 +169,8 @@ def encoder_noise_std(model, images):
   return float(np.std(model.encode(images) - model.features(images, hidden_layers=0)))
 
 
-def markdown_table(results, seeds):
-  """results: {row: {(column, seed): value}} -> one line per row."""
+def markdown_table(runs, seeds):
+  """runs: {row: {seed: record}} -> one line per row with a record among `seeds`."""
   columns = ([('encoder_1nn_accuracy', '1-NN accuracy on E(x)', PERCENT)]
              + [(f'svm_{n}', f'L2-SVM error, {int(n):,} labels', PERCENT) for n in FLAGS.labels]
              + list(EVAL_COLUMNS)
@@ -155,14 +178,16 @@ def markdown_table(results, seeds):
                 (WALL_S, 'wall s per run', SECONDS)])
   lines = ['| representation | runs | ' + ' | '.join(h for _, h, _ in columns)
            + ' | BiGAN paper, MNIST 1-NN |', '|---' * (len(columns) + 3) + '|']
-  for row, values in results.items():
-    runs = len({s for (_, s) in values})
+  for row, records in runs.items():
+    chosen = [records[s]['values'] for s in seeds if s in records]
+    if not chosen:
+      continue
     cells = []
     for column, _, number_format in columns:
-      column_values = [values[column, s] for s in seeds if (column, s) in values]
+      column_values = [values[column] for values in chosen if column in values]
       cells.append(reporting.mean_std(column_values, number_format) if column_values else '-')
     paper = ROWS[row].bigan_mnist_1nn if row in ROWS else None
-    lines.append(f'| {row} | {runs} | ' + ' | '.join(cells) + ' | '
+    lines.append(f'| {row} | {len(chosen)} | ' + ' | '.join(cells) + ' | '
                  + (f'{paper:.2f} %' if paper else '-') + ' |')
   return '\n'.join(lines)
 
@@ -182,64 +207,82 @@ def samples_and_reconstructions_figure(path, rows, seed):
   plt.close(figure)
 
 
+def settings():
+  """What every run of one table shares; run_records refuses to mix in others."""
+  return {'config': FLAGS.config, 'set': sorted(FLAGS.set),
+          'inference_fraction': FLAGS.inference_fraction,
+          'labels': [int(n) for n in FLAGS.labels], 'num_svms': FLAGS.num_svms,
+          'num_c': FLAGS.num_c}
+
+
+def _output_stem():
+  """--output without .md; the records (.json) and the figure (.png) share it."""
+  return (os.path.splitext(FLAGS.output)[0] if FLAGS.output
+          else os.path.join(FLAGS.workdir, 'representation_comparison'))
+
+
+def _has_images(row, seed):
+  images = workdir_lib.path(_workdir(row, seed)) / workdir_lib.IMAGE_DIR
+  return all((images / name).exists() for name in ('samples.png', 'reconstructions.png'))
+
+
 def main(argv):
   del argv
   launch.check_choices('rows', _rows(), ROWS)
   commit, start = reporting.git_commit(), time.time()
   seeds = [int(s) for s in FLAGS.seeds]
   steps = _num_train_steps()
-  runs = [(row, seed) for row in _rows() for seed in seeds]
+  records_file = _output_stem() + '.json'
+  try:
+    runs = run_records.load(records_file, settings())
+  except ValueError as e:
+    raise app.UsageError(str(e)) from e
+  # Recorded runs are tabled as they are; the others are trained (--notrain: only
+  # the finished ones are read) and measured.
+  unrecorded = [(row, seed) for row in _rows() for seed in seeds
+                if seed not in runs.get(row, {})]
   if not FLAGS.train:
-    runs = [(r, s) for r, s in runs if launch.is_finished(_workdir(r, s), run_overrides(
-        r, s, steps))]
+    unrecorded = [(r, s) for r, s in unrecorded
+                  if launch.is_finished(_workdir(r, s), run_overrides(r, s, steps))]
   with concurrent.futures.ThreadPoolExecutor(FLAGS.jobs) as pool:
     futures = {(row, seed): pool.submit(launch.train_run, FLAGS.config, _workdir(row, seed),
                                         run_overrides(row, seed, steps), skip_finished=True)
-               for row, seed in runs}
+               for row, seed in unrecorded}
     evals = {run: future.result() for run, future in futures.items()}
-  results = {}
-  splits = None
-  for row in _rows():
-    models = {s: ali_jax.load(_workdir(row, s)) for r, s in evals if r == row}
-    if not models:
-      continue
-    splits = splits or svm_protocol.labelled_splits(next(iter(models.values())).config)
-    values = _svm_errors({s: functools.partial(m.features, hidden_layers=0)
-                          for s, m in models.items()}, splits)
-    for seed in models:
-      for key in ['encoder_1nn_accuracy'] + [k for k, _, _ in EVAL_COLUMNS]:
-        if key in evals[row, seed]:
-          values[key, seed] = evals[row, seed][key]
-      values[ENCODER_NOISE_STD, seed] = encoder_noise_std(models[seed], splits[0]['test'])
-      values[WALL_S, seed] = launch.run_wall_s(_workdir(row, seed))
-    results[row] = values
-  if results:  # raw pixels: the SVMs on pixels, 1-NN from the first run's eval.json
-    first_run = next(iter(evals))
-    seed = first_run[1]
-    pixels = _svm_errors({seed: lambda x: x.reshape(len(x), -1)}, splits)
-    if 'pixel_1nn_accuracy' in evals[first_run]:
-      pixels['encoder_1nn_accuracy', seed] = evals[first_run]['pixel_1nn_accuracy']
-    results = {RAW_PIXELS: pixels, **results}
-  output_dir = os.path.dirname(FLAGS.output) if FLAGS.output else FLAGS.workdir
-  figure = (os.path.splitext(FLAGS.output)[0] if FLAGS.output  # beside its table, one per dataset
-            else os.path.join(output_dir, 'representation_comparison')) + '.png'
-  shown = [row for row in _rows() if (row, seeds[0]) in evals]
-  if shown:
-    os.makedirs(output_dir or '.', exist_ok=True)
+  if evals:
+    splits = svm_protocol.labelled_splits(
+        workdir_lib.load_config(_workdir(*next(iter(evals)))))
+  for (row, seed), evaluation in evals.items():  # saved run by run: an interruption keeps them
+    runs.setdefault(row, {})[seed] = run_records.record(
+        measure_run(row, seed, splits), commit, launch.trained_at(_workdir(row, seed)))
+    if seed not in runs.get(RAW_PIXELS, {}):
+      runs.setdefault(RAW_PIXELS, {})[seed] = run_records.record(
+          measure_pixels(seed, splits, evaluation), commit, [])
+    run_records.save(records_file, settings(), runs)
+  tabled = {row: runs[row] for row in [RAW_PIXELS] + _rows() if row in runs}
+  figure = _output_stem() + '.png'  # beside its table, one per dataset
+  shown = [row for row in _rows() if seeds[0] in tabled.get(row, {})]
+  if shown and all(_has_images(row, seeds[0]) for row in shown):
+    os.makedirs(os.path.dirname(figure) or '.', exist_ok=True)
     samples_and_reconstructions_figure(figure, shown, seeds[0])
-  settings = ''.join(f' --set {s}' for s in FLAGS.set)
+  elif shown:
+    print(f'{figure} not drawn again: seed {seeds[0]}\'s runs of '
+          f'{[r for r in shown if not _has_images(r, seeds[0])]} are not in {FLAGS.workdir}.')
+  settings_text = ''.join(f' --set {s}' for s in FLAGS.set)
   report = '\n\n'.join([
       '# Representations: every way of learning an encoder, one set of networks',
       reporting.provenance(commit, time.time() - start,
-                           f', {FLAGS.jobs} run(s) at a time{settings}'),
+                           f', {FLAGS.jobs} run(s) at a time{settings_text}') + '  \n'
+      f'Runs {run_records.commits(tabled)} (each run\'s numbers: '
+      f'[{os.path.basename(records_file)}]({os.path.basename(records_file)})).',
       f'Every row: `{FLAGS.config}` ({steps} steps; the two-phase rows train a GAN for the '
       f'first {1 - FLAGS.inference_fraction:.0%} of them, then inference), seeds '
       f'{", ".join(map(str, seeds))}. Mean +- std over seeds. L2-SVMs: {FLAGS.num_svms} per '
       f'run and label count on E(x), {FLAGS.num_c} values of C. The last column is BiGAN\'s '
       'own Table 1, on MNIST, not this dataset. ' + PIXELS_PAPER_NOTE + ' The runs of one '
-      'table may come from several invocations: each run\'s wall time is in its row, the '
-      'wall time above is this invocation\'s.',
-      markdown_table(results, seeds),
+      'table may come from several invocations and machines: each run\'s wall time is in '
+      'its row, the wall time above is this invocation\'s.',
+      markdown_table(tabled, seeds),
       f'![samples and reconstructions per row, seed {seeds[0]}]({os.path.basename(figure)})',
       ''])
   print(report)

@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -12,6 +13,7 @@ from sklearn import svm
 from ali_jax import train
 from configs import digits
 from experiments import mixture_protocol
+from experiments import run_records
 from experiments import svm_protocol
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -172,10 +174,11 @@ def test_representation_comparison_trains_rows_and_tables_them(tmp_path):
   shrink = ['num_train_steps=4', 'batch_size=8', 'checkpoint_every_steps=4',
             'eval_every_steps=100', f'data.data_dir={tmp_path / "tfds"}',
             'data.num_heldout=20', 'data.num_eval_samples=4', 'evaluation.class_metrics=False']
-  _run_script('experiments/representation_comparison.py', '--config=configs/digits.py',
-              '--rows=ali,bigan,latent_regressor', '--seeds=0', '--labels=20', '--num_svms=1',
-              '--num_c=2', f'--workdir={tmp_path / "runs"}', f'--output={output}',
-              *[f'--set={s}' for s in shrink])
+  flags = ['experiments/representation_comparison.py', '--config=configs/digits.py',
+           '--rows=ali,bigan,latent_regressor', '--seeds=0', '--labels=20', '--num_svms=1',
+           '--num_c=2', f'--workdir={tmp_path / "runs"}', f'--output={output}',
+           *[f'--set={s}' for s in shrink]]
+  _run_script(*flags)
   report = output.read_text()
   for row in ('raw pixels', 'ali', 'bigan', 'latent_regressor'):
     cells = re.search(rf'^\| {row} \| 1 \| - \| (\d+\.\d+)% \+- 0\.00% \|', report, re.M)
@@ -192,6 +195,34 @@ def test_representation_comparison_trains_rows_and_tables_them(tmp_path):
   regressor = json.loads((runs / 'latent_regressor' / 'seed_0' / 'config.json').read_text())
   assert regressor['method_options']['inference_steps'] == 1  # a quarter of 4 steps
   assert (tmp_path / 'out' / 'table.png').stat().st_size > 5_000  # named after the table
+  # Each run's numbers are kept beside the table, with the commit that trained it...
+  records = json.loads((tmp_path / 'out' / 'table.json').read_text())['runs']
+  assert set(records) == {'ali', 'bigan', 'latent_regressor', 'raw pixels'}
+  commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=REPO,
+                          capture_output=True, text=True).stdout.strip() or 'unknown'
+  assert records['bigan']['0']['trained_at'] == [commit]
+  # ...so the table is made again from them alone once the runs are gone.
+  shutil.rmtree(runs)
+  stdout = _run_script(*flags, '--notrain')
+  table_lines = lambda text: [l for l in text.splitlines() if l.startswith('| ')]
+  assert table_lines(output.read_text()) == table_lines(report)
+  assert 'not drawn again' in stdout  # seed 0's runs are gone: the figure stays as it was
+  assert (tmp_path / 'out' / 'table.png').stat().st_size > 5_000
+
+
+def test_run_records_round_trip_and_refuse_other_settings(tmp_path):
+  path, settings = str(tmp_path / 'table.json'), {'config': 'a.py', 'set': ['seed=1']}
+  assert run_records.load(path, settings) == {}
+  runs = {'bigan': {2: run_records.record({'svm_100': 0.3}, 'abc', ['def']),
+                    0: run_records.record({'svm_100': 0.4}, 'abc', [])}}
+  run_records.save(path, settings, runs)
+  assert run_records.load(path, settings) == runs  # seeds come back as ints
+  assert run_records.commits(runs) == 'trained at def; measured at abc'
+  with pytest.raises(run_records.SettingsMismatch, match='Repeat those settings'):
+    run_records.load(path, {**settings, 'set': ['seed=2']})
+  (tmp_path / 'table.json').write_text('{"settings": {}}')
+  with pytest.raises(ValueError, match='not a run-records file'):
+    run_records.load(path, settings)
 
 
 def test_svm_on_span_coordinates_is_the_svm_on_all_features():

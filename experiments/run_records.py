@@ -1,0 +1,64 @@
+"""Measured runs kept beside a report, so that its table outgrows one machine's disk.
+
+A sweep's runs live in a scratch workdir; what the table needs of each run (a
+few numbers) goes into a JSON file committed next to the report. Later
+invocations, on another machine with other runs, add their runs to it and table
+all of them. The file names the settings its runs were made with; runs made
+with other settings are refused rather than mixed in.
+
+  {"settings": {...},
+   "runs": {"<row>": {"<seed>": {"values": {...}, "measured_at": "<commit>",
+                                 "trained_at": ["<commit>", ...]}}}}
+"""
+import json
+import os
+
+from experiments import reporting
+
+
+class SettingsMismatch(ValueError):
+  """The records were made with other settings than this invocation's."""
+
+
+def load(path, settings):
+  """{row: {seed: record}} from `path` (empty if it does not exist yet).
+
+  Raises SettingsMismatch if `path` holds runs made with other `settings`.
+  """
+  if not os.path.exists(path):
+    return {}
+  with open(path) as f:
+    try:
+      stored = json.load(f)
+      stored_settings, runs = stored['settings'], stored['runs']
+    except (ValueError, KeyError) as e:
+      raise ValueError(f'{path} is not a run-records file ({e!r}); move it away or choose '
+                       'another --output.') from e
+  if stored_settings != settings:
+    raise SettingsMismatch(
+        f'{path} holds runs made with the settings {stored_settings}, not these: {settings}. '
+        'Repeat those settings to add runs to it, or choose another --output for a new table.')
+  return {row: {int(seed): record for seed, record in seeds.items()}
+          for row, seeds in runs.items()}
+
+
+def save(path, settings, runs):
+  """Writes {row: {seed: record}} to `path` (rows in `runs`' order, seeds sorted)."""
+  text = json.dumps({'settings': settings,
+                     'runs': {row: {str(s): seeds[s] for s in sorted(seeds)}
+                              for row, seeds in runs.items()}}, indent=1, sort_keys=False)
+  reporting.write_text(path, text + '\n')
+
+
+def record(values, measured_at, trained_at):
+  """One run's entry: its table values and the commits that trained and measured it."""
+  return {'values': values, 'measured_at': measured_at, 'trained_at': trained_at}
+
+
+def commits(runs):
+  """'trained at a, b; measured at c': the commits behind every record in `runs`."""
+  trained = sorted({c for seeds in runs.values() for r in seeds.values()
+                    for c in r['trained_at']})
+  measured = sorted({r['measured_at'] for seeds in runs.values() for r in seeds.values()})
+  return (f'trained at {", ".join(trained) or "commits not recorded"}; '
+          f'measured at {", ".join(measured)}')
