@@ -244,21 +244,22 @@ def main(argv):
   if not FLAGS.train:
     unrecorded = [(r, s) for r, s in unrecorded
                   if launch.is_finished(_workdir(r, s), run_overrides(r, s, steps))]
+  splits = None
   with concurrent.futures.ThreadPoolExecutor(FLAGS.jobs) as pool:
-    futures = {(row, seed): pool.submit(launch.train_run, FLAGS.config, _workdir(row, seed),
-                                        run_overrides(row, seed, steps), skip_finished=True)
+    futures = {pool.submit(launch.train_run, FLAGS.config, _workdir(row, seed),
+                           run_overrides(row, seed, steps), skip_finished=True): (row, seed)
                for row, seed in unrecorded}
-    evals = {run: future.result() for run, future in futures.items()}
-  if evals:
-    splits = svm_protocol.labelled_splits(
-        workdir_lib.load_config(_workdir(*next(iter(evals)))))
-  for (row, seed), evaluation in evals.items():  # saved run by run: an interruption keeps them
-    runs.setdefault(row, {})[seed] = run_records.record(
-        measure_run(row, seed, splits), commit, launch.trained_at(_workdir(row, seed)))
-    if seed not in runs.get(RAW_PIXELS, {}):
-      runs.setdefault(RAW_PIXELS, {})[seed] = run_records.record(
-          measure_pixels(seed, splits, evaluation), commit, [])
-    run_records.save(records_file, settings(), runs)
+    # Each run is measured and saved as it finishes: a sweep stopped halfway keeps them.
+    for future in concurrent.futures.as_completed(futures):
+      (row, seed), evaluation = futures[future], future.result()
+      splits = splits or svm_protocol.labelled_splits(
+          workdir_lib.load_config(_workdir(row, seed)))
+      runs.setdefault(row, {})[seed] = run_records.record(
+          measure_run(row, seed, splits), commit, launch.trained_at(_workdir(row, seed)))
+      if seed not in runs.get(RAW_PIXELS, {}):
+        runs.setdefault(RAW_PIXELS, {})[seed] = run_records.record(
+            measure_pixels(seed, splits, evaluation), commit, [])
+      run_records.save(records_file, settings(), runs)
   tabled = {row: runs[row] for row in [RAW_PIXELS] + _rows() if row in runs}
   figure = _output_stem() + '.png'  # beside its table, one per dataset
   shown = [row for row in _rows() if seeds[0] in tabled.get(row, {})]
