@@ -8,7 +8,8 @@
 BiGAN joins z to G's and D's second layer. Batch norm has no scale or offset
 (BiGAN's --nogain --nobias), so a layer followed by it has no bias either.
 Images are flattened to 784 inputs and G's 784 outputs are reshaped to
-28x28x1; as with the paper's conv generators, G's output has a per-pixel bias
+28x28x1 (any other HxWxC image works the same way, H*W*C wide: the MLPs never
+see the layout; configs/bigan_digits_mlp.py runs them on 32x32 digits); as with the paper's conv generators, G's output has a per-pixel bias
 (networks.OUTPUT_BIAS, set from the data's mean by the trainer) before the
 sigmoid instead of the last layer's bias. z is 50-d; with BiGAN's U(-1, 1)
 prior the encoder's output is squashed into it (priors.py). A 'gaussian'
@@ -17,7 +18,8 @@ encoder (for ALI on these networks) outputs [mu, log_sigma] instead.
 Every network takes the same arguments as the conv networks (networks.py), so
 the step, the trainer and the inference API use them unchanged.
 """
-from typing import Optional
+import math
+from typing import Optional, Tuple
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -26,7 +28,7 @@ from ali_jax import networks
 from ali_jax import priors
 
 NAME = 'bigan_mlp'  # config.model.architecture
-IMAGE_SHAPE = (28, 28, 1)
+IMAGE_SHAPE = (28, 28, 1)  # MNIST's, for which BiGAN built them
 LATENT_DIM = 50
 WIDTH = 1024
 LEAKY_RELU_SLOPE = 0.2
@@ -74,6 +76,7 @@ class Encoder(nn.Module):
 
 class Generator(nn.Module):
   init_std: float
+  image_shape: Tuple[int, int, int] = IMAGE_SHAPE
   axis_name: Optional[str] = None
   dtype: jnp.dtype = jnp.float32
 
@@ -85,9 +88,9 @@ class Generator(nn.Module):
     h = nn.relu(_batch_norm(h, train, self.axis_name, self.dtype))
     h = dense(WIDTH, use_bias=False)(h) + dense(WIDTH, use_bias=False)(z)  # + W z
     h = nn.relu(_batch_norm(h, train, self.axis_name, self.dtype))
-    pixels = dense(IMAGE_SHAPE[0] * IMAGE_SHAPE[1] * IMAGE_SHAPE[2], use_bias=False)(h)
-    pixels = pixels.astype(jnp.float32).reshape((-1,) + IMAGE_SHAPE)
-    bias = self.param(networks.OUTPUT_BIAS, nn.initializers.zeros, IMAGE_SHAPE)
+    pixels = dense(math.prod(self.image_shape), use_bias=False)(h)
+    pixels = pixels.astype(jnp.float32).reshape((-1,) + tuple(self.image_shape))
+    bias = self.param(networks.OUTPUT_BIAS, nn.initializers.zeros, tuple(self.image_shape))
     return nn.sigmoid(pixels + bias)
 
 
@@ -109,12 +112,13 @@ class Discriminator(nn.Module):
     return logits[:, 0] if self.num_outputs == 1 else logits
 
 
-def build(model_config, *, axis_name, dtype, discriminator_outputs):
-  """networks.Networks of BiGAN's MLPs from config.model."""
+def build(model_config, *, data_shape, axis_name, dtype, discriminator_outputs):
+  """networks.Networks of BiGAN's MLPs from config.model, for (H, W, C) images."""
   m = model_config
   return networks.Networks(
       encoder=Encoder(m.init_std, kind=m.encoder, latent_dim=m.latent_dim,
                       axis_name=axis_name, dtype=dtype, prior=m.prior),
-      generator=Generator(m.init_std, axis_name=axis_name, dtype=dtype),
+      generator=Generator(m.init_std, image_shape=tuple(data_shape), axis_name=axis_name,
+                          dtype=dtype),
       discriminator=Discriminator(m.init_std, num_outputs=discriminator_outputs,
                                   axis_name=axis_name, dtype=dtype))

@@ -344,15 +344,15 @@ def _check_image_model(config):
   tables = {**architectures.ARCHITECTURES, **bigbigan_networks.ARCHITECTURES}
   shapes = {name: ((a.image_size, a.image_size, a.channels), a.latent_dim)
             for name, a in tables.items()}
-  shapes[bigan_networks.NAME] = (bigan_networks.IMAGE_SHAPE, None)  # any latent size
+  shapes[bigan_networks.NAME] = (None, None)  # MLPs: any image and latent size
   image_shape, latent_dim = shapes[config.model.architecture]
   data_shape = tuple(data.data_shape(config))
-  if image_shape != data_shape:
+  if image_shape not in (None, data_shape):
     raise ValueError(
         f'config.model.architecture={config.model.architecture!r} takes '
         f'{"x".join(map(str, image_shape))} images, but config.dataset={config.dataset!r} '
         f'gives {"x".join(map(str, data_shape))}. Architectures for it: ' + ', '.join(
-            name for name, (shape, _) in shapes.items() if shape == data_shape) + '.')
+            name for name, (shape, _) in shapes.items() if shape in (None, data_shape)) + '.')
   if latent_dim is not None and config.model.latent_dim != latent_dim:
     raise ValueError(f'config.model.latent_dim={config.model.latent_dim} does not match '
                      f'the {config.model.architecture!r} architecture, whose encoder ends in '

@@ -338,7 +338,7 @@ def build_networks(model_config, *, data_shape, axis_name=None, discriminator_ou
       raise ValueError('A BigBiGAN discriminator outputs its three scores only.')
     return bigbigan_networks.build(m, axis_name=axis_name, dtype=dtype)
   if m.architecture == bigan_networks.NAME:
-    return bigan_networks.build(m, axis_name=axis_name, dtype=dtype,
+    return bigan_networks.build(m, data_shape=data_shape, axis_name=axis_name, dtype=dtype,
                                 discriminator_outputs=discriminator_outputs)
   if m.architecture == 'mlp':
     if discriminator_outputs != 1:

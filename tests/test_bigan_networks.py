@@ -9,6 +9,7 @@ from ali_jax import config_validation
 from ali_jax import data
 from ali_jax import run_setup
 from ali_jax import state as state_lib
+from configs import bigan_digits_mlp
 from configs import bigan_mnist_mlp
 from tests.conftest import NUM_DEVICES
 
@@ -108,14 +109,27 @@ def test_a_step_on_bigan_networks(method, changes):
 
 @pytest.mark.parametrize('changes, message', [
     ({'model.dropout_rate': 0.2}, 'has no dropout'),
-    ({'dataset': 'digits'}, "takes 28x28x1 images, but config.dataset='digits' gives 32x32x1"),
+    ({'model.condition_dim': 40}, 'has no condition'),
 ])
 def test_config_mistakes_are_named(changes, message):
   config = _config(**changes)
-  if config.dataset != 'fashion_mnist':
-    del config.data['manual_dir']  # a field of fashion_mnist configs only
   with pytest.raises(ValueError, match=message):
     config_validation.check_config(config, device_count=NUM_DEVICES)
+
+
+def test_the_digits_variant_reads_32x32_images():
+  config = bigan_digits_mlp.get_config()
+  config.data_source, config.batch_size = 'fake', BATCH * NUM_DEVICES
+  config_validation.check_config(config, device_count=NUM_DEVICES)
+  run, state = _variables(config)
+  assert _kernel_shapes(state.encoder.params)[0] == (32 * 32, 1024)
+  assert _kernel_shapes(state.generator.params)[-1] == (1024, 32 * 32)
+  z = jax.random.uniform(jax.random.PRNGKey(1), (BATCH, 50), minval=-1, maxval=1)
+  assert _apply(run, state, 'generator', z).shape == (BATCH, 32, 32, 1)
+  # BiGAN's 400 epochs of 128 of the 1,500 training digits; the rest is BiGAN's setup.
+  assert config.num_train_steps == 4_687
+  mnist = bigan_mnist_mlp.get_config()
+  assert (config.optimizer, config.model) == (mnist.optimizer, mnist.model)
 
 
 def test_the_config_is_bigans_setup():
