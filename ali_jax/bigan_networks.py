@@ -9,7 +9,8 @@ BiGAN joins z to G's and D's second layer. Batch norm has no scale or offset
 (BiGAN's --nogain --nobias), so a layer followed by it has no bias either.
 Images are flattened to 784 inputs and G's 784 outputs are reshaped to
 28x28x1 (any other HxWxC image works the same way, H*W*C wide: the MLPs never
-see the layout; configs/bigan_digits_mlp.py runs them on 32x32 digits); as with the paper's conv generators, G's output has a per-pixel bias
+see the layout; configs/bigan_digits_mlp.py runs them on 32x32 digits); as
+with the paper's conv generators, G's output has a per-pixel bias
 (networks.OUTPUT_BIAS, set from the data's mean by the trainer) before the
 sigmoid instead of the last layer's bias. z is 50-d; with BiGAN's U(-1, 1)
 prior the encoder's output is squashed into it (priors.py). A 'gaussian'
@@ -89,8 +90,8 @@ class Generator(nn.Module):
     h = dense(WIDTH, use_bias=False)(h) + dense(WIDTH, use_bias=False)(z)  # + W z
     h = nn.relu(_batch_norm(h, train, self.axis_name, self.dtype))
     pixels = dense(math.prod(self.image_shape), use_bias=False)(h)
-    pixels = pixels.astype(jnp.float32).reshape((-1,) + tuple(self.image_shape))
-    bias = self.param(networks.OUTPUT_BIAS, nn.initializers.zeros, tuple(self.image_shape))
+    pixels = pixels.astype(jnp.float32).reshape((-1,) + self.image_shape)
+    bias = self.param(networks.OUTPUT_BIAS, nn.initializers.zeros, self.image_shape)
     return nn.sigmoid(pixels + bias)
 
 

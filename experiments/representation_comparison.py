@@ -144,10 +144,10 @@ def _svm_errors(featurise, splits, seed):
           for count in map(int, FLAGS.labels)}
 
 
-def measure_run(row, seed, splits):
+def measure_run(row, seed, splits, evaluation):
   """The table's values for one finished run: its SVMs and its eval.json's numbers."""
   workdir = _workdir(row, seed)
-  model, evaluation = ali_jax.load(workdir), launch.read_eval(workdir)
+  model = ali_jax.load(workdir)
   values = _svm_errors(functools.partial(model.features, hidden_layers=0), splits, seed)
   values.update({key: evaluation[key] for key in ['encoder_1nn_accuracy']
                  + [k for k, _, _ in EVAL_COLUMNS] if key in evaluation})
@@ -255,7 +255,8 @@ def main(argv):
       splits = splits or svm_protocol.labelled_splits(
           workdir_lib.load_config(_workdir(row, seed)))
       runs.setdefault(row, {})[seed] = run_records.record(
-          measure_run(row, seed, splits), commit, launch.trained_at(_workdir(row, seed)))
+          measure_run(row, seed, splits, evaluation), commit,
+          launch.trained_at(_workdir(row, seed)))
       if seed not in runs.get(RAW_PIXELS, {}):
         runs.setdefault(RAW_PIXELS, {})[seed] = run_records.record(
             measure_pixels(seed, splits, evaluation), commit, [])

@@ -46,7 +46,7 @@ def save(path, settings, runs):
   """Writes {row: {seed: record}} to `path` (rows in `runs`' order, seeds sorted)."""
   text = json.dumps({'settings': settings,
                      'runs': {row: {str(s): seeds[s] for s in sorted(seeds)}
-                              for row, seeds in runs.items()}}, indent=1, sort_keys=False)
+                              for row, seeds in runs.items()}}, indent=1)
   reporting.write_text(path, text + '\n')
 
 

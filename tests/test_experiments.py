@@ -13,6 +13,7 @@ from sklearn import svm
 from ali_jax import train
 from configs import digits
 from experiments import mixture_protocol
+from experiments import reporting
 from experiments import run_records
 from experiments import svm_protocol
 
@@ -198,9 +199,7 @@ def test_representation_comparison_trains_rows_and_tables_them(tmp_path):
   # Each run's numbers are kept beside the table, with the commit that trained it...
   records = json.loads((tmp_path / 'out' / 'table.json').read_text())['runs']
   assert set(records) == {'ali', 'bigan', 'latent_regressor', 'raw pixels'}
-  commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=REPO,
-                          capture_output=True, text=True).stdout.strip() or 'unknown'
-  assert records['bigan']['0']['trained_at'] == [commit]
+  assert records['bigan']['0']['trained_at'] == [reporting.git_commit()]
   # ...so the table is made again from them alone once the runs are gone.
   shutil.rmtree(runs)
   stdout = _run_script(*flags, '--notrain')
