@@ -1,6 +1,22 @@
-"""Tests run on 4 forced CPU devices, so the pmapped paths are exercised."""
-import os
+"""Tests run on 4 forced CPU devices, so the pmapped paths are exercised.
 
+Compiled programs are cached on disk for the whole test session: most of the
+suite's time is XLA compiling, and many tests compile the same step again in
+another process (a run, then the same run killed and resumed, on two hosts...).
+The cache is a fresh folder per session (its entries are native code for this
+machine), shared by the xdist workers and every subprocess through the
+environment, and deleted by the process that made it.
+"""
+import atexit
+import os
+import shutil
+import tempfile
+
+if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:  # workers inherit the controller's
+  os.environ['JAX_COMPILATION_CACHE_DIR'] = tempfile.mkdtemp(prefix='ali_jax_tests_xla_')
+  atexit.register(shutil.rmtree, os.environ['JAX_COMPILATION_CACHE_DIR'], ignore_errors=True)
+  os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'  # every program
+  os.environ['JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES'] = '-1'
 os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
                            ' --xla_force_host_platform_device_count=4')
 from ali_jax import xla_flags  # pylint: disable=g-import-not-at-top,wrong-import-position
