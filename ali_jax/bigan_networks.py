@@ -14,7 +14,8 @@ with the paper's conv generators, G's output has a per-pixel bias
 (networks.OUTPUT_BIAS, set from the data's mean by the trainer) before the
 sigmoid instead of the last layer's bias. z is 50-d; with BiGAN's U(-1, 1)
 prior the encoder's output is squashed into it (priors.py). A 'gaussian'
-encoder (for ALI on these networks) outputs [mu, log_sigma] instead.
+encoder (for ALI on these networks) outputs [mu, a] instead, sigma from a by
+model.encoder_sigma (networks.SIGMAS).
 
 Every network takes the same arguments as the conv networks (networks.py), so
 the step, the trainer and the inference API use them unchanged.
@@ -57,6 +58,7 @@ class Encoder(nn.Module):
   axis_name: Optional[str] = None
   dtype: jnp.dtype = jnp.float32
   prior: str = priors.GAUSSIAN
+  sigma: str = networks.EXP_SIGMA  # a gaussian encoder's networks.SIGMAS rule
 
   @nn.compact
   def __call__(self, x, noise, y=None, *, train):
@@ -68,9 +70,8 @@ class Encoder(nn.Module):
     h = nn.leaky_relu(_batch_norm(h, train, self.axis_name, self.dtype), LEAKY_RELU_SLOPE)
     self.sow('intermediates', networks.HIDDEN, h)
     if self.kind == networks.GAUSSIAN:
-      mu_and_log_sigma = dense(2 * self.latent_dim)(h).astype(jnp.float32)
-      self.sow('intermediates', networks.MU_LOG_SIGMA, mu_and_log_sigma)
-      return networks.gaussian_sample(mu_and_log_sigma, noise)
+      last_layer = dense(2 * self.latent_dim)(h).astype(jnp.float32)
+      return networks.gaussian_sample(self, last_layer, noise, self.sigma)
     output = dense(self.latent_dim)(h).astype(jnp.float32)
     return networks.squashed(self, output, self.prior)
 
@@ -118,7 +119,7 @@ def build(model_config, *, data_shape, axis_name, dtype, discriminator_outputs):
   m = model_config
   return networks.Networks(
       encoder=Encoder(m.init_std, kind=m.encoder, latent_dim=m.latent_dim,
-                      axis_name=axis_name, dtype=dtype, prior=m.prior),
+                      axis_name=axis_name, dtype=dtype, prior=m.prior, sigma=m.encoder_sigma),
       generator=Generator(m.init_std, image_shape=tuple(data_shape), axis_name=axis_name,
                           dtype=dtype),
       discriminator=Discriminator(m.init_std, num_outputs=discriminator_outputs,

@@ -19,8 +19,8 @@
      D returns (batch, 3) scores [s_xz, s_x, s_z] (losses.bigbigan_*).
   E  A pre-activation ResNet (basic or bottleneck blocks) on 2x - 1, global
      average pooling, a residual MLP head, then mu and sigma = softplus(.) of a
-     Gaussian q(z|x): z = mu + sigma * noise (it sows [mu, log sigma] as every
-     Gaussian encoder here does, so the inference API reads its mean).
+     Gaussian q(z|x): z = mu + sigma * noise (networks.gaussian_sample, as every
+     Gaussian encoder here; model.encoder_sigma = 'softplus' in its configs).
 
 Every convolution and linear layer of G and D is spectrally normalised (flax's
 nn.SpectralNorm: one power iteration per training call, its u vector kept in
@@ -48,6 +48,7 @@ import jax.numpy as jnp
 from ali_jax import networks
 
 LATENT_DIM = 120  # BigBiGAN's default prior: N(0, I) in 120 dimensions
+SIGMA = 'softplus'  # its encoder's sigma (networks.SIGMAS; config.model.encoder_sigma)
 
 
 class EncoderStage(NamedTuple):
@@ -330,10 +331,11 @@ class EncoderBlock(nn.Module):
 
 
 class Encoder(nn.Module):
-  """A Gaussian q(z|x) = N(mu, softplus(.)^2) from a ResNet."""
+  """A Gaussian q(z|x) = N(mu, sigma^2) from a ResNet (BigBiGAN: sigma = softplus(.))."""
   arch: Architecture
   axis_name: Optional[str] = None
   dtype: jnp.dtype = jnp.float32
+  sigma: str = SIGMA  # a networks.SIGMAS rule
 
   @nn.compact
   def __call__(self, x, noise, y=None, *, train):
@@ -358,17 +360,14 @@ class Encoder(nn.Module):
       out = nn.relu(nn.Dense(width, dtype=self.dtype)(h))
       h = h + out if i and h.shape[-1] == width else out
       self.sow('intermediates', networks.HIDDEN, h)
-    mu, pre_sigma = jnp.split(nn.Dense(2 * a.latent_dim, dtype=self.dtype)(h)
-                              .astype(jnp.float32), 2, axis=-1)
-    sigma = jax.nn.softplus(pre_sigma)
-    self.sow('intermediates', networks.MU_LOG_SIGMA,
-             jnp.concatenate([mu, jnp.log(sigma)], -1))
-    return mu + sigma * noise
+    last_layer = nn.Dense(2 * a.latent_dim, dtype=self.dtype)(h).astype(jnp.float32)
+    return networks.gaussian_sample(self, last_layer, noise, self.sigma)
 
 
 def build(model_config, *, axis_name, dtype):
   """networks.Networks of the BigBiGAN that config.model.architecture names."""
   arch = ARCHITECTURES[model_config.architecture]
-  return networks.Networks(encoder=Encoder(arch, axis_name=axis_name, dtype=dtype),
+  return networks.Networks(encoder=Encoder(arch, axis_name=axis_name, dtype=dtype,
+                                           sigma=model_config.encoder_sigma),
                            generator=Generator(arch, axis_name=axis_name, dtype=dtype),
                            discriminator=Discriminator(arch, dtype=dtype))

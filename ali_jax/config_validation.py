@@ -80,6 +80,13 @@ def _method_before_methods(config):
   return methods.BIGAN if config.model.encoder == networks.DETERMINISTIC else methods.ALI
 
 
+def _sigma_before_it_existed(config):
+  """Gaussian encoders had ALI's exp sigma, BigBiGAN's its softplus."""
+  if bigbigan_networks.is_bigbigan(config.model.architecture):
+    return bigbigan_networks.SIGMA
+  return networks.EXP_SIGMA
+
+
 def _method_option(name, accepts, allowed, **field):
   return {f'method_options.{name}': Field(
       accepts, allowed, before_it_existed=methods.default_options()[name], **field)}
@@ -143,6 +150,8 @@ COMMON_FIELDS = {
     'optimizer.discriminator_learning_rate_scale': Field(
         _positive_number, 'a finite number > 0', before_it_existed=1.0),
     'model.encoder': _one_of(networks.ENCODER_KINDS),
+    'model.encoder_sigma': _one_of(tuple(networks.SIGMAS),
+                                   before_it_existed=_sigma_before_it_existed),
     'model.latent_dim': Field(_positive_integer, 'a positive integer'),
     'model.dropout_rate': Field(_fraction, 'a number in [0, 1)'),
     'model.init_std': Field(_positive_number, 'a finite number > 0'),
@@ -299,6 +308,11 @@ def _check_method(config):
                      "q(z|x) does not keep to: set config.model.encoder='deterministic' "
                      "(BiGAN's encoder, squashed into (-1, 1)) or keep "
                      "config.model.prior='gaussian'.")
+  if encoder != networks.GAUSSIAN and config.model.encoder_sigma != networks.EXP_SIGMA:
+    raise ValueError(f'config.model.encoder_sigma={config.model.encoder_sigma!r} sets a '
+                     f"gaussian encoder's sigma, but config.model.encoder={encoder!r} has "
+                     "none: set config.model.encoder='gaussian', or leave encoder_sigma "
+                     f'{networks.EXP_SIGMA!r}.')
   _check_labels(config)
   inference_steps = config.method_options.inference_steps
   if method in methods.TWO_PHASE_METHODS and not (

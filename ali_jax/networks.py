@@ -14,6 +14,7 @@ the paper's p <- 0.95 p + 0.05 batch (momentum 0.95).
 from typing import NamedTuple, Optional, Sequence, Tuple
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -29,6 +30,19 @@ GAUSSIAN = 'gaussian'
 NOISE_INPUT = 'noise'
 DETERMINISTIC = 'deterministic'
 ENCODER_KINDS = (GAUSSIAN, NOISE_INPUT, DETERMINISTIC)
+
+# How a gaussian encoder's last layer [mu, a] gives its sigma (model.encoder_sigma):
+# rule -> (sigma(a), log sigma(a)). 'exp' is ALI's, unbounded; 'softplus' is
+# BigBiGAN's; 'sigmoid' bounds sigma by 1, the N(0, I) prior's std, which no
+# posterior needs to exceed: the prior's variance is E[sigma^2] + Var[mu] of the
+# posteriors it must match. (An unbounded sigma can grow until the real pairs'
+# z is noise and D is blind: ALI in BiGAN's MLPs, docs/representations.md.)
+SIGMAS = {
+    'exp': (jnp.exp, lambda a: a),
+    'softplus': (jax.nn.softplus, lambda a: jnp.log(jax.nn.softplus(a))),
+    'sigmoid': (jax.nn.sigmoid, jax.nn.log_sigmoid),
+}
+EXP_SIGMA = 'exp'
 
 BATCH_NORM_MOMENTUM = 0.95
 OUTPUT_BIAS = 'output_bias'  # the image generator's per-pixel pre-sigmoid bias
@@ -65,10 +79,13 @@ def sown(intermediates, name):
                  'mutable=["intermediates"].')
 
 
-def gaussian_sample(mu_and_log_sigma, noise):
-  """z = mu + exp(log_sigma) * noise from the last layer's [mu, log_sigma]."""
-  mu, log_sigma = jnp.split(mu_and_log_sigma, 2, axis=-1)
-  return mu + jnp.exp(log_sigma) * noise
+def gaussian_sample(module, last_layer, noise, sigma_rule):
+  """z = mu + sigma * noise from a gaussian encoder's last layer [mu, a], sigma
+  from a by SIGMAS[sigma_rule]; [mu, log sigma] is sown as MU_LOG_SIGMA."""
+  mu, a = jnp.split(last_layer, 2, axis=-1)
+  sigma, log_sigma = SIGMAS[sigma_rule]
+  module.sow('intermediates', MU_LOG_SIGMA, jnp.concatenate([mu, log_sigma(a)], -1))
+  return mu + sigma(a) * noise
 
 
 def squashed(module, output, prior):
@@ -92,6 +109,7 @@ class MLPEncoder(nn.Module):
   axis_name: Optional[str] = None
   dtype: jnp.dtype = jnp.float32
   prior: str = priors.GAUSSIAN
+  sigma: str = EXP_SIGMA  # a gaussian encoder's SIGMAS rule
 
   @nn.compact
   def __call__(self, x, noise, y=None, *, train):
@@ -105,10 +123,9 @@ class MLPEncoder(nn.Module):
       h = nn.relu(h)
       self.sow('intermediates', HIDDEN, h)
     if self.kind == GAUSSIAN:
-      mu_and_log_sigma = nn.Dense(2 * self.latent_dim, kernel_init=init,
-                                  dtype=self.dtype)(h).astype(jnp.float32)
-      self.sow('intermediates', MU_LOG_SIGMA, mu_and_log_sigma)
-      return gaussian_sample(mu_and_log_sigma, noise)
+      last_layer = nn.Dense(2 * self.latent_dim, kernel_init=init,
+                            dtype=self.dtype)(h).astype(jnp.float32)
+      return gaussian_sample(self, last_layer, noise, self.sigma)
     return squashed(self, nn.Dense(self.latent_dim, kernel_init=init,
                                    dtype=self.dtype)(h).astype(jnp.float32), self.prior)
 
@@ -213,7 +230,7 @@ def _as_image(vector):
 
 
 class ConvEncoder(nn.Module):
-  """ALI's stochastic encoder: the conv stack ends in [mu, log_sigma] at 1x1."""
+  """ALI's stochastic encoder: the conv stack ends in [mu, a] at 1x1 (log sigma = a)."""
   arch: architectures.Architecture
   init_std: float
   kind: str = GAUSSIAN
@@ -223,6 +240,7 @@ class ConvEncoder(nn.Module):
   conv_implementation: str = 'plain'
   dtype: jnp.dtype = jnp.float32
   prior: str = priors.GAUSSIAN
+  sigma: str = EXP_SIGMA  # a gaussian encoder's SIGMAS rule
 
   @nn.compact
   def __call__(self, x, noise, y=None, *, train):
@@ -239,8 +257,7 @@ class ConvEncoder(nn.Module):
                 dtype=self.dtype)(h)[:, 0, 0, :].astype(jnp.float32)
     if self.kind != GAUSSIAN:
       return squashed(self, h, self.prior)
-    self.sow('intermediates', MU_LOG_SIGMA, h)
-    return gaussian_sample(h, noise)
+    return gaussian_sample(self, h, noise, self.sigma)
 
 
 class ConvGenerator(nn.Module):
@@ -346,7 +363,7 @@ def build_networks(model_config, *, data_shape, axis_name=None, discriminator_ou
     return Networks(
         encoder=MLPEncoder(latent_dim=m.latent_dim, hidden=tuple(m.encoder_hidden),
                            kind=m.encoder, init_std=m.init_std, axis_name=axis_name,
-                           dtype=dtype, prior=m.prior),
+                           dtype=dtype, prior=m.prior, sigma=m.encoder_sigma),
         generator=MLPGenerator(data_dim=data_shape[-1], hidden=tuple(m.generator_hidden),
                                init_std=m.init_std, axis_name=axis_name, dtype=dtype),
         discriminator=MaxoutDiscriminator(
@@ -357,7 +374,8 @@ def build_networks(model_config, *, data_shape, axis_name=None, discriminator_ou
                    axis_name=axis_name, conv_implementation=conv_layers.resolve_implementation(
                        m.conv_implementation), dtype=dtype)
   return Networks(
-      encoder=ConvEncoder(arch, m.init_std, kind=m.encoder, prior=m.prior, **condition),
+      encoder=ConvEncoder(arch, m.init_std, kind=m.encoder, prior=m.prior,
+                          sigma=m.encoder_sigma, **condition),
       generator=ConvGenerator(arch, m.init_std, **condition),
       discriminator=ConvDiscriminator(arch, m.init_std, m.dropout_rate,
                                       num_outputs=discriminator_outputs, **condition))

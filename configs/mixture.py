@@ -65,6 +65,7 @@ def get_config():
   config.model = ml_collections.ConfigDict(dict(
       architecture='mlp',
       encoder='noise',          # 'noise' (paper), 'gaussian' (ALI) or 'deterministic' (BiGAN)
+      encoder_sigma='exp',      # a gaussian encoder's sigma: ALI's exp(a) (ali_jax/networks.py)
       latent_dim=2,
       prior='gaussian',         # p(z): N(0, I); 'uniform' is BiGAN's U(-1, 1)
       encoder_hidden=(400, 400),

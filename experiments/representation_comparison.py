@@ -6,9 +6,10 @@
 
 Every row trains --config's networks with one method (ROWS) and the config's
 optimisation, for each seed, in <workdir>/<row>/seed_<s>: ALI (a Gaussian
-encoder and prior), BiGAN, a GAN followed by a latent regressor, the joint
-latent regressor, post-hoc inference, ALICE, and autoencoders with l2 and l1
-reconstruction errors; every non-ALI row has a deterministic encoder and the
+encoder and prior, its sigma = exp(.) as published, and ali_bounded_sigma with
+sigma = sigmoid(.) < 1, the prior's std: networks.SIGMAS), BiGAN, a GAN
+followed by a latent regressor, the joint latent regressor, post-hoc
+inference, ALICE, and autoencoders with l2 and l1 reconstruction errors; every non-ALI row has a deterministic encoder and the
 config's prior (BiGAN's U(-1, 1) in configs/bigan_mnist_mlp.py). The two-phase
 rows spend the last --inference_fraction of the same step budget on inference.
 Raw pixels are the baseline row. Columns, mean +- std over seeds: the 1-NN
@@ -78,8 +79,10 @@ class Row(NamedTuple):
 
 
 DETERMINISTIC = {'model.encoder': 'deterministic'}
+GAUSSIAN_ALI = {'method': 'ali', 'model.encoder': 'gaussian', 'model.prior': 'gaussian'}
 ROWS = {
-    'ali': Row({'method': 'ali', 'model.encoder': 'gaussian', 'model.prior': 'gaussian'}),
+    'ali': Row(GAUSSIAN_ALI),  # ALI's sigma = exp(a): diverges in BiGAN's MLPs
+    'ali_bounded_sigma': Row({**GAUSSIAN_ALI, 'model.encoder_sigma': 'sigmoid'}),  # sigma < 1
     'bigan': Row({'method': 'bigan', **DETERMINISTIC}, bigan_mnist_1nn=97.39),
     'latent_regressor': Row({'method': 'latent_regressor', **DETERMINISTIC}, two_phase=True,
                             bigan_mnist_1nn=97.44),
@@ -101,7 +104,7 @@ EVAL_COLUMNS = (  # (eval.json key, heading, number format)
     ('classifier_score', 'classifier score', DECIMAL),
 )
 # How far E's samples stray from the mean of q(z|x): 0 for a deterministic encoder; a
-# Gaussian one whose sigma grew without bound (ALI has no clamp) shows it here.
+# Gaussian one whose sigma grew without bound (ALI's exp has no clamp) shows it here.
 ENCODER_NOISE_STD = 'encoder_noise_std'
 WALL_S = 'wall_s'  # a run's training and evaluation time (launch.run_wall_s)
 

@@ -117,7 +117,7 @@ def _model_config(name, condition_dim=0):
   return ml_collections.ConfigDict(dict(
       architecture=name, latent_dim=arch.latent_dim, encoder='gaussian', init_std=0.01,
       dropout_rate=0.2, condition_dim=condition_dim, condition_embedding=256,
-      conv_implementation='auto', dtype='float32', prior='gaussian'))
+      conv_implementation='auto', dtype='float32', prior='gaussian', encoder_sigma='exp'))
 
 
 @pytest.mark.parametrize('name', sorted(TABLES))

@@ -7,6 +7,7 @@ import pytest
 from ali_jax import bigan_networks
 from ali_jax import config_validation
 from ali_jax import data
+from ali_jax import networks
 from ali_jax import run_setup
 from ali_jax import state as state_lib
 from configs import bigan_digits_mlp
@@ -105,6 +106,24 @@ def test_a_step_on_bigan_networks(method, changes):
       run.phases[0]))(state, batch)
   assert all(np.isfinite(v) for v in jax.device_get(metrics).values())
   assert int(new_state.step) == 1
+
+
+@pytest.mark.parametrize('rule, sigma', [('exp', np.exp(3)), ('softplus', np.log1p(np.exp(3))),
+                                         ('sigmoid', 1 / (1 + np.exp(-3)))])
+def test_a_gaussian_encoders_sigma_follows_its_rule(rule, sigma):
+  """With the last layer's output a = 3: sigma(a) by the rule, z = mu + sigma * noise, and the
+  sown log sigma its log (what the inference API and the KL read)."""
+  encoder = bigan_networks.Encoder(0.02, kind=networks.GAUSSIAN, sigma=rule)
+  x = jax.random.uniform(jax.random.PRNGKey(0), (BATCH, 28, 28, 1))
+  noise = jax.random.normal(jax.random.PRNGKey(1), (BATCH, bigan_networks.LATENT_DIM))
+  variables = encoder.init(jax.random.PRNGKey(2), x, noise, train=False)
+  last = variables['params']['Dense_2']  # [mu, a] = 3 for every image
+  last['kernel'], last['bias'] = jnp.zeros_like(last['kernel']), jnp.full_like(last['bias'], 3)
+  z, sown = encoder.apply(variables, x, noise, train=False, mutable=['intermediates'])
+  mu, log_sigma = np.split(networks.sown(sown['intermediates'], networks.MU_LOG_SIGMA)[0], 2, -1)
+  np.testing.assert_allclose(np.exp(log_sigma), sigma, rtol=1e-6)
+  np.testing.assert_allclose(z, mu + sigma * noise, rtol=1e-6)
+  assert (sigma < 1) == (rule == 'sigmoid')
 
 
 @pytest.mark.parametrize('changes, message', [

@@ -52,6 +52,7 @@ def test_every_shipped_config_is_valid(path):
     ('model.dropout_rate', -0.1, r'expected a number in \[0, 1\)'),
     # choices
     ('model.encoder', 'vae', "expected one of \\('gaussian', 'noise', 'deterministic'\\)"),
+    ('model.encoder_sigma', 'relu', "expected one of \\('exp', 'softplus', 'sigmoid'\\)"),
     ('loss_form', 'hinge', "config.loss_form='hinge' is not allowed: expected one of"),
     ('dataset', 'stl10', "config.dataset='stl10' is not allowed: expected one of "
                          "\\('mixture', 'svhn', 'cifar10', 'celeba', 'imagenet128', 'imagenet64', "
@@ -60,6 +61,8 @@ def test_every_shipped_config_is_valid(path):
     # across fields
     ('batch_size', 18, r'batch_size=18 must be divisible by the number of devices \(4\)'),
     ('batch_size', 4000, r'larger than the training set \(config.data.num_train=2000\)'),
+    ('model.encoder_sigma', 'sigmoid',
+     "encoder_sigma='sigmoid' sets a gaussian encoder's sigma, but config.model.encoder='noise'"),
 ])
 def test_invalid_configs_fail_fast_naming_the_field(tiny_config, field, value, message):
   # Built from a plain dict, as a config file could write it (a ConfigDict
@@ -86,3 +89,13 @@ def test_trainer_checks_before_touching_the_workdir(tmp_path, tiny_config):
   with pytest.raises(ValueError, match='config.model.encoder'):
     train.train_and_evaluate(tiny_config, str(tmp_path / 'run'))
   assert not (tmp_path / 'run').exists()
+
+
+@pytest.mark.parametrize('path, sigma', [('configs/mixture.py', 'exp'),
+                                         ('configs/celeba.py', 'exp'),
+                                         ('configs/bigbigan_cifar10.py', 'softplus')])
+def test_a_run_saved_before_encoder_sigma_reads_the_sigma_it_had(path, sigma):
+  config = _load_config_file(os.path.join(REPO, path))
+  assert config.model.encoder_sigma == sigma
+  del config.model['encoder_sigma']
+  assert config_validation.with_fields_added_since(config).model.encoder_sigma == sigma
