@@ -35,8 +35,8 @@ ENCODER_KINDS = (GAUSSIAN, NOISE_INPUT, DETERMINISTIC)
 # rule -> (sigma(a), log sigma(a)). 'exp' is ALI's, unbounded; 'softplus' is
 # BigBiGAN's; 'sigmoid' bounds sigma by 1, the N(0, I) prior's std, which no
 # posterior needs to exceed: the prior's variance is E[sigma^2] + Var[mu] of the
-# posteriors it must match. (An unbounded sigma can grow until the real pairs'
-# z is noise and D is blind: ALI in BiGAN's MLPs, docs/representations.md.)
+# posteriors it must match. (With exp, ALI's sigma grew without bound in BiGAN's
+# MLPs and D sat at chance: docs/representations.md.)
 SIGMAS = {
     'exp': (jnp.exp, lambda a: a),
     'softplus': (jax.nn.softplus, lambda a: jnp.log(jax.nn.softplus(a))),
@@ -230,7 +230,7 @@ def _as_image(vector):
 
 
 class ConvEncoder(nn.Module):
-  """ALI's stochastic encoder: the conv stack ends in [mu, a] at 1x1 (log sigma = a)."""
+  """ALI's stochastic encoder: the conv stack ends in [mu, a] at 1x1 (sigma from a)."""
   arch: architectures.Architecture
   init_std: float
   kind: str = GAUSSIAN
