@@ -95,6 +95,8 @@ def test_outputs_and_where_z_enters():
 @pytest.mark.parametrize('method, changes', [
     ('bigan', {}),
     ('ali', {'model.encoder': 'gaussian', 'model.prior': 'gaussian'}),
+    ('ali', {'model.encoder': 'gaussian', 'model.prior': 'gaussian',
+             'model.encoder_sigma': 'sigmoid'}),  # representation_comparison's ali_bounded_sigma
     ('autoencoder', {}),
 ])
 def test_a_step_on_bigan_networks(method, changes):
