@@ -9,10 +9,11 @@ optimisation, for each seed, in <workdir>/<row>/seed_<s>: ALI (a Gaussian
 encoder and prior, its sigma = exp(.) as published, and ali_bounded_sigma with
 sigma = sigmoid(.) < 1, the prior's std: networks.SIGMAS), BiGAN, a GAN
 followed by a latent regressor, the joint latent regressor, post-hoc
-inference, ALICE, and autoencoders with l2 and l1 reconstruction errors; every non-ALI row has a deterministic encoder and the
-config's prior (BiGAN's U(-1, 1) in configs/bigan_mnist_mlp.py). The two-phase
-rows spend the last --inference_fraction of the same step budget on inference.
-Raw pixels are the baseline row. Columns, mean +- std over seeds: the 1-NN
+inference, ALICE, and autoencoders with l2 and l1 reconstruction errors; every
+non-ALI row has a deterministic encoder and the config's prior (BiGAN's
+U(-1, 1) in configs/bigan_mnist_mlp.py). The two-phase rows spend the last
+--inference_fraction of the same step budget on inference. Raw pixels are the
+baseline row. Columns, mean +- std over seeds: the 1-NN
 test accuracy of E(x) (eval.json's `encoder_1nn_accuracy`; pixels:
 `pixel_1nn_accuracy`), the mean test error of --num_svms L2-SVMs on E(x) (the
 encoder's mean, `features(hidden_layers=0)`) at each --labels count
