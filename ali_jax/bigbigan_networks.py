@@ -120,6 +120,11 @@ def is_bigbigan(architecture):
   return architecture in ARCHITECTURES
 
 
+def default_encoder_sigma(architecture):
+  """config.model.encoder_sigma unless set: SIGMA for these networks, ALI's exp for the others."""
+  return SIGMA if is_bigbigan(architecture) else networks.EXP_SIGMA
+
+
 # ---- Layers ---------------------------------------------------------------------------
 
 _ORTHOGONAL = nn.initializers.orthogonal()

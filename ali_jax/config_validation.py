@@ -82,9 +82,7 @@ def _method_before_methods(config):
 
 def _sigma_before_it_existed(config):
   """Gaussian encoders had ALI's exp sigma, BigBiGAN's its softplus."""
-  if bigbigan_networks.is_bigbigan(config.model.architecture):
-    return bigbigan_networks.SIGMA
-  return networks.EXP_SIGMA
+  return bigbigan_networks.default_encoder_sigma(config.model.architecture)
 
 
 def _method_option(name, accepts, allowed, **field):

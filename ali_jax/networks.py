@@ -37,12 +37,12 @@ ENCODER_KINDS = (GAUSSIAN, NOISE_INPUT, DETERMINISTIC)
 # posterior needs to exceed: the prior's variance is E[sigma^2] + Var[mu] of the
 # posteriors it must match. (With exp, ALI's sigma grew without bound in BiGAN's
 # MLPs and D sat at chance: docs/representations.md.)
+EXP_SIGMA = 'exp'
 SIGMAS = {
-    'exp': (jnp.exp, lambda a: a),
+    EXP_SIGMA: (jnp.exp, lambda a: a),
     'softplus': (jax.nn.softplus, lambda a: jnp.log(jax.nn.softplus(a))),
     'sigmoid': (jax.nn.sigmoid, jax.nn.log_sigmoid),
 }
-EXP_SIGMA = 'exp'
 
 BATCH_NORM_MOMENTUM = 0.95
 OUTPUT_BIAS = 'output_bias'  # the image generator's per-pixel pre-sigmoid bias

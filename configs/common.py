@@ -70,8 +70,7 @@ def image_config(*, dataset, architecture, train_examples, epochs, batch_size=10
       encoder='gaussian',         # ALI's stochastic encoder; 'deterministic' for BiGAN
       # A gaussian encoder's sigma from its last layer a (ali_jax/networks.py
       # SIGMAS): ALI's exp(a); BigBiGAN's softplus(a); sigmoid(a), bounded by 1.
-      encoder_sigma=(bigbigan_networks.SIGMA if bigbigan_networks.is_bigbigan(architecture)
-                     else 'exp'),
+      encoder_sigma=bigbigan_networks.default_encoder_sigma(architecture),
       latent_dim=latent_dim,
       prior='gaussian',           # p(z): N(0, I); 'uniform' is BiGAN's U(-1, 1)
       init_std=0.01,              # weights N(0, 0.01^2), biases 0
