@@ -28,8 +28,8 @@ Each measured run's numbers are kept in --output's name with .json
 (experiments/run_records.py), so a table can grow over several invocations and
 machines: recorded runs are tabled, not trained or measured again; finished
 runs in --workdir are measured, not trained again; --notrain measures the
-finished ones only. The figure is redrawn when every row's first-seed run is in
---workdir.
+finished ones only. The figure's grids are kept too, in --output's name with
+_images, so it is redrawn from them once the runs are gone.
 """
 import concurrent.futures
 import functools
@@ -108,6 +108,8 @@ EVAL_COLUMNS = (  # (eval.json key, heading, number format)
 # Gaussian one whose sigma grew without bound (ALI's exp has no clamp) shows it here.
 ENCODER_NOISE_STD = 'encoder_noise_std'
 WALL_S = 'wall_s'  # a run's training and evaluation time (launch.run_wall_s)
+# A run's grids (workdir images) that the figure shows; kept beside the table.
+FIGURE_IMAGES = ('samples.png', 'reconstructions.png')
 
 
 def _rows():
@@ -197,12 +199,11 @@ def markdown_table(runs, seeds):
 
 
 def samples_and_reconstructions_figure(path, rows, seed):
-  """One row per method: seed `seed`'s sample grid and reconstruction grid."""
+  """One row per method: seed `seed`'s sample grid and reconstruction grid (kept)."""
   figure, axes = plt.subplots(len(rows), 2, figsize=(8, 4 * len(rows)), squeeze=False)
   for (ax_samples, ax_reconstructions), row in zip(axes, rows):
-    images = workdir_lib.path(_workdir(row, seed)) / workdir_lib.IMAGE_DIR
     for ax, name in ((ax_samples, 'samples.png'), (ax_reconstructions, 'reconstructions.png')):
-      ax.imshow(plt.imread(str(images / name)), cmap='gray')
+      ax.imshow(plt.imread(str(_kept_images(row, seed)[name])), cmap='gray')
       ax.set_xticks([])
       ax.set_yticks([])
       ax.set_title(f'{row}: {name[:-4]}', fontsize=9)
@@ -225,9 +226,22 @@ def _output_stem():
           else os.path.join(FLAGS.workdir, 'representation_comparison'))
 
 
-def _has_images(row, seed):
+def _kept_images(row, seed):
+  """{name: file}: the run's grids as kept beside the table (the figure's source)."""
+  folder = _output_stem() + '_images'
+  return {name: os.path.join(folder, f'{row}_seed_{seed}_{name}') for name in FIGURE_IMAGES}
+
+
+def keep_images(row, seed):
+  """Copies the run's grids beside the table, so the figure outlives the workdir."""
   images = workdir_lib.path(_workdir(row, seed)) / workdir_lib.IMAGE_DIR
-  return all((images / name).exists() for name in ('samples.png', 'reconstructions.png'))
+  for name, kept in _kept_images(row, seed).items():
+    if (images / name).exists():
+      workdir_lib.write_bytes(kept, (images / name).read_bytes())
+
+
+def _has_kept_images(row, seed):
+  return all(os.path.exists(kept) for kept in _kept_images(row, seed).values())
 
 
 def main(argv):
@@ -265,15 +279,19 @@ def main(argv):
         runs.setdefault(RAW_PIXELS, {})[seed] = run_records.record(
             measure_pixels(seed, splits, evaluation), commit, [])
       run_records.save(records_file, settings(), runs)
+      keep_images(row, seed)
   tabled = {row: runs[row] for row in [RAW_PIXELS] + _rows() if row in runs}
   figure = _output_stem() + '.png'  # beside its table, one per dataset
   shown = [row for row in _rows() if seeds[0] in tabled.get(row, {})]
-  if shown and all(_has_images(row, seeds[0]) for row in shown):
+  for row in shown:  # also the runs recorded before their grids were kept
+    keep_images(row, seeds[0])
+  missing = [row for row in shown if not _has_kept_images(row, seeds[0])]
+  if shown and not missing:
     os.makedirs(os.path.dirname(figure) or '.', exist_ok=True)
     samples_and_reconstructions_figure(figure, shown, seeds[0])
   elif shown:
-    print(f'{figure} not drawn again: seed {seeds[0]}\'s runs of '
-          f'{[r for r in shown if not _has_images(r, seeds[0])]} are not in {FLAGS.workdir}.')
+    print(f'{figure} not drawn again: seed {seeds[0]}\'s grids of {missing} are neither '
+          f'kept in {_output_stem()}_images nor in {FLAGS.workdir}.')
   settings_text = ''.join(f' --set {s}' for s in FLAGS.set)
   report = '\n\n'.join([
       '# Representations: every way of learning an encoder, one set of networks',

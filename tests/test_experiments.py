@@ -205,8 +205,20 @@ def test_representation_comparison_trains_rows_and_tables_them(tmp_path):
   stdout = _run_script(*flags, '--notrain')
   table_lines = lambda text: [l for l in text.splitlines() if l.startswith('| ')]
   assert table_lines(output.read_text()) == table_lines(report)
-  assert 'not drawn again' in stdout  # seed 0's runs are gone: the figure stays as it was
+  # The figure too, from each run's grids kept beside the table...
+  assert 'not drawn again' not in stdout
+  kept = sorted(p.name for p in (tmp_path / 'out' / 'table_images').iterdir())
+  assert kept == sorted(f'{row}_seed_0_{name}.png' for row in ('ali', 'bigan', 'latent_regressor')
+                        for name in ('samples', 'reconstructions'))
+  (tmp_path / 'out' / 'table.png').unlink()
+  _run_script(*flags, '--notrain')
   assert (tmp_path / 'out' / 'table.png').stat().st_size > 5_000
+  # ...and left as it was, saying why, when a row's grids are nowhere.
+  drawn = (tmp_path / 'out' / 'table.png').read_bytes()
+  (tmp_path / 'out' / 'table_images' / 'bigan_seed_0_samples.png').unlink()
+  stdout = _run_script(*flags, '--notrain')
+  assert "grids of ['bigan'] are neither kept" in stdout
+  assert (tmp_path / 'out' / 'table.png').read_bytes() == drawn
 
 
 def test_run_records_round_trip_and_refuse_other_settings(tmp_path):
