@@ -13,6 +13,7 @@ from experiments import reporting
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOG_FILE = 'sweep_log.txt'  # the run's output, in its workdir
 COMMITS_FILE = 'launch_commits.txt'  # the commit of every start of the run, a line each
+MACHINES_FILE = 'launch_machines.txt'  # the machine of every start (reporting.machine)
 
 
 def check_choices(flag, chosen, allowed):
@@ -41,8 +42,10 @@ def train_run(config_path, workdir, overrides, *, skip_finished=False):
              f'--workdir={workdir}'] + [f'--config.{field}={value}'
                                         for field, value in overrides.items()]
   os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, COMMITS_FILE), 'a') as commits:
-    commits.write(reporting.git_commit() + '\n')
+  for name, line in ((COMMITS_FILE, reporting.git_commit()),
+                     (MACHINES_FILE, reporting.machine())):
+    with open(os.path.join(workdir, name), 'a') as f:
+      f.write(line + '\n')
   with open(os.path.join(workdir, LOG_FILE), 'a') as log:
     subprocess.run(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, check=True)
   return read_eval(workdir)
@@ -61,8 +64,17 @@ def is_finished(workdir, overrides):
 
 def trained_at(workdir):
   """The commits that started the run in `workdir`, oldest first ([] if not recorded)."""
+  return _distinct_lines(os.path.join(workdir, COMMITS_FILE))
+
+
+def trained_on(workdir):
+  """The machines that trained the run in `workdir`, first first ([] if not recorded)."""
+  return _distinct_lines(os.path.join(workdir, MACHINES_FILE))
+
+
+def _distinct_lines(path):
   try:
-    with open(os.path.join(workdir, COMMITS_FILE)) as f:
+    with open(path) as f:
       return list(dict.fromkeys(line.strip() for line in f if line.strip()))
   except OSError:
     return []

@@ -1,5 +1,6 @@
 """What every experiment report records: the command, the commit and the wall time."""
 import os
+import platform
 import subprocess
 import sys
 
@@ -16,6 +17,27 @@ def git_commit():
                           text=True, check=True, cwd=REPO).stdout.strip()
   except (OSError, subprocess.CalledProcessError):
     return 'unknown'
+
+
+# Vector instruction sets, widest first: XLA compiles its CPU kernels for the widest one a
+# CPU has, so the same run can round differently (and a GAN drift apart) on CPUs that differ.
+VECTOR_ISAS = ('avx512f', 'avx2', 'avx', 'sse4_2', 'asimd')
+
+
+def machine(cpuinfo_path='/proc/cpuinfo'):
+  """This host as a run record names it: 'CPU model, N cores, widest vector ISA'."""
+  fields = {}
+  try:
+    with open(cpuinfo_path) as f:
+      for line in f:
+        key, _, value = line.partition(':')
+        fields.setdefault(key.strip().lower(), value.strip())
+  except OSError:
+    pass
+  model = fields.get('model name') or platform.processor() or platform.machine()
+  flags = set((fields.get('flags') or fields.get('features') or '').split())
+  isa = next((name for name in VECTOR_ISAS if name in flags), 'vector ISA unknown')
+  return f'{model}, {os.cpu_count()} cores, {isa}'
 
 
 def provenance(commit, wall_s, detail=''):

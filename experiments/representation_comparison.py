@@ -247,7 +247,7 @@ def _has_kept_images(row, seed):
 def main(argv):
   del argv
   launch.check_choices('rows', _rows(), ROWS)
-  commit, start = reporting.git_commit(), time.time()
+  commit, machine, start = reporting.git_commit(), reporting.machine(), time.time()
   seeds = [int(s) for s in FLAGS.seeds]
   steps = _num_train_steps()
   records_file = _output_stem() + '.json'
@@ -270,14 +270,14 @@ def main(argv):
     # Each run is measured and saved as it finishes: a sweep stopped halfway keeps them.
     for future in concurrent.futures.as_completed(futures):
       (row, seed), evaluation = futures[future], future.result()
-      splits = splits or svm_protocol.labelled_splits(
-          workdir_lib.load_config(_workdir(row, seed)))
+      workdir = _workdir(row, seed)
+      splits = splits or svm_protocol.labelled_splits(workdir_lib.load_config(workdir))
       runs.setdefault(row, {})[seed] = run_records.record(
-          measure_run(row, seed, splits, evaluation), commit,
-          launch.trained_at(_workdir(row, seed)))
+          measure_run(row, seed, splits, evaluation), commit, launch.trained_at(workdir),
+          machine, launch.trained_on(workdir))
       if seed not in runs.get(RAW_PIXELS, {}):
         runs.setdefault(RAW_PIXELS, {})[seed] = run_records.record(
-            measure_pixels(seed, splits, evaluation), commit, [])
+            measure_pixels(seed, splits, evaluation), commit, [], machine)
       run_records.save(records_file, settings(), runs)
       keep_images(row, seed)
   tabled = {row: runs[row] for row in [RAW_PIXELS] + _rows() if row in runs}
@@ -298,7 +298,8 @@ def main(argv):
       reporting.provenance(commit, time.time() - start,
                            f', {FLAGS.jobs} run(s) at a time{settings_text}') + '  \n'
       f'Runs {run_records.commits(tabled)} (each run\'s numbers: '
-      f'[{os.path.basename(records_file)}]({os.path.basename(records_file)})).',
+      f'[{os.path.basename(records_file)}]({os.path.basename(records_file)})).  \n'
+      f'{run_records.machines(tabled)}.',
       f'Every row: `{FLAGS.config}` ({steps} steps; the two-phase rows train a GAN for the '
       f'first {1 - FLAGS.inference_fraction:.0%} of them, then inference), seeds '
       f'{", ".join(map(str, seeds))}. Mean +- std over seeds. L2-SVMs: {FLAGS.num_svms} per '

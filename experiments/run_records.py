@@ -8,8 +8,13 @@ with other settings are refused rather than mixed in.
 
   {"settings": {...},
    "runs": {"<row>": {"<seed>": {"values": {...}, "measured_at": "<commit>",
-                                 "trained_at": ["<commit>", ...]}}}}
+                                 "trained_at": ["<commit>", ...],
+                                 "measured_on": "<machine>", "trained_on": ["<machine>", ...]}}}}
+
+Machines (reporting.machine) are named because the same seed and commit can give
+other numbers on another CPU; records made before they were named lack them.
 """
+import collections
 import json
 import os
 
@@ -50,9 +55,11 @@ def save(path, settings, runs):
   reporting.write_text(path, text + '\n')
 
 
-def record(values, measured_at, trained_at):
-  """One run's entry: its table values and the commits that trained and measured it."""
-  return {'values': values, 'measured_at': measured_at, 'trained_at': trained_at}
+def record(values, measured_at, trained_at, measured_on, trained_on=()):
+  """One run's entry: its table values, the commits and the machines that trained and
+  measured it."""
+  return {'values': values, 'measured_at': measured_at, 'trained_at': list(trained_at),
+          'measured_on': measured_on, 'trained_on': list(trained_on)}
 
 
 def commits(runs):
@@ -62,3 +69,23 @@ def commits(runs):
   measured = sorted({r['measured_at'] for seeds in runs.values() for r in seeds.values()})
   return (f'trained at {", ".join(trained) or "commits not recorded"}; '
           f'measured at {", ".join(measured)}')
+
+
+def machines(runs):
+  """'Machines: A (3 runs), B (1 run); not named by 2 runs (...)': where the records in
+  `runs` were trained (measured, for a row with no training) and how many runs each made."""
+  counts, unnamed = collections.Counter(), 0
+  for seeds in runs.values():
+    for r in seeds.values():
+      if 'measured_on' not in r:
+        unnamed += 1
+      else:
+        counts.update(r['trained_on'] or [r['measured_on']])
+  parts = [', '.join(f'{name} ({_runs(n)})' for name, n in counts.most_common())] if counts else []
+  if unnamed:
+    parts.append(f'not named by {_runs(unnamed)} (recorded before machines were)')
+  return 'Machines: ' + '; '.join(parts)
+
+
+def _runs(n):
+  return f'{n} run' + 's' * (n != 1)

@@ -200,6 +200,9 @@ def test_representation_comparison_trains_rows_and_tables_them(tmp_path):
   records = json.loads((tmp_path / 'out' / 'table.json').read_text())['runs']
   assert set(records) == {'ali', 'bigan', 'latent_regressor', 'raw pixels'}
   assert records['bigan']['0']['trained_at'] == [reporting.git_commit()]
+  assert records['bigan']['0']['trained_on'] == [reporting.machine()]  # and the machine
+  assert records['raw pixels']['0']['measured_on'] == reporting.machine()
+  assert f'Machines: {reporting.machine()} (4 runs).' in report
   # ...so the table is made again from them alone once the runs are gone.
   shutil.rmtree(runs)
   stdout = _run_script(*flags, '--notrain')
@@ -224,16 +227,28 @@ def test_representation_comparison_trains_rows_and_tables_them(tmp_path):
 def test_run_records_round_trip_and_refuse_other_settings(tmp_path):
   path, settings = str(tmp_path / 'table.json'), {'config': 'a.py', 'set': ['seed=1']}
   assert run_records.load(path, settings) == {}
-  runs = {'bigan': {2: run_records.record({'svm_100': 0.3}, 'abc', ['def']),
-                    0: run_records.record({'svm_100': 0.4}, 'abc', [])}}
+  runs = {'bigan': {2: run_records.record({'svm_100': 0.3}, 'abc', ['def'], 'cpu A', ['cpu B']),
+                    0: run_records.record({'svm_100': 0.4}, 'abc', [], 'cpu A')}}
   run_records.save(path, settings, runs)
   assert run_records.load(path, settings) == runs  # seeds come back as ints
   assert run_records.commits(runs) == 'trained at def; measured at abc'
+  # Where each run was trained (measured, if it had no training); older records name none.
+  runs['bigan'][1] = {'values': {}, 'measured_at': 'abc', 'trained_at': []}
+  assert run_records.machines(runs) == ('Machines: cpu B (1 run), cpu A (1 run); not named by '
+                                        '1 run (recorded before machines were)')
   with pytest.raises(run_records.SettingsMismatch, match='Repeat those settings'):
     run_records.load(path, {**settings, 'set': ['seed=2']})
   (tmp_path / 'table.json').write_text('{"settings": {}}')
   with pytest.raises(ValueError, match='not a run-records file'):
     run_records.load(path, settings)
+
+
+def test_machine_names_the_cpu_model_cores_and_widest_vector_isa(tmp_path):
+  cpuinfo = tmp_path / 'cpuinfo'
+  cpuinfo.write_text('processor\t: 0\nmodel name\t: Some CPU 9000\nflags\t\t: fpu sse4_2 avx '
+                     'avx2 fma\n\nprocessor\t: 1\nmodel name\t: Some CPU 9000\n')
+  assert reporting.machine(str(cpuinfo)) == f'Some CPU 9000, {os.cpu_count()} cores, avx2'
+  assert reporting.machine(str(tmp_path / 'none')).endswith(', vector ISA unknown')
 
 
 def test_svm_on_span_coordinates_is_the_svm_on_all_features():
