@@ -137,7 +137,7 @@ ARCHITECTURES = {
     # (28 -> 13 -> 10 -> 4 -> 1) as the SVHN table takes 32 to 1. D drops its
     # raw x and z at 0.2 (the paper's CIFAR-10 D) and hidden units at
     # config.model.dropout_rate: dropping half of z hid from D what pairs it
-    # with x (experiments/results/fashion_mnist_trials.md).
+    # with x (experiments/results/trials_fashion_mnist.md).
     'fashion_mnist': Architecture(
         image_size=28, channels=1, latent_dim=64, leaky_relu_slope=0.1,
         encoder=parse(('c4/2/32 bn', 'c4/1/64 bn', 'c4/2/128 bn', 'c4/1/256 bn',

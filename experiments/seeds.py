@@ -1,7 +1,7 @@
 """Trains one config over several seeds and writes a markdown table of its metrics.
 
   python experiments/seeds.py --config=configs/fashion_mnist.py --seeds=0,1,2 \
-      --workdir=runs/fashion_mnist_seeds --output=experiments/results/fashion_mnist_seeds.md \
+      --workdir=runs/fashion_mnist_seeds --output=experiments/results/seeds_fashion_mnist.md \
       --figures_dir=experiments/results
 
 Each seed is `main.py --config=CONFIG --config.seed=N` in <workdir>/seed_<N>
