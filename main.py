@@ -60,7 +60,8 @@ def main(argv):
   if jax.process_index() != 0:
     logging.set_verbosity(logging.WARNING)  # one host reports progress
   try:
-    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    train.train_and_evaluate(FLAGS.config, FLAGS.workdir,
+                             command='python ' + ' '.join(sys.argv))
   except data.DatasetNotPrepared as error:  # the message says what to run: no traceback
     sys.exit(f'{error}')
   except checkpoints.CheckpointWriteFailed as error:

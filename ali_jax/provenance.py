@@ -81,6 +81,20 @@ def machine_name(info):
           f'{info["stepping"]}, {info["cores"]} cores, {info["isa"]}')
 
 
+def run_record(previous, *, command, config, session, numbers):
+  """A main.py run's record.json: its command and config, one entry per session
+  (invocation: a resumed run has several, each with its own code and machine),
+  and the numbers of its last evaluation.
+
+  session: {'started', 'wall_s', 'steps': [first, last], 'devices'} of this one.
+  """
+  previous = previous or {}
+  session = dict(session, **code_version(), machine=machine(), packages=package_versions())
+  return dict(name='run', command=command, config=config,
+              sessions=previous.get('sessions', []) + [session],
+              numbers=numbers if numbers is not None else previous.get('numbers'))
+
+
 def now():
   """The current UTC time, to the second, ISO 8601."""
   return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')

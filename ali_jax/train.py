@@ -8,6 +8,7 @@ method: start it (phase_starts.py), loop step -> metrics -> (log, checkpoint,
 evaluate) to its end; evaluate once more at the end of the run.
 """
 import contextlib
+import json
 import time
 
 from absl import logging
@@ -24,6 +25,7 @@ from ali_jax import inference
 from ali_jax import networks as networks_lib
 from ali_jax import phase_starts
 from ali_jax import preemption
+from ali_jax import provenance
 from ali_jax import run_setup
 from ali_jax import state as state_lib
 from ali_jax import workdir as workdir_lib
@@ -140,13 +142,16 @@ def _claim_workdir(config, workdir):
   workdir_lib.save_config(workdir, config)
 
 
-def train_and_evaluate(config, workdir):
+def train_and_evaluate(config, workdir, command=None):
   """Trains as `config` says, in `workdir`; returns the final evaluation metrics.
 
   On SIGTERM (how pods and clusters preempt a job) it saves a checkpoint at the
   current step and returns None; the same call later continues from there.
   workdir: a local path or a gs:// URL (ali_jax/workdir.py).
+  command: how the run was started, for its record.json (main.py passes its command
+  line; None records that it was called from Python).
   """
+  session = _Session(command or 'train.train_and_evaluate called from Python')
   workdir = str(workdir_lib.path(workdir))
   config_validation.check_config(config, device_count=jax.device_count())
   # Before the workdir is touched: a missing dataset (data.DatasetNotPrepared)
@@ -160,7 +165,7 @@ def train_and_evaluate(config, workdir):
           workdir_lib.lock(workdir, stale_after_s=config.workdir_lock_stale_s))
       _claim_workdir(config, workdir)
     devices.sync_hosts('workdir claimed')  # the others start once process 0 has checked
-    return _train(run_setup.RunSetup(config), workdir, dataset, lock)
+    return _train(run_setup.RunSetup(config), workdir, dataset, lock, session)
 
 
 def _start_or_resume(run, workdir, dataset):
@@ -199,12 +204,33 @@ def _start_phases(run, state):
   return state
 
 
-def _train(run, workdir, dataset, lock):
+class _Session:
+  """This invocation of a run, as its record.json (provenance.run_record) lists it."""
+
+  def __init__(self, command):
+    self.command = command
+    self.started, self._start_time = provenance.now(), time.time()
+    self.first_step = None
+
+  def save(self, config, workdir, last_step, metrics):
+    """Adds this session to the workdir's record.json (process 0 only)."""
+    numbers = None if metrics is None else {k: float(v) for k, v in metrics.items()}
+    session = dict(started=self.started, wall_s=round(time.time() - self._start_time, 1),
+                   steps=[self.first_step, last_step],
+                   devices=f'{jax.device_count()} x {jax.devices()[0].device_kind}',
+                   processes=jax.process_count())
+    workdir_lib.save_record(workdir, provenance.run_record(
+        workdir_lib.load_record(workdir), command=self.command, config=json.loads(config.to_json_best_effort()),
+        session=session, numbers=numbers))
+
+
+def _train(run, workdir, dataset, lock, session):
   """The loop; `lock` (process 0's) is checked before each checkpoint."""
   config = run.config
   is_chief = devices.is_chief()
   references = evaluation.class_references_for_run(config, dataset)
   manager, state = _start_or_resume(run, workdir, dataset)
+  session.first_step = devices.step_of(state)
   # Creating the state compiled an executable per initialiser op that no step
   # uses: drop them all (anything else recompiles when next called).
   host_memory.release(drop_compiled=True)
@@ -279,10 +305,12 @@ def _train(run, workdir, dataset, lock):
                     workdir_lib.checkpoint_dir(workdir))
     if is_chief:
       summaries.close()
+      session.save(config, workdir, final_step, None)
     return None
   metrics = evaluate(run, workdir, state, dataset, summaries, references)
   if is_chief:
     summaries.close()
+    session.save(config, workdir, final_step, metrics)
     logging.info('Done. Metrics: %s  Figures: %s',
                  workdir_lib.path(workdir) / workdir_lib.EVAL_FILE,
                  workdir_lib.path(workdir) / workdir_lib.IMAGE_DIR)

@@ -37,6 +37,7 @@ RESUMABLE_FIELDS = config_validation.fields_that_may_change(config_validation.RE
                                                             config_validation.MAY_CHANGE)
 CONFIG_FILE = 'config.json'
 EVAL_FILE = 'eval.json'
+RECORD_FILE = 'record.json'  # what made the run: provenance.run_record
 IMAGE_DIR = 'images'
 CHECKPOINT_DIR = 'checkpoints'
 CORRUPT_DIR = 'corrupt_checkpoints'
@@ -95,6 +96,20 @@ def write_text(file, text):
 
 def save_eval(workdir, metrics):
   write_text(path(workdir) / EVAL_FILE, json.dumps(metrics, indent=2, sort_keys=True))
+
+
+def load_record(workdir):
+  """The run's record.json (provenance.run_record), or None before its first session
+  ended (or if it cannot be read: a new one starts then)."""
+  file = path(workdir) / RECORD_FILE
+  try:
+    return json.loads(file.read_text()) if file.exists() else None
+  except json.JSONDecodeError:
+    return None
+
+
+def save_record(workdir, record):
+  write_text(path(workdir) / RECORD_FILE, json.dumps(record, indent=1))
 
 
 def save_figures(workdir, figures):

@@ -22,7 +22,6 @@ mixture; --mock_data for the TFDS datasets) in batches per second.
 """
 import json
 import os
-import platform
 import resource
 import sys
 import time
@@ -226,9 +225,8 @@ def main(argv):
   results = dict(config=os.path.relpath(FLAGS['config'].config_filename, REPO)
                  if FLAGS['config'].config_filename else None,
                  mode=FLAGS.mode, framework=FLAGS.framework, batch_size=config.batch_size,
-                 steps=FLAGS.steps, warmup=FLAGS.warmup, commit=reporting.git_commit(),
-                 jax_version=jax.__version__, cpu_count=os.cpu_count(),
-                 machine=platform.processor() or platform.machine())
+                 steps=FLAGS.steps, warmup=FLAGS.warmup, jax_version=jax.__version__,
+                 cpu_count=os.cpu_count(), **reporting.json_provenance())
   if FLAGS.mode == 'input':
     results.update(benchmark_input(config))
   else:

@@ -18,7 +18,7 @@ sys.path.insert(0, REPO)  # run from a checkout
 from absl import app
 from absl import flags
 
-from experiments import reporting
+from experiments import records
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('output_dir', 'experiments/results/benchmarks', 'Where to write.')
@@ -77,7 +77,8 @@ def _row(name, r):
 
 def main(argv):
   del argv
-  rows, commands = [], []
+  recorder = records.Recorder.from_flags(FLAGS)
+  rows, commands, cases = [], [], {}
   for name, case_flags in CASES.items():
     if FLAGS.only and name not in FLAGS.only:
       continue
@@ -90,6 +91,7 @@ def main(argv):
     with open(os.path.join(REPO, path) if not os.path.isabs(path) else path) as f:
       results = json.load(f)
     rows.append(_row(name, results))
+    cases[name] = results
     commands.append('python ' + ' '.join(command[1:]))
     print(rows[-1], flush=True)
   commit = results['commit'] if rows else 'unknown'
@@ -105,7 +107,10 @@ def main(argv):
       '(% of matmul peak) | peak RSS | RSS before steps | XLA step inputs | XLA step '
       'temporaries |\n|---|---|---|---|---|---|---|---|---|---|\n' + '\n'.join(rows),
       '## Commands\n\n' + '\n'.join(f'    {c}' for c in commands), ''])
-  reporting.write_text(os.path.join(FLAGS.output_dir, 'benchmarks.md'), report)
+  recorder.write_report(os.path.join(FLAGS.output_dir, 'benchmarks.md'), report,
+                        title='Step time and memory of the configs, jax and PyTorch',
+                        numbers={'cases': cases},
+                        outputs=[os.path.join(FLAGS.output_dir, f'{n}.json') for n in cases])
   print(report)
 
 

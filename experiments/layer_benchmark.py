@@ -139,8 +139,8 @@ def main(argv):
   print('totals (ms):', ', '.join(f'{f} {t:.1f}' for f, t in totals.items()))
   if FLAGS.json:
     results = dict(architecture=FLAGS.architecture, batch_size=FLAGS.batch_size,
-                   conv_implementation=FLAGS.conv_implementation, commit=reporting.git_commit(),
-                   cpu_count=os.cpu_count(), layers=rows, totals_ms=totals)
+                   conv_implementation=FLAGS.conv_implementation, cpu_count=os.cpu_count(),
+                   layers=rows, totals_ms=totals, **reporting.json_provenance())
     reporting.write_text(FLAGS.json, json.dumps(results, indent=2))
 
 

@@ -16,7 +16,6 @@ read and encoded in chunks, so the features are what must fit in memory.
 """
 import os
 import sys
-import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)  # run from a checkout: ali_jax/ lives here
@@ -33,6 +32,7 @@ import ali_jax
 from ali_jax import data
 from ali_jax import workdir as workdir_lib
 from ali_jax.data import images as images_lib
+from experiments import records
 from experiments import reporting
 
 FLAGS = flags.FLAGS
@@ -150,7 +150,7 @@ def main(argv):
   del argv
   if not FLAGS.workdirs:
     raise app.UsageError('--workdirs=NAME=WORKDIR,... is required.')
-  commit, start = reporting.git_commit(), time.time()
+  recorder = records.Recorder.from_flags(FLAGS)
   runs = []  # (row name, workdir, whether the row probes the raw pixels)
   for item in FLAGS.workdirs:
     name, _, workdir = item.partition('=')
@@ -159,9 +159,9 @@ def main(argv):
     runs.append((name, workdir, False))
   if FLAGS.pixels:
     runs.append(('raw pixels', runs[0][1], True))
-  rows = []
+  rows, results = [], {}
   for name, workdir, pixels in runs:
-    result = probe_run(workdir, pixels=pixels)
+    result = results[name] = probe_run(workdir, pixels=pixels)
     rows.append(f'| {name} | {result["method"]} | {result["step"]} | {result["dimensions"]} '
                 f'| {result["train_examples"]} | {result["weight_decay"]:g} '
                 f'| {100 * result["top1"]:.2f}% | {100 * result["top5"]:.2f}% |')
@@ -176,10 +176,11 @@ def main(argv):
       f'{FLAGS.validation_fraction:g} of the training split (experiments/linear_probe.py).', '',
       '| run | method | step | dimensions | training examples | weight decay | top-1 '
       '| top-5 |', '|---|---|---|---|---|---|---|---|', *rows, '',
-      reporting.provenance(commit, time.time() - start), ''])
+      reporting.provenance(recorder.commit, recorder.wall_s), ''])
   print(report)
   if FLAGS.output:
-    reporting.write_text(FLAGS.output, report)
+    recorder.write_report(FLAGS.output, report, title='Linear probe on frozen encoder '
+                          f'features ({features})', numbers={'runs': results})
 
 
 if __name__ == '__main__':

@@ -36,6 +36,7 @@ from ali_jax import evaluation
 from ali_jax import methods as methods_lib
 from ali_jax.data import mixture
 from experiments import launch
+from experiments import records
 from experiments import reporting
 
 FLAGS = flags.FLAGS
@@ -123,7 +124,7 @@ def train_one(method, seed, gan_run=None):
 
 def summary_table(results, methods):
   """Per method: modes covered (the paper's count) mean +- std, min, max, and means."""
-  lines = ['| method | modes covered (paper\'s count): mean +- std [min, max] | '
+  lines = ['| method | modes covered (paper\'s count): mean +- sample std [min, max] | '
            + ' | '.join(heading for _, heading, _ in SUMMARY_COLUMNS) + ' |',
            '|---' * (len(SUMMARY_COLUMNS) + 2) + '|']
   for method in methods:
@@ -184,7 +185,7 @@ def main(argv):
   # The runs that start from a gan run queue last, so they seldom wait for it.
   runs = sorted(((method, seed) for seed in seeds for method in FLAGS.methods),
                 key=lambda run: _takes_gan_phase(run[0]))
-  commit, start = reporting.git_commit(), time.time()
+  recorder = records.Recorder.from_flags(FLAGS)
   results = {method: {} for method in FLAGS.methods}
   with concurrent.futures.ThreadPoolExecutor(FLAGS.jobs) as pool:
     futures, gan_runs = {}, {}
@@ -199,7 +200,6 @@ def main(argv):
       results[method][seed] = future.result()
       print(f'{method} seed {seed}: {results[method][seed][0]}', flush=True)
   results = {m: dict(sorted(r.items())) for m, r in results.items()}
-  wall = time.time() - start
 
   output_dir = FLAGS.output_dir or FLAGS.workdir
   os.makedirs(output_dir, exist_ok=True)
@@ -207,19 +207,22 @@ def main(argv):
   comparison_figure(figure, FLAGS.methods, seeds[0])
   report = '\n\n'.join([
       f'# Mixture comparison: {len(FLAGS.methods)} methods x {len(seeds)} seeds',
-      reporting.provenance(commit, wall, f' ({FLAGS.jobs} runs at a time)'),
+      reporting.provenance(recorder.commit, recorder.wall_s, f' ({FLAGS.jobs} runs at a time)'),
       f'Every method: {_config_file()}, {_steps()[0]} steps; latent_regressor '
       f'and post_hoc then {_steps()[1]} inference steps with G frozen'
       + (' (starting from the gan run of their seed: its final state is exactly their '
          'GAN phase; their wall time is the second phase only)'
          if any(map(_takes_gan_phase, FLAGS.methods)) else '') + '. Metrics '
-      'on 10,000 samples and 10,000 held-out points (ali_jax/evaluation.py); mean +- std '
-      'over seeds.',
+      'on 10,000 samples and 10,000 held-out points (ali_jax/evaluation.py); mean +- '
+      'sample std (ddof=1) over seeds.',
       summary_table(results, FLAGS.methods),
       f'![samples, reconstructions and q(z) per method, seed {seeds[0]}]'
       f'({os.path.basename(figure)})',
       '## Every run', per_run_table(results, FLAGS.methods), ''])
-  reporting.write_text(os.path.join(output_dir, 'mixture_comparison.md'), report)
+  recorder.write_report(
+      os.path.join(output_dir, 'mixture_comparison.md'), report, outputs=[figure],
+      title=f'The 2-D mixture: {len(FLAGS.methods)} methods x {len(seeds)} seeds',
+      numbers={'runs': {m: {str(s): run[0] for s, run in r.items()} for m, r in results.items()}})
   print(report)
 
 

@@ -20,7 +20,6 @@ runs only. --quick: configs/mixture_tiny.py, a few steps.
 import concurrent.futures
 import os
 import sys
-import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)  # run from a checkout: configs/ (and ali_jax/) live here
@@ -32,6 +31,7 @@ import numpy as np
 
 from ali_jax import methods as methods_lib
 from experiments import launch
+from experiments import records
 from experiments import reporting
 
 FLAGS = flags.FLAGS
@@ -137,7 +137,7 @@ def per_run_table(results):
 def main(argv):
   del argv
   launch.check_choices('methods', FLAGS.methods, methods_lib.MIXTURE_METHODS)
-  commit, start = reporting.git_commit(), time.time()
+  recorder = records.Recorder.from_flags(FLAGS)
   runs = [(method, index) for index in range(FLAGS.runs) for method in FLAGS.methods]
   if not FLAGS.train:
     runs = [(method, index) for method, index in runs
@@ -155,19 +155,23 @@ def main(argv):
   results = {m: dict(sorted(r.items())) for m, r in results.items()}
   report = '\n\n'.join([
       f'# The paper\'s mixture protocol: {len(results)} methods x up to {FLAGS.runs} runs',
-      reporting.provenance(commit, time.time() - start,
+      reporting.provenance(recorder.commit, recorder.wall_s,
                            f' ({FLAGS.jobs} runs at a time)' if FLAGS.train
                            else ', reading finished runs only'),
       f'Every run: {_config_file()} for {_steps()} steps at a constant learning rate, run i with '
       f'seed i and settings drawn from default_rng({FLAGS.draw_seed} + i): learning rate '
       f'log-uniform over {list(LEARNING_RATE_RANGE)}, beta1 uniform over {list(BETA1_RANGE)}, '
       f'initialisation std log-uniform over {list(INIT_STD_RANGE)} (the paper gives no '
-      'ranges). Modes covered out of 25 on 10,000 samples (ali_jax/evaluation.py); mean +- std '
-      '[min, max] over runs. Each run\'s wall time is in the last column (the runs of one '
-      'table may come from several invocations; the wall time above is this one\'s).',
+      'ranges). Modes covered out of 25 on 10,000 samples (ali_jax/evaluation.py); mean +- '
+      'sample std (ddof=1) [min, max] over runs. Each run\'s wall time is in the last '
+      'column (the runs of one table may come from several invocations; the wall time '
+      'above is this one\'s).',
       summary_table(results), '## Every run', per_run_table(results), ''])
   output_dir = FLAGS.output_dir or FLAGS.workdir
-  reporting.write_text(os.path.join(output_dir, 'mixture_protocol.md'), report)
+  recorder.write_report(os.path.join(output_dir, 'mixture_protocol.md'), report,
+                        title=f"The paper's mixture protocol: {', '.join(results)}",
+                        numbers={'runs': {m: {str(i): r for i, r in runs.items()}
+                                          for m, runs in results.items()}})
   print(report)
 
 

@@ -61,6 +61,14 @@ class Recorder:
     self._start_time = time.time()
     self.code = provenance.code_version()
 
+  @classmethod
+  def from_flags(cls, flags):
+    """A Recorder whose config is the running script's absl flags and their values."""
+    main = sys.modules['__main__']
+    defined = (flags.get_key_flags_for_module(sys.argv[0])
+               or flags.get_key_flags_for_module(main))
+    return cls(config={flag.name: flag.value for flag in defined})
+
   @property
   def commit(self):
     return self.code['commit']

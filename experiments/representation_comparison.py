@@ -13,7 +13,7 @@ inference, ALICE, and autoencoders with l2 and l1 reconstruction errors; every
 non-ALI row has a deterministic encoder and the config's prior (BiGAN's
 U(-1, 1) in configs/bigan_mnist_mlp.py). The two-phase rows spend the last
 --inference_fraction of the same step budget on inference. Raw pixels are the
-baseline row. Columns, mean +- std over seeds: the 1-NN
+baseline row. Columns, mean +- sample std (ddof=1) over seeds: the 1-NN
 test accuracy of E(x) (eval.json's `encoder_1nn_accuracy`; pixels:
 `pixel_1nn_accuracy`), the mean test error of --num_svms L2-SVMs on E(x) (the
 encoder's mean, `features(hidden_layers=0)`) at each --labels count
@@ -36,7 +36,6 @@ import functools
 import importlib.util
 import os
 import sys
-import time
 from typing import Any, Dict, NamedTuple, Optional
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -53,6 +52,7 @@ import numpy as np
 import ali_jax
 from ali_jax import workdir as workdir_lib
 from experiments import launch
+from experiments import records
 from experiments import reporting
 from experiments import run_records
 from experiments import svm_protocol
@@ -184,8 +184,8 @@ def markdown_table(runs, seeds):
                 (WALL_S, 'wall s per run', SECONDS)])
   lines = ['| representation | runs | ' + ' | '.join(h for _, h, _ in columns)
            + ' | BiGAN paper, MNIST 1-NN |', '|---' * (len(columns) + 3) + '|']
-  for row, records in runs.items():
-    chosen = [records[s]['values'] for s in seeds if s in records]
+  for row, row_runs in runs.items():
+    chosen = [row_runs[s]['values'] for s in seeds if s in row_runs]
     if not chosen:
       continue
     cells = []
@@ -247,7 +247,8 @@ def _has_kept_images(row, seed):
 def main(argv):
   del argv
   launch.check_choices('rows', _rows(), ROWS)
-  commit, machine, start = reporting.git_commit(), reporting.machine(), time.time()
+  recorder = records.Recorder.from_flags(FLAGS)
+  commit, machine = recorder.commit, reporting.machine()
   seeds = [int(s) for s in FLAGS.seeds]
   steps = _num_train_steps()
   records_file = _output_stem() + '.json'
@@ -295,24 +296,30 @@ def main(argv):
   settings_text = ''.join(f' --set {s}' for s in FLAGS.set)
   report = '\n\n'.join([
       '# Representations: every way of learning an encoder, one set of networks',
-      reporting.provenance(commit, time.time() - start,
+      reporting.provenance(commit, recorder.wall_s,
                            f', {FLAGS.jobs} run(s) at a time{settings_text}') + '  \n'
       f'Runs {run_records.commits(tabled)} (each run\'s numbers: '
       f'[{os.path.basename(records_file)}]({os.path.basename(records_file)})).  \n'
       f'{run_records.machines(tabled)}.',
       f'Every row: `{FLAGS.config}` ({steps} steps; the two-phase rows train a GAN for the '
       f'first {1 - FLAGS.inference_fraction:.0%} of them, then inference), seeds '
-      f'{", ".join(map(str, seeds))}. Mean +- std over seeds. L2-SVMs: {FLAGS.num_svms} per '
-      f'run and label count on E(x), {FLAGS.num_c} values of C. The last column is BiGAN\'s '
-      'own Table 1, on MNIST, not this dataset. ' + PIXELS_PAPER_NOTE + ' The runs of one '
-      'table may come from several invocations and machines: each run\'s wall time is in '
-      'its row, the wall time above is this invocation\'s.',
+      f'{", ".join(map(str, seeds))}. Mean +- sample std (ddof=1) over seeds. L2-SVMs: '
+      f'{FLAGS.num_svms} per run and label count on E(x), {FLAGS.num_c} values of C. The '
+      'last column is BiGAN\'s own Table 1, on MNIST, not this dataset. '
+      + PIXELS_PAPER_NOTE + ' The runs of one table may come from several invocations and '
+      'machines: each run\'s wall time is in its row, the wall time above is this '
+      'invocation\'s.',
       markdown_table(tabled, seeds),
       f'![samples and reconstructions per row, seed {seeds[0]}]({os.path.basename(figure)})',
       ''])
   print(report)
   if FLAGS.output:
-    reporting.write_text(FLAGS.output, report)
+    recorder.write_report(
+        FLAGS.output, report, outputs=[records_file] + ([figure] if shown else []),
+        title=f'Representations of {FLAGS.config}: every way of learning an encoder',
+        numbers={'rows': run_records.summary(tabled)},
+        trained_at=sorted({c for seeds in tabled.values() for r in seeds.values()
+                           for c in r['trained_at']}))
 
 
 if __name__ == '__main__':

@@ -18,6 +18,8 @@ import collections
 import json
 import os
 
+import numpy as np
+
 from experiments import reporting
 
 
@@ -85,6 +87,24 @@ def machines(runs):
   if unnamed:
     parts.append(f'not named by {_runs(unnamed)} (recorded before machines were)')
   return 'Machines: ' + '; '.join(parts)
+
+
+def summary(runs):
+  """{row: {value: {mean, std_ddof0, std_ddof1, n, by_seed}}} of the records in `runs`
+  (std_ddof1, the sample std, is None for one seed)."""
+  table = {}
+  for row, seeds in runs.items():
+    names = dict.fromkeys(name for r in seeds.values() for name in r['values'])
+    table[row] = {}
+    for name in names:
+      by_seed = {str(s): r['values'][name] for s, r in sorted(seeds.items())
+                 if name in r['values']}
+      values = np.asarray(list(by_seed.values()), dtype=float)
+      table[row][name] = dict(
+          mean=float(values.mean()), std_ddof0=float(values.std()),
+          std_ddof1=float(values.std(ddof=1)) if len(values) > 1 else None,
+          n=len(values), by_seed=by_seed)
+  return table
 
 
 def _runs(n):

@@ -27,6 +27,7 @@ from absl import flags
 import numpy as np
 
 from experiments import launch
+from experiments import records
 from experiments import reporting
 
 FLAGS = flags.FLAGS
@@ -79,7 +80,7 @@ def train_seed(seed, workdir):
 
 def main(argv):
   del argv
-  commit, start = reporting.git_commit(), time.time()
+  recorder = records.Recorder.from_flags(FLAGS)
   name = os.path.splitext(os.path.basename(FLAGS.config))[0]
   parent = FLAGS.workdir or os.path.join('runs', f'{name}_seeds')
   seeds = [int(s) for s in FLAGS.seeds]
@@ -90,23 +91,27 @@ def main(argv):
   settings = ''.join(f' --set {s}' for s in FLAGS.set)
   report = '\n\n'.join([
       f'# {name}: {len(rows)} seeds',
-      reporting.provenance(commit, time.time() - start,
+      reporting.provenance(recorder.commit, recorder.wall_s,
                            f', {FLAGS.jobs} run(s) at a time{settings}'),
       'Wall s: each run from start to its final evaluation (a resumed run: since its '
       'resumption).',
       markdown_table(rows), ''])
   print(report)
   if FLAGS.output:
-    reporting.write_text(FLAGS.output, report)
+    recorder.write_report(FLAGS.output, report, title=f'{name}: {len(rows)} seeds',
+                          numbers={'by_seed': {str(s): m for s, m in rows.items()}})
   if FLAGS.figures_dir:
     source = os.path.join(parent, f'seed_{seeds[0]}')
     os.makedirs(FLAGS.figures_dir, exist_ok=True)
-    shutil.copy(os.path.join(source, 'eval.json'),
-                os.path.join(FLAGS.figures_dir, f'{name}_eval.json'))
+    eval_copy = os.path.join(FLAGS.figures_dir, f'run_{name}_eval.json')
+    shutil.copy(os.path.join(source, 'eval.json'), eval_copy)
     images = os.path.join(source, 'images')
+    copies = []
     for image in sorted(os.listdir(images)):
-      shutil.copy(os.path.join(images, image), os.path.join(FLAGS.figures_dir,
-                                                            f'{name}_{image}'))
+      copies.append(os.path.join(FLAGS.figures_dir, f'run_{name}_{image}'))
+      shutil.copy(os.path.join(images, image), copies[-1])
+    recorder.write_record(eval_copy, title=f'{name}, seed {seeds[0]}: eval.json and figures',
+                          numbers=rows[seeds[0]], outputs=copies)
 
 
 if __name__ == '__main__':

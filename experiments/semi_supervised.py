@@ -20,7 +20,6 @@ train[:1200], C on train[1200:]).
 """
 import os
 import sys
-import time
 import warnings
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -34,6 +33,7 @@ from sklearn import exceptions as sklearn_exceptions
 
 import ali_jax
 from ali_jax import data
+from experiments import records
 from experiments import reporting
 from experiments import svm_protocol
 
@@ -53,7 +53,7 @@ RAW_PIXELS = 'raw pixels'
 
 def main(argv):
   del argv
-  commit, start = reporting.git_commit(), time.time()
+  recorder = records.Recorder.from_flags(FLAGS)
   models = {}
   for pair in FLAGS.models:
     name, sep, workdir = pair.partition('=')
@@ -92,9 +92,9 @@ def main(argv):
           f'1-NN accuracy {rows[-1][3]:.2%}', flush=True)
 
   sizes = {k: len(v) for k, v in labels.items()}
-  table = [f'| features | SVM features | L2-SVM test error, {num_labels} labels: mean +- std '
-           f'[min, max] over {FLAGS.num_svms} SVMs | 1-NN features | 1-NN test accuracy, '
-           f'{sizes["pool"]} labels |', '|---|---|---|---|---|']
+  table = [f'| features | SVM features | L2-SVM test error, {num_labels} labels: mean +- '
+           f'sample std (ddof=1) [min, max] over {FLAGS.num_svms} SVMs | 1-NN features | '
+           f'1-NN test accuracy, {sizes["pool"]} labels |', '|---|---|---|---|---|']
   for name, dims, errors, accuracy, nn_dims in rows:
     workdir = '' if name == RAW_PIXELS else f' (`{models[name].config.method}` from ' \
         f'{dict(p.split("=", 1) for p in FLAGS.models)[name]}, step {models[name].step})'
@@ -102,7 +102,7 @@ def main(argv):
                  f'[{errors.min():.2%}, {errors.max():.2%}] | {nn_dims} | {accuracy:.2%} |')
   report = '\n\n'.join([
       f'# Semi-supervised classification: {config.dataset}',
-      reporting.provenance(commit, time.time() - start),
+      reporting.provenance(recorder.commit, recorder.wall_s),
       f'Label pool `{pool_split}` ({sizes["pool"]}), C chosen on `{valid_split}` '
       f'({sizes["valid"]}) over exp(linspace(-20, 20, {FLAGS.num_c})), test `{test_split}` '
       f'({sizes["test"]}). SVM features: the encoder mean and its last three hidden '
@@ -110,7 +110,10 @@ def main(argv):
       '\n'.join(table), ''])
   print(report)
   if FLAGS.output:
-    reporting.write_text(FLAGS.output, report)
+    recorder.write_report(FLAGS.output, report, title='L2-SVM and 1-NN on encoder features: '
+                          f'{config.dataset}, {num_labels} labels', numbers={'rows': {
+                              name: {'svm_test_errors': errors.tolist(), 'nn_accuracy': accuracy}
+                              for name, _, errors, accuracy, _ in rows}})
 
 
 if __name__ == '__main__':

@@ -21,7 +21,6 @@ method's test error per seed and its mean +- std, beside the paper's numbers
 import concurrent.futures
 import os
 import sys
-import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)  # run from a checkout: configs/ and ali_jax/ live here
@@ -33,6 +32,7 @@ import numpy as np
 
 import ali_jax
 from experiments import launch
+from experiments import records
 from experiments import reporting
 from experiments import svm_protocol
 
@@ -104,7 +104,8 @@ def markdown_table(errors, wall_s):
   """errors: {(row, labels, seed): test error} -> rows per method and label count."""
   seeds = sorted({s for _, _, s in errors})
   lines = ['| method | labels | ' + ' | '.join(f'seed {s}' for s in seeds)
-           + ' | mean +- std (runs) | wall s per run |', '|---' * (len(seeds) + 4) + '|']
+           + ' | mean +- sample std, ddof=1 (runs) | wall s per run |',
+           '|---' * (len(seeds) + 4) + '|']
   for labels in sorted({n for _, n, _ in errors}):
     for row in (K_PLUS_1, SUPERVISED, SVM):
       values = [errors[row, labels, s] for s in seeds if (row, labels, s) in errors]
@@ -121,7 +122,7 @@ def markdown_table(errors, wall_s):
 
 def main(argv):
   del argv
-  commit, start = reporting.git_commit(), time.time()
+  recorder = records.Recorder.from_flags(FLAGS)
   if FLAGS.ali_workdirs and len(FLAGS.ali_workdirs) != len(FLAGS.seeds):
     raise app.UsageError('--ali_workdirs: give one finished ALI run per seed.')
   if not FLAGS.train and not FLAGS.ali_workdirs:
@@ -146,7 +147,7 @@ def main(argv):
   settings = ''.join(f' --set {s}' for s in FLAGS.set)
   report = '\n\n'.join([
       '# Semi-supervised classification: K+1 ALI against its baselines',
-      reporting.provenance(commit, time.time() - start,
+      reporting.provenance(recorder.commit, recorder.wall_s,
                            f', {FLAGS.jobs} run(s) at a time{settings}'),
       'Test error on the held-out split (each run\'s `test_error`, its config\'s '
       '`data.num_heldout` images) of: D\'s classifier, argmax D(x, E(x)) with E\'s mean '
@@ -159,7 +160,11 @@ def main(argv):
       markdown_table(errors, wall_s), PAPER, ''])
   print(report)
   if FLAGS.output:
-    reporting.write_text(FLAGS.output, report)
+    recorder.write_report(
+        FLAGS.output, report, title='Semi-supervised classification: K+1 ALI against its '
+        'baselines', numbers={'test_errors': [
+            dict(row=row, labels=labels, seed=seed, test_error=error, wall_s=wall_s.get(
+                (row, labels, seed))) for (row, labels, seed), error in errors.items()]})
 
 
 if __name__ == '__main__':

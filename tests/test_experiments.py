@@ -245,9 +245,12 @@ def test_run_records_round_trip_and_refuse_other_settings(tmp_path):
 
 def test_machine_names_the_cpu_model_cores_and_widest_vector_isa(tmp_path):
   cpuinfo = tmp_path / 'cpuinfo'
-  cpuinfo.write_text('processor\t: 0\nmodel name\t: Some CPU 9000\nflags\t\t: fpu sse4_2 avx '
-                     'avx2 fma\n\nprocessor\t: 1\nmodel name\t: Some CPU 9000\n')
-  assert reporting.machine(str(cpuinfo)) == f'Some CPU 9000, {os.cpu_count()} cores, avx2'
+  cpuinfo.write_text('processor\t: 0\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: Some CPU '
+                     '9000\nstepping\t: 1\nflags\t\t: fpu sse4_2 avx avx2 fma\n\nprocessor\t: 1\n'
+                     'model name\t: Some CPU 9000\n')
+  # Family, model and stepping tell apart two hosts that share a model name.
+  assert reporting.machine(str(cpuinfo)) == (
+      f'Some CPU 9000, family 25 model 17 stepping 1, {os.cpu_count()} cores, avx2')
   assert reporting.machine(str(tmp_path / 'none')).endswith(', vector ISA unknown')
 
 

@@ -36,6 +36,17 @@ def test_train_writes_metrics_images_summaries_and_checkpoints(tmp_path, tiny_co
   assert glob.glob(str(tmp_path / 'events.out.tfevents.*'))
   # max_to_keep=3 of the checkpoints at 4, 8, 12.
   assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['12', '4', '8']
+  # record.json: what made the run, one session per invocation (a finished run only
+  # evaluates again), and the last evaluation's numbers.
+  train.train_and_evaluate(tiny_config, str(tmp_path), command='python main.py ...')
+  with open(tmp_path / 'record.json') as f:
+    record = json.load(f)
+  assert record['numbers'] == written and record['config']['num_train_steps'] == 12
+  assert record['command'] == 'python main.py ...'
+  assert [s['steps'] for s in record['sessions']] == [[0, 12], [12, 12]]
+  assert {'commit', 'dirty', 'machine', 'packages', 'started', 'wall_s'} <= set(
+      record['sessions'][0])
+  assert record['sessions'][0]['packages']['jax'] == jax.__version__
 
 
 def test_load_round_trips_the_trained_model(tmp_path, tiny_config):
