@@ -1,7 +1,7 @@
 """Writes every quoted result in README, docs and reports from the records.
 
-  python -m experiments.render          rewrites what is between the markers
-  python -m experiments.render --check  lists what differs and exits 1 (the tests run it)
+  python -m experiments.render [FILE ...]  rewrites what is between the markers
+  python -m experiments.render --check     lists what differs and exits 1 (the tests run it)
 
 Markers (HTML comments, invisible on GitHub) in any markdown file:
 
@@ -20,7 +20,8 @@ Markers (HTML comments, invisible on GitHub) in any markdown file:
   <!--/index-->
       the list of every record (experiments/results/README.md).
 
-Prose keeps its words; only what is between markers is rewritten.
+Prose keeps its words; only what is between markers is rewritten, and nothing inside
+fenced code blocks.
 """
 import argparse
 import os
@@ -134,9 +135,13 @@ def render(text, records):
       raise RenderError(f'Table {m["name"]}:{index}: {e}')
     return f'<!--table {m["name"]}:{m["index"]}{m["options"]}-->\n{body}\n<!--/table-->'
 
-  text = NUMBER.sub(number, text)
-  text = TABLE.sub(table, text)
-  return INDEX.sub(lambda m: f'<!--index-->\n{index_table(records)}\n<!--/index-->', text)
+  def markers(part):
+    part = TABLE.sub(table, NUMBER.sub(number, part))
+    return INDEX.sub(lambda m: f'<!--index-->\n{index_table(records)}\n<!--/index-->', part)
+
+  # Fenced code blocks (``` ... ```) are left alone: they may show markers as examples.
+  parts = re.split(r'(^```.*?^```[^\n]*$)', text, flags=re.DOTALL | re.MULTILINE)
+  return ''.join(part if i % 2 else markers(part) for i, part in enumerate(parts))
 
 
 def stale(repo=REPO, results=None):
@@ -172,11 +177,15 @@ def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--check', action='store_true',
                       help='Write nothing; list the stale markers and exit 1 if any.')
+  parser.add_argument('files', nargs='*', help='Only these documents (default: all).')
   args = parser.parse_args(argv)
   try:
     changed = stale()
   except RenderError as e:
     sys.exit(f'error: {e}')
+  if args.files:
+    wanted = {os.path.abspath(f) for f in args.files}
+    changed = {path: text for path, text in changed.items() if path in wanted}
   for path, rendered in changed.items():
     shown = os.path.relpath(path, REPO)
     if args.check:

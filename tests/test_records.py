@@ -129,3 +129,8 @@ def test_every_result_file_is_covered_by_a_record():
           os.path.normpath(c) for c in covered}:
         uncovered.append(path)
   assert not uncovered, f'Files in experiments/results/ that no record covers: {uncovered}'
+
+
+def test_fenced_code_blocks_are_left_alone():
+  example = 'See:\n```\n<!--n nothing:here-->x<!--/n-->\n```\n'
+  assert render.render(example, {}) == example
