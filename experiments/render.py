@@ -36,6 +36,8 @@ NUMBER = re.compile(r'<!--n (?P<name>[^:>]+):(?P<path>[^|>]+?)(?:\|(?P<format>[^
                     r'(?P<text>.*?)<!--/n-->', re.DOTALL)
 TABLE = re.compile(r'<!--table (?P<name>[^:>]+):(?P<index>\d+)(?P<options>[^>]*)-->\n'
                    r'(?P<text>.*?)<!--/table-->', re.DOTALL)
+# A pattern that writes a number: {pct...} or a spec with a numeric type ('{:.3f}').
+NUMERIC_PATTERN = re.compile(r'\{pct|\{:[^}]*[eEfFgGd%]\}')
 INDEX = re.compile(r'<!--index-->\n(?P<text>.*?)<!--/index-->', re.DOTALL)
 
 
@@ -74,13 +76,20 @@ def lookup(records, name, path):
 
 
 def format_value(value, pattern):
+  """`value` written by `pattern`; a table cell that is a number ('0.7276') counts as one."""
   pattern = pattern or '{}'
+  if isinstance(value, str) and NUMERIC_PATTERN.search(pattern):
+    try:
+      value = float(value.replace(',', ''))
+    except ValueError:
+      raise RenderError(f'{value!r} is not a number, so {pattern!r} cannot write it; '
+                        'quote it with no format.') from None
   try:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
       return pattern.format(value, pct=100 * value)
     return pattern.format(value)
-  except (ValueError, TypeError) as e:
-    raise RenderError(f'Cannot write {value!r} as {pattern!r}: {e}')
+  except (ValueError, TypeError, KeyError, IndexError) as e:
+    raise RenderError(f'Cannot write {value!r} as {pattern!r}: {e!r}') from None
 
 
 def _table_options(options):

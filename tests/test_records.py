@@ -83,6 +83,11 @@ def test_render_names_what_a_marker_points_at_that_is_not_there(tmp_path):
     render.render('<!--n sweep:numbers/worst-->x<!--/n-->', all_records)
   with pytest.raises(render.RenderError, match='has 2 tables, not 3'):
     render.render('<!--table sweep:2-->\n<!--/table-->', all_records)
+  with pytest.raises(render.RenderError, match="'84.97% \\+- 0.00%' is not a number"):
+    render.render('<!--n sweep:numbers/tables/0/rows/raw pixels/1|{pct:.1f}-->x<!--/n-->',
+                  all_records)
+  assert render.render('<!--n sweep:numbers/tables/0/rows/raw pixels/2|{:.1f}-->x<!--/n-->',
+                       all_records) == '<!--n sweep:numbers/tables/0/rows/raw pixels/2|{:.1f}-->3.0<!--/n-->'
   with pytest.raises(render.RenderError, match="No row 'gan'"):
     render.render('<!--table sweep:0 rows=gan-->\n<!--/table-->', all_records)
 
