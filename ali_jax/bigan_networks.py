@@ -36,6 +36,14 @@ WIDTH = 1024
 LEAKY_RELU_SLOPE = 0.2
 
 
+def default_discriminator_batches(architecture):
+  """config.model.discriminator_batches as each family's released code runs D: one call
+  per kind of pair for BiGAN's networks (train_gan.py, --cat_inputs off), one joint call
+  for the rest (ALI's code concatenates; BigBiGAN's D has no batch norm, and BigGAN's
+  reference code calls D once on the concatenated batch)."""
+  return networks.SEPARATE if architecture == NAME else networks.JOINT
+
+
 def _dense(features, init_std, dtype, use_bias=True):
   """A layer of these networks (called inside a network's compact __call__)."""
   return nn.Dense(features, use_bias=use_bias, dtype=dtype,

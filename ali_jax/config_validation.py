@@ -159,6 +159,9 @@ COMMON_FIELDS = {
     'model.prior': _one_of(priors.PRIORS, before_it_existed=priors.GAUSSIAN),
     # What the backward pass recomputes: the same gradients, so it may change on resume.
     'model.remat': _one_of(remat.CHOICES, on_resume=MAY_CHANGE, before_it_existed='none'),
+    # Runs made before it existed called D once on both kinds of pairs.
+    'model.discriminator_batches': _one_of(networks.DISCRIMINATOR_BATCHES,
+                                           before_it_existed=networks.JOINT),
 }
 MIXTURE_FIELDS = {
     'data.num_train': Field(_positive_integer, 'a positive integer'),

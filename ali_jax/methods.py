@@ -11,7 +11,11 @@ starts. The trainer loops over phases without knowing any method by name.
   bigan                   the same objective with a deterministic encoder.
   gan                     no encoder: D sees (x, 0) pairs, so it is D(x).
   latent_regressor        a GAN, then (the last `inference_steps` steps) E alone
-                          minimises ||z - E(G(z))||^2 with G frozen.
+                          minimises ||z - E(G(z))||^2 with G frozen (the ALI paper's
+                          mixture baseline: an encoder trained after the GAN).
+  bigan_latent_regressor  a GAN and, at every step of its schedule, E minimising
+                          ||z - E(G(z))||^2 on that step's G(z), all three updated
+                          together (BiGAN's released code, --encode_weight 1).
   joint_latent_regressor  a GAN whose G also minimises regression_weight *
                           ||z - E(G(z))||^2, E minimising that loss throughout.
   post_hoc                a GAN, then E and a fresh joint D are trained with the
@@ -56,6 +60,7 @@ ALI = 'ali'
 BIGAN = 'bigan'
 GAN = 'gan'
 LATENT_REGRESSOR = 'latent_regressor'
+BIGAN_LATENT_REGRESSOR = 'bigan_latent_regressor'
 JOINT_LATENT_REGRESSOR = 'joint_latent_regressor'
 POST_HOC = 'post_hoc'
 ALICE = 'alice'
@@ -127,7 +132,8 @@ class Phase:
 # ---- The methods' losses ----------------------------------------------------------
 
 def _adversarial(calls, x, y, z_hat, z):
-  """D on the joint batch [(x, z_hat) ; (G(z), z)] in one call; returns losses and G(z).
+  """D on the real pairs (x, z_hat) and the generated pairs (G(z), z), in one call or two
+  (model.discriminator_batches); returns losses and G(z).
 
   z_hat=None makes it a GAN: D's latent input is zero for both halves, so the
   joint D is a D of x alone (its z weights never get a gradient) and a GAN
@@ -135,12 +141,8 @@ def _adversarial(calls, x, y, z_hat, z):
   """
   x_tilde = calls.decode(z, y)
   z_real, z_fake = (z_hat, z) if z_hat is not None else (jnp.zeros_like(z),) * 2
-  n = x.shape[0]
   # The decoder pairs are conditioned on the same attributes as the data.
-  joint_y = None if y is None else jnp.concatenate([y, y])
-  logits = calls.discriminate(jnp.concatenate([x, x_tilde]),
-                              jnp.concatenate([z_real, z_fake]), joint_y)
-  real, fake = logits[:n], logits[n:]
+  real, fake = calls.discriminate_batches((x, z_real, y), (x_tilde, z_fake, y))
   return dict(discriminator_loss=losses_lib.discriminator_loss(real, fake),
               generator_loss=losses_lib.generator_loss(real, fake, form=calls.loss_form),
               real_confidence=losses_lib.real_confidence(real),
@@ -215,10 +217,8 @@ def _make_autoencoder_losses(norm):
 
 def _bigbigan_losses(calls, x, y, z, noise):
   del y  # validation allows no conditions here
-  n = x.shape[0]
-  scores = calls.discriminate(jnp.concatenate([x, calls.decode(z)]),
-                              jnp.concatenate([calls.encode(x, noise), z]))
-  encoder_scores, generator_scores = scores[:n], scores[n:]
+  encoder_scores, generator_scores = calls.discriminate_batches(
+      (x, calls.encode(x, noise), None), (calls.decode(z), z, None))
   return dict(discriminator_loss=losses_lib.bigbigan_discriminator_loss(encoder_scores,
                                                                          generator_scores),
               encoder_loss=losses_lib.bigbigan_encoder_loss(encoder_scores),
@@ -235,15 +235,14 @@ def _make_semi_supervised_losses(unsupervised_weight):
   def semi_supervised_losses(calls, x, y, z, noise, labelled):
     del y  # validation allows no conditions here
     n = x.shape[0]
-    # One call per network over everything it sees, so batch norm normalises
-    # one joint batch (as _adversarial does for D).
+    # One call of E over everything it sees, so batch norm normalises one joint
+    # batch; D as model.discriminator_batches says (one call, or one per kind).
     z_hat, z_labelled = jnp.split(
         calls.encode(jnp.concatenate([x, labelled.x]),
                      jnp.concatenate([noise, labelled.noise])), [n])
     x_tilde = calls.decode(z)
-    logits = calls.discriminate(jnp.concatenate([x, x_tilde, labelled.x]),
-                                jnp.concatenate([z_hat, z, z_labelled]))
-    unlabelled, fake, labelled_logits = jnp.split(logits, [n, 2 * n])
+    unlabelled, fake, labelled_logits = calls.discriminate_batches(
+        (x, z_hat, None), (x_tilde, z, None), (labelled.x, z_labelled, None))
     real_logit = losses_lib.real_logit_from_class_logits
     return dict(
         discriminator_loss=losses_lib.semi_supervised_discriminator_loss(
@@ -301,6 +300,11 @@ PHASES = {
     GAN: _one_phase(GAN_OBJECTIVE),
     LATENT_REGRESSOR: _gan_then(Objective(_latent_regression_losses,
                                           dict(encoder='regression_loss'))),
+    # The joint regressor's losses with G's regression weight 0: G is a plain GAN's.
+    BIGAN_LATENT_REGRESSOR: lambda config: _one_phase(Objective(
+        _make_joint_latent_regressor_losses(0.0),
+        dict(encoder='regression_loss', generator='generator_loss',
+             discriminator='discriminator_loss')))(config),
     JOINT_LATENT_REGRESSOR: _weighted(
         _make_joint_latent_regressor_losses, 'regression_weight',
         dict(encoder='regression_loss', generator='generator_objective',

@@ -45,6 +45,16 @@ SIGMAS = {
 }
 
 BATCH_NORM_MOMENTUM = 0.95
+
+# How D sees the real pairs (x, E(x)) and the generated pairs (G(z), z) of a step
+# (model.discriminator_batches): JOINT, one call on both, so batch norm normalises
+# them with shared statistics (ALI's released code); SEPARATE, one call each, each
+# kind with its own statistics (BiGAN's released code, where --cat_inputs is off).
+# Under JOINT an encoder reaches the generated pairs' logits through the shared
+# batch statistics; under SEPARATE it cannot.
+JOINT = 'joint'
+SEPARATE = 'separate'
+DISCRIMINATOR_BATCHES = (JOINT, SEPARATE)
 OUTPUT_BIAS = 'output_bias'  # the image generator's per-pixel pre-sigmoid bias
 NETWORK_NAMES = ('encoder', 'generator', 'discriminator')
 

@@ -72,7 +72,7 @@ class RunSetup:
         latent_dim=self.latent_dim, loss_form=self.config.loss_form,
         axis_name=self.axis_name, skip_nonfinite=self.config.nonfinite == 'skip',
         average_decay=self.config.parameter_average.decay, remat=self.config.model.remat,
-        prior=self.prior))
+        prior=self.prior, discriminator_batches=self.config.model.discriminator_batches))
 
   def pmapped_train_step(self, phase):
     """The step of `phase` pmapped over the local devices, as the trainer runs it."""

@@ -1,15 +1,17 @@
 """The pure train step: (state, batch) -> (state, metrics).
 
 As in the paper's code, ONE forward pass on ONE minibatch gives every player's
-gradient, D sees the real pairs (x, E(x)) and the fake pairs (G(z), z) in a
-single call (so its batch norm statistics cover the joint batch), and all
-trained networks are updated simultaneously. What each network minimises comes
+gradient, and all trained networks are updated simultaneously. D sees the real
+pairs (x, E(x)) and the fake pairs (G(z), z) in a single call (its batch norm
+statistics cover the joint batch: ALI's code) or in one call each (BiGAN's code),
+as model.discriminator_batches says. What each network minimises comes
 from an methods.Objective (ALI, BiGAN and the paper's comparisons).
 """
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from ali_jax import losses
@@ -49,8 +51,9 @@ class NetworkCalls:
   """
 
   def __init__(self, networks, state, params, *, dropout_key, loss_form, remat='none',
-               prior=priors.GAUSSIAN):
+               prior=priors.GAUSSIAN, discriminator_batches=networks_lib.JOINT):
     self._networks = networks
+    self.discriminator_batches = discriminator_batches
     self._remat = remat
     self.prior = prior
     self._state = state
@@ -59,11 +62,14 @@ class NetworkCalls:
     self.loss_form = loss_form
     self.new_batch_stats = {}
 
-  def _apply(self, name, *args, collect_intermediates=False):
+  def _apply(self, name, *args, collect_intermediates=False, continue_statistics=False):
+    """continue_statistics: start from the population statistics that this step's
+    earlier call left (and keep this call's), as a second training batch would."""
     saved = getattr(self._state, name)
     trained = name in self._params
+    continued = continue_statistics and trained and name in self.new_batch_stats
     variables = {'params': self._params[name] if trained else saved.params,
-                 'batch_stats': saved.batch_stats}
+                 'batch_stats': self.new_batch_stats[name] if continued else saved.batch_stats}
     mutable = (['batch_stats'] if trained else []) + (
         ['intermediates'] if collect_intermediates else [])
     network = getattr(self._networks, name)
@@ -74,7 +80,9 @@ class NetworkCalls:
 
     output, new_variables = remat_lib.rematerialised(apply, self._remat)(
         variables, args, self._dropout_key)
-    if trained:
+    if continued:
+      self.new_batch_stats[name] = new_variables.get('batch_stats', {})
+    elif trained:
       self.new_batch_stats.setdefault(name, new_variables.get('batch_stats', {}))
     return output, new_variables.get('intermediates', {})
 
@@ -100,11 +108,24 @@ class NetworkCalls:
   def discriminate(self, x, z, y=None):
     return self._apply('discriminator', x, z, y)[0]
 
+  def discriminate_batches(self, *batches):
+    """D's outputs on each of `batches` ((x, z, y) each; y may be None), as
+    model.discriminator_batches says: one call on all of them (batch norm shares their
+    statistics), or one call each with its own statistics. Separately, the population
+    statistics move with each batch in turn, as over consecutive training batches."""
+    if self.discriminator_batches == networks_lib.SEPARATE:
+      return [self._apply('discriminator', *batch, continue_statistics=True)[0]
+              for batch in batches]
+    xs, zs, ys = zip(*batches)
+    y = None if ys[0] is None else jnp.concatenate(ys)
+    outputs = self.discriminate(jnp.concatenate(xs), jnp.concatenate(zs), y)
+    return jnp.split(outputs, np.cumsum([len(x) for x in xs])[:-1])
+
 
 def make_train_step(networks, optimizers, objective, *, latent_dim,
                     loss_form=losses.NON_SATURATING, axis_name=None,
                     skip_nonfinite=False, average_decay=0.0, remat='none',
-                    prior=priors.GAUSSIAN):
+                    prior=priors.GAUSSIAN, discriminator_batches=networks_lib.JOINT):
   """Returns train_step(state, batch) for jit (axis_name=None) or pmap.
 
   `objective` (methods.Objective) says what each trained network minimises;
@@ -125,6 +146,8 @@ def make_train_step(networks, optimizers, objective, *, latent_dim,
 
   remat: what each network's backward pass keeps (remat.py; the same maths).
   prior: what z is drawn from (priors.py).
+  discriminator_batches: D on the real and generated pairs in one call or one each
+  (networks.DISCRIMINATOR_BATCHES).
   """
   trained = tuple(name for name in networks_lib.NETWORK_NAMES if name in objective.minimises)
 
@@ -157,7 +180,8 @@ def make_train_step(networks, optimizers, objective, *, latent_dim,
 
     def objective_terms(params):
       calls = NetworkCalls(networks, state, params, dropout_key=dropout_key,
-                           loss_form=loss_form, remat=remat, prior=prior)
+                           loss_form=loss_form, remat=remat, prior=prior,
+                           discriminator_batches=discriminator_batches)
       return objective.losses(calls, x, y, z, encoder_noise, **extra), calls.new_batch_stats
 
     params = {name: getattr(state, name).params for name in trained}

@@ -86,5 +86,9 @@ def image_config(*, dataset, architecture, train_examples, epochs, batch_size=10
       # What the backward pass keeps (ali_jax/remat.py): 'none', 'elementwise'
       # (recompute batch norm and activations: less memory) or 'full'.
       remat='none',
+      # D on the real and generated pairs in one call ('joint': shared batch norm
+      # statistics, ALI's code) or one call each ('separate': BiGAN's code); each
+      # network family as its released code (ali_jax/networks.py JOINT, SEPARATE).
+      discriminator_batches=bigan_networks.default_discriminator_batches(architecture),
   ))
   return config

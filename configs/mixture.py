@@ -76,5 +76,8 @@ def get_config():
       init_std=0.02,
       dtype='float32',          # or 'bfloat16' (TPU/GPU): what layers compute in
       remat='none',             # what the backward pass keeps (ali_jax/remat.py)
+      # D on the real and generated pairs in one call, as ALI's code ('separate':
+      # one call each, their own batch norm statistics; ali_jax/networks.py).
+      discriminator_batches='joint',
   ))
   return config

@@ -27,6 +27,7 @@ TRAINED = {
     'bigan': ({'encoder', 'generator', 'discriminator'}, {'model.encoder': 'deterministic'}),
     'gan': ({'generator', 'discriminator'}, {}),
     'latent_regressor': ({'encoder'}, {'method_options.inference_steps': 4}),
+    'bigan_latent_regressor': ({'encoder', 'generator', 'discriminator'}, {}),
     'joint_latent_regressor': ({'encoder', 'generator', 'discriminator'}, {}),
     'post_hoc': ({'encoder', 'discriminator'}, {'method_options.inference_steps': 4}),
     'alice': ({'encoder', 'generator', 'discriminator'}, {}),
@@ -99,12 +100,20 @@ def test_alice_without_cycle_weight_is_ali(tiny_config):
 def test_joint_latent_regressor_without_weight_trains_g_as_a_gan(tiny_config):
   gan = _one_step(_config(tiny_config.copy_and_resolve_references(), 'gan'),
                   0)[1]
-  joint = _one_step(_config(tiny_config, 'joint_latent_regressor',
+  joint = _one_step(_config(tiny_config.copy_and_resolve_references(),
+                            'joint_latent_regressor',
                             **{'method_options.regression_weight': 0.0}),
                     0)[1]
   for name in ('generator', 'discriminator'):
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7),
                  getattr(gan, name), getattr(joint, name))
+  # BiGAN's latent regressor is that: a GAN, and E regressing z from the step's G(z)
+  # from step 0 on, updated with G and D.
+  before, bigan_lr = _one_step(_config(tiny_config, 'bigan_latent_regressor'), 0)[:2]
+  assert _changed(before.encoder.params, bigan_lr.encoder.params)
+  for name in ('encoder', 'generator', 'discriminator'):
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7),
+                 getattr(joint, name), getattr(bigan_lr, name))
 
 
 def test_loss_terms_by_hand():
