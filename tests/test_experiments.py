@@ -13,6 +13,7 @@ from sklearn import svm
 from ali_jax import train
 from configs import digits
 from experiments import mixture_protocol
+from experiments import records
 from experiments import reporting
 from experiments import run_records
 from experiments import svm_protocol
@@ -34,8 +35,15 @@ def test_seeds_writes_a_table_and_copies_seed_0s_figures(tmp_path):
   assert '| 0 |' in table and '| 1 |' in table and '**median**' in table
   assert '| modes_covered |' in table and '--set num_train_steps=8' in table
   assert json.loads((tmp_path / 'runs' / 'seed_1' / 'eval.json').read_text())['step'] == 8
-  assert (tmp_path / 'figures' / 'mixture_tiny_samples.png').exists()
-  assert (tmp_path / 'figures' / 'mixture_tiny_eval.json').exists()
+  assert (tmp_path / 'figures' / 'run_mixture_tiny_samples.png').exists()
+  assert (tmp_path / 'figures' / 'run_mixture_tiny_eval.json').exists()
+  # Each output has its record: the table's (with every seed's numbers) and the figures'.
+  record = records.load(str(tmp_path / 'table.record.json'))
+  assert record['numbers']['by_seed']['1']['step'] == 8
+  assert record['config']['seeds'] == ['0', '1'] and record['outputs'] == ['table.md']
+  assert record['numbers']['tables'][0]['rows'][0][0] == '0'
+  figures = records.load(str(tmp_path / 'figures' / 'run_mixture_tiny_eval.record.json'))
+  assert 'run_mixture_tiny_samples.png' in figures['outputs']
 
 
 def test_mixture_protocol_draws_settings_per_run_and_tables_them(tmp_path):
