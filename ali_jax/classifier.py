@@ -9,6 +9,7 @@ metrics it makes (ali_jax/evaluation.py).
 """
 import json
 import os
+import re
 import shutil
 
 from absl import logging
@@ -111,9 +112,12 @@ class ReferenceClassifier:
     return float(np.mean(self.predict(images) == labels))
 
 
-def cache_dir(data_dir, dataset):
-  """Where the classifier of `dataset` prepared in `data_dir` is cached."""
-  return os.path.join(data_dir, 'ali_jax_classifiers', f'{dataset}_v{VERSION}')
+def cache_dir(data_dir, dataset, train_split='train'):
+  """Where the classifier of `dataset` prepared in `data_dir`, trained on `train_split`
+  (TFDS syntax), is cached: one per training split, so a run's classifier never saw
+  its validation images."""
+  tag = '' if train_split == 'train' else '_' + re.sub(r'[^0-9a-z]+', '_', train_split).strip('_')
+  return os.path.join(data_dir, 'ali_jax_classifiers', f'{dataset}{tag}_v{VERSION}')
 
 
 def load_or_train(directory, *, num_classes, image_shape, train_split, test_split):

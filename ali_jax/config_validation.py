@@ -22,6 +22,7 @@ from ali_jax import networks
 from ali_jax import optimizers
 from ali_jax import priors
 from ali_jax import remat
+from ali_jax import standing_statistics
 from ali_jax.data import images
 
 
@@ -98,6 +99,10 @@ COMMON_FIELDS = {
     'seed': Field(_non_negative_integer, 'an integer >= 0'),
     'dataset': _one_of(data.DATASETS),
     'data.num_heldout': Field(lambda v: _integer(v) and v >= 2, 'an integer >= 2'),
+    # What the final evaluation reads: the test split for a reported number, the
+    # validation split for a run of a sweep that chooses a setting.
+    'data.final_split': _one_of(data.HELDOUT_SPLITS, on_resume=REPORTING,
+                                before_it_existed=data.TEST),
     'data.num_eval_samples': Field(_positive_integer, 'a positive integer'),
     'batch_size': Field(_positive_integer, 'a positive integer'),
     # A cosine learning rate schedule follows num_train_steps, so extending a
@@ -174,6 +179,10 @@ MIXTURE_FIELDS = {
 IMAGE_FIELDS = {
     'data_source': _one_of(data.DATA_SOURCES),
     'data.data_dir': Field(_optional_string, 'None (~/tensorflow_datasets) or a folder'),
+    # Runs made before validation was carved out of the training data trained on all of
+    # it (ali_jax/data/images.py, ImageDatasetSpec.before_validation).
+    'data.carve_validation': Field(lambda v: isinstance(v, bool), 'True or False',
+                                   before_it_existed=False),
     'model.architecture': _one_of(tuple(architectures.ARCHITECTURES) + (bigan_networks.NAME,)
                                   + tuple(bigbigan_networks.ARCHITECTURES)),
     'model.condition_dim': Field(_non_negative_integer, 'an integer >= 0 (0: unconditional)'),
@@ -185,6 +194,11 @@ IMAGE_FIELDS = {
                                       REPORTING, before_it_existed=False),
     'evaluation.reference_examples': Field(_positive_integer, 'a positive integer',
                                            REPORTING, before_it_existed=60_000),
+    'evaluation.standing_statistics_batches': Field(_non_negative_integer, 'an integer >= 0',
+                                                    REPORTING, before_it_existed=0),
+    'evaluation.standing_statistics_for': _one_of(standing_statistics.CHOICES,
+                                                  on_resume=REPORTING,
+                                                  before_it_existed=standing_statistics.AVERAGED),
 }
 # Datasets prepared from files of their own, beyond IMAGE_FIELDS.
 DATASET_FIELDS = {

@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 from PIL import Image
 
+from ali_jax import data
 from ali_jax import priors
 from ali_jax.data import mixture
 
@@ -109,21 +110,22 @@ def mixture_metrics(samples, heldout, reconstructions, latents):
   return {**sample_metrics(samples), **inference_metrics(heldout, reconstructions, latents)}
 
 
-def evaluate_mixture(model, dataset, *, num_samples, seed=0, with_encoder=True):
+def evaluate_mixture(model, heldout, *, num_samples, seed=0, with_encoder=True):
   """Runs `model` on the mixture; returns (metrics, arrays for the figures).
 
+  heldout: the held-out points (data.HeldOut) of the split being evaluated.
   with_encoder=False (a GAN, whose encoder is never trained): samples only.
   """
   samples = model.sample(num_samples, seed=seed)
-  arrays = dict(samples=samples, heldout=dataset.heldout)
+  arrays = dict(samples=samples, heldout=heldout.images)
   if not with_encoder:
     return sample_metrics(samples), arrays
-  latents = model.encode(dataset.heldout, seed=seed)
+  latents = model.encode(heldout.images, seed=seed)
   reconstructions = model.decode(latents)
   prior = priors.sample_numpy(np.random.default_rng(seed), latents.shape,
                              model.config.model.prior)
   arrays.update(latents=latents, reconstructions=reconstructions, prior=prior)
-  return mixture_metrics(samples, dataset.heldout, reconstructions, latents), arrays
+  return mixture_metrics(samples, heldout.images, reconstructions, latents), arrays
 
 
 def _scatter_pair(left, right, *, titles, limit, left_colours=None, right_colours=None):
@@ -228,10 +230,11 @@ def inference_class_metrics(model, heldout, reconstructions, references):
   }, predicted
 
 
-def evaluate_images(model, dataset, *, num_samples, seed=0, with_encoder=True,
+def evaluate_images(model, heldout, *, num_samples, seed=0, with_encoder=True,
                     references=None):
-  """Reconstruction error and BiGAN's distance ratio on held-out images, and with
-  `references` (a labelled dataset) what a reference classifier reads in them.
+  """Reconstruction error and BiGAN's distance ratio on the held-out images of one
+  split (`heldout`, a data.HeldOut), and with `references` (a labelled dataset's, of
+  that split) what a reference classifier reads in them.
 
   reconstruction_mse: mean squared error per pixel of G(E(x)).
   reconstruction_distance: mean ||x - G(E(x))|| (BiGAN's EGr); random_pair_distance:
@@ -242,15 +245,15 @@ def evaluate_images(model, dataset, *, num_samples, seed=0, with_encoder=True,
   test_error (a model whose D classifies, on labelled data): the share of
   held-out images that model.classify gets wrong.
   """
-  x, y = dataset.heldout, dataset.heldout_conditions
+  x, y = heldout.images, heldout.conditions
   grid = GRID_ROWS * GRID_ROWS
   if references is None:  # only the grid needs samples
     num_samples = min(num_samples, grid)
   sample_conditions = None if y is None else y[np.arange(num_samples) % len(y)]
   samples = model.sample(num_samples, sample_conditions, seed=seed)
   metrics = {} if references is None else sample_class_metrics(samples, references)
-  if model.num_classes and dataset.heldout_labels is not None:
-    metrics['test_error'] = float(np.mean(model.classify(x) != dataset.heldout_labels))
+  if model.num_classes and heldout.labels is not None:
+    metrics['test_error'] = float(np.mean(model.classify(x) != heldout.labels))
   arrays = dict(samples=samples[:grid])
   if not with_encoder:  # a GAN: samples only
     return metrics, arrays
@@ -359,21 +362,26 @@ def _png(grid):
 
 
 def class_references_for_run(config, dataset):
-  """ClassReferences for a run on a labelled dataset (None for others, fake data, or
-  config.evaluation.class_metrics=False); trains the reference classifier on first use."""
+  """{split: ClassReferences} of the held-out splits ('validation', 'test') for a run on
+  a labelled dataset (None for others, fake data, or config.evaluation.class_metrics=
+  False); trains the reference classifier on the training split on first use."""
   from ali_jax import classifier as classifier_lib  # pylint: disable=g-import-not-at-top
   from ali_jax.data import images  # pylint: disable=g-import-not-at-top
   evaluation_config = config.get('evaluation', {})
-  if (getattr(dataset, 'heldout_labels', None) is None
+  if (not hasattr(dataset, 'labelled_training_images')
+      or dataset.heldout(data.TEST).labels is None
       or not evaluation_config.get('class_metrics', False)):
     return None
   spec = images.SPECS[config.dataset]
   train_images, train_labels = dataset.labelled_training_images(
       evaluation_config.reference_examples)
+  test = dataset.heldout(data.TEST)
   classifier = classifier_lib.load_or_train(
-      classifier_lib.cache_dir(images.default_data_dir(config), config.dataset),
+      classifier_lib.cache_dir(images.default_data_dir(config), config.dataset,
+                               spec.splits(config.data.carve_validation)['train']),
       num_classes=spec.num_classes, image_shape=dataset.data_shape,
       train_split=lambda: (train_images, train_labels),
-      test_split=lambda: (dataset.heldout, dataset.heldout_labels))
-  return class_references(classifier, train_images, train_labels, dataset.heldout,
-                          dataset.heldout_labels)
+      test_split=lambda: (test.images, test.labels))
+  return {split: class_references(classifier, train_images, train_labels,
+                                  dataset.heldout(split).images, dataset.heldout(split).labels)
+          for split in data.HELDOUT_SPLITS}

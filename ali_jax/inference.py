@@ -1,4 +1,5 @@
 """A trained model for inference: load(workdir) -> encode / decode / sample / reconstruct."""
+import itertools
 import math
 
 import jax
@@ -6,10 +7,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from ali_jax import checkpoints
+from ali_jax import data
 from ali_jax import devices
 from ali_jax import networks as networks_lib
 from ali_jax import priors
 from ali_jax import run_setup
+from ali_jax import standing_statistics
 from ali_jax import state as state_lib
 from ali_jax import workdir as workdir_lib
 # Rows per jitted call: bounds memory (a 64x64 image's activations run to
@@ -85,9 +88,12 @@ class TrainedModel:
   models (CelebA attributes) also take `y`, (batch, condition_dim).
   """
 
-  def __init__(self, run, state):
+  def __init__(self, run, state, standing_batches=None):
     """run: the run_setup.RunSetup of the run, whose jitted functions every
-    TrainedModel of the run shares (so a new state compiles nothing)."""
+    TrainedModel of the run shares (so a new state compiles nothing).
+    standing_batches: training batches (an iterable) for the networks whose
+    batch-norm statistics the config recomputes (ali_jax/standing_statistics.py);
+    None keeps the statistics that training kept."""
     self.config = run.config
     self._run = run
     self._state = devices.on_one_device(state)
@@ -103,6 +109,12 @@ class TrainedModel:
         name: {'params': averages.get(name, getattr(self._state, name).params),
                'batch_stats': getattr(self._state, name).batch_stats}
         for name in networks_lib.NETWORK_NAMES}
+    recomputed = standing_statistics.networks_to_recompute(self.config, averages)
+    if recomputed and standing_batches is not None:
+      standing = standing_statistics.recompute(run, self._variables, standing_batches,
+                                               recomputed)
+      for name, batch_stats in standing.items():
+        self._variables[name] = dict(self._variables[name], batch_stats=batch_stats)
     self._encode = lambda *arrays: encode(self._variables['encoder'], *arrays)
     self._decode = lambda *arrays: decode(self._variables['generator'], *arrays)
 
@@ -211,4 +223,15 @@ def load(workdir, step=None):
                          f'{failures[0][1]}).')
   finally:
     manager.close()
-  return TrainedModel(run, state)
+  return TrainedModel(run, state, standing_batches=standing_batches(config))
+
+
+def standing_batches(config, dataset=None):
+  """The training batches that standing statistics are computed on (the first of the
+  run's order, all of each global batch), if `config` recomputes any; else None.
+  dataset: the run's, or None to load it."""
+  num_batches = config.get('evaluation', {}).get('standing_statistics_batches', 0)
+  if not standing_statistics.networks_to_recompute(config, state_lib.averaged_networks(config)):
+    return None
+  dataset = dataset or data.load_dataset(config)
+  return itertools.islice(dataset.batches(0, global_batch_size=config.batch_size), num_batches)

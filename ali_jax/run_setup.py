@@ -18,6 +18,7 @@ from ali_jax import devices
 from ali_jax import methods
 from ali_jax import networks as networks_lib
 from ali_jax import optimizers as optimizers_lib
+from ali_jax import standing_statistics
 from ali_jax import step as step_lib
 
 
@@ -107,6 +108,16 @@ class RunSetup:
     networks = self.networks
     return self._cached('class_logits', lambda: jax.jit(functools.partial(
         class_logits_fn, networks.encoder, networks.discriminator, self.config.model.encoder)))
+
+  def jitted_batch_statistics(self, name):
+    """jit of standing_statistics.batch_statistics for network `name`, built without a
+    device axis (it runs on one device, outside the trainer's pmap)."""
+    def make():
+      local = networks_lib.build_networks(
+          self.config.model, data_shape=self.data_shape, axis_name=None,
+          discriminator_outputs=self.num_classes or 1)
+      return jax.jit(standing_statistics.batch_statistics(getattr(local, name)))
+    return self._cached(('batch_statistics', name), make)
 
   def jitted_features(self, hidden_layers, features_fn):
     """jit of features_fn(encoder, kind, hidden_layers, variables, x, noise, *y)."""

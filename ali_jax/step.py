@@ -122,6 +122,26 @@ class NetworkCalls:
     return jnp.split(outputs, np.cumsum([len(x) for x in xs])[:-1])
 
 
+def own_loss_gradients(objective, losses_of, params):
+  """(loss terms, {network: the gradient of its own loss alone}, aux) at `params`.
+
+  losses_of: params -> (terms {name: scalar}, aux), the objective's losses.
+  One pullback per distinct loss, seeded with 1 for that loss and 0 for the rest,
+  gives each network the gradient of its own loss only. Networks that share a
+  loss (ALI's E and G) share a pullback; under jit the parts of a pullback that
+  no network uses are dead code.
+  """
+  terms, pullback, aux = jax.vjp(losses_of, params, has_aux=True)
+  grads = {}
+  for loss_name in sorted(set(objective.minimises.values())):
+    seed = {k: jnp.ones_like(v) if k == loss_name else jnp.zeros_like(v)
+            for k, v in terms.items()}
+    (loss_grads,) = pullback(seed)
+    grads.update({name: loss_grads[name] for name in params
+                  if objective.minimises[name] == loss_name})
+  return terms, grads, aux
+
+
 def make_train_step(networks, optimizers, objective, *, latent_dim,
                     loss_form=losses.NON_SATURATING, axis_name=None,
                     skip_nonfinite=False, average_decay=0.0, remat='none',
@@ -185,18 +205,7 @@ def make_train_step(networks, optimizers, objective, *, latent_dim,
       return objective.losses(calls, x, y, z, encoder_noise, **extra), calls.new_batch_stats
 
     params = {name: getattr(state, name).params for name in trained}
-    terms, pullback, new_batch_stats = jax.vjp(objective_terms, params, has_aux=True)
-    # One pullback per distinct loss, seeded with 1 for that loss and 0 for the
-    # rest, gives each network the gradient of its own loss only. Networks that
-    # share a loss (ALI's E and G) share a pullback; under jit the parts of a
-    # pullback that no network uses are dead code.
-    grads = {}
-    for loss_name in sorted(set(objective.minimises.values())):
-      seed = {k: jnp.ones_like(v) if k == loss_name else jnp.zeros_like(v)
-              for k, v in terms.items()}
-      (loss_grads,) = pullback(seed)
-      grads.update({name: loss_grads[name] for name in trained
-                    if objective.minimises[name] == loss_name})
+    terms, grads, new_batch_stats = own_loss_gradients(objective, objective_terms, params)
     metrics = dict(terms)
     if axis_name is not None:
       grads = jax.lax.pmean(grads, axis_name)

@@ -84,35 +84,41 @@ def summarise(history):
 
 # ---- Evaluation -------------------------------------------------------------------
 
-def evaluate(run, workdir, state, dataset, summaries, references=None):
-  """Scores the current state; process 0 writes eval.json, figures and summaries.
+def evaluate(run, workdir, state, dataset, summaries, references=None, *, final=False):
+  """Scores the current state; process 0 writes the metrics, figures and summaries.
 
+  Evaluations during training read the validation split (eval_validation.json);
+  the final one reads config.data.final_split (eval.json): the test split, read once,
+  unless the run is one of a sweep that chooses on validation.
   run: the run_setup.RunSetup (its compiled inference functions are reused).
-  references: evaluation.ClassReferences for the class-reading image metrics.
+  references: {split: evaluation.ClassReferences} for the class-reading image metrics.
   Encoder metrics are left out until some phase has trained the encoder.
   """
   config = run.config
-  model = inference.TrainedModel(run, state)
+  split = config.data.final_split if final else data.VALIDATION
+  model = inference.TrainedModel(run, state,
+                                 inference.standing_batches(config, dataset))
   is_mixture = config.dataset == 'mixture'
   with_encoder = run.encoder_trained_by(model.step)
   if is_mixture:
     metrics, arrays = evaluation.evaluate_mixture(
-        model, dataset, num_samples=config.data.num_eval_samples, seed=config.seed,
-        with_encoder=with_encoder)
+        model, dataset.heldout(split), num_samples=config.data.num_eval_samples,
+        seed=config.seed, with_encoder=with_encoder)
   else:
     metrics, arrays = evaluation.evaluate_images(
-        model, dataset, num_samples=config.data.num_eval_samples, seed=config.seed,
-        with_encoder=with_encoder, references=references)
+        model, dataset.heldout(split), num_samples=config.data.num_eval_samples,
+        seed=config.seed, with_encoder=with_encoder,
+        references=None if references is None else references[split])
   metrics['step'] = model.step
   if devices.is_chief():
-    workdir_lib.save_eval(workdir, metrics)
+    (workdir_lib.save_eval if final else workdir_lib.save_validation_eval)(workdir, metrics)
     figures = (evaluation.mixture_figures if is_mixture
                else evaluation.image_figures)(arrays, step=model.step)
     workdir_lib.save_figures(workdir, figures)
-    summaries.scalars('eval', metrics, model.step)
-    summaries.png_images('eval', figures, model.step)
+    summaries.scalars(split, metrics, model.step)
+    summaries.png_images(split, figures, model.step)
     summaries.flush(force=True)
-  logging.info('Evaluation at step %d: %s', model.step,
+  logging.info('Evaluation at step %d on the %s split: %s', model.step, split,
                ', '.join(f'{k}={v:.4g}' for k, v in sorted(metrics.items())))
   return metrics
 
@@ -220,8 +226,8 @@ class _Session:
                    devices=f'{jax.device_count()} x {jax.devices()[0].device_kind}',
                    processes=jax.process_count())
     workdir_lib.save_record(workdir, provenance.run_record(
-        workdir_lib.load_record(workdir), command=self.command, config=json.loads(config.to_json_best_effort()),
-        session=session, numbers=numbers))
+        workdir_lib.load_record(workdir), command=self.command,
+        config=json.loads(config.to_json_best_effort()), session=session, numbers=numbers))
 
 
 def _train(run, workdir, dataset, lock, session):
@@ -307,7 +313,7 @@ def _train(run, workdir, dataset, lock, session):
       summaries.close()
       session.save(config, workdir, final_step, None)
     return None
-  metrics = evaluate(run, workdir, state, dataset, summaries, references)
+  metrics = evaluate(run, workdir, state, dataset, summaries, references, final=True)
   if is_chief:
     summaries.close()
     session.save(config, workdir, final_step, metrics)

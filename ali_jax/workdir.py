@@ -36,7 +36,8 @@ REPORTING_FIELDS = config_validation.fields_that_may_change(config_validation.RE
 RESUMABLE_FIELDS = config_validation.fields_that_may_change(config_validation.REPORTING,
                                                             config_validation.MAY_CHANGE)
 CONFIG_FILE = 'config.json'
-EVAL_FILE = 'eval.json'
+EVAL_FILE = 'eval.json'  # the final evaluation, on config.data.final_split
+VALIDATION_EVAL_FILE = 'eval_validation.json'  # the latest one during training
 RECORD_FILE = 'record.json'  # what made the run: provenance.run_record
 IMAGE_DIR = 'images'
 CHECKPOINT_DIR = 'checkpoints'
@@ -96,6 +97,11 @@ def write_text(file, text):
 
 def save_eval(workdir, metrics):
   write_text(path(workdir) / EVAL_FILE, json.dumps(metrics, indent=2, sort_keys=True))
+
+
+def save_validation_eval(workdir, metrics):
+  write_text(path(workdir) / VALIDATION_EVAL_FILE,
+             json.dumps(metrics, indent=2, sort_keys=True))
 
 
 def load_record(workdir):

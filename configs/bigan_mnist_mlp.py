@@ -21,7 +21,7 @@ BIGAN_EPOCHS = 400  # num_train_steps is then shortened below
 
 def get_config():
   config = common.image_config(dataset='fashion_mnist', architecture=bigan_networks.NAME,
-                               train_examples=60_000, epochs=BIGAN_EPOCHS, batch_size=128)
+                               train_examples=50_000, epochs=BIGAN_EPOCHS, batch_size=128)
   config.data.manual_dir = fashion_mnist_builder.DEBIAN_DIR  # the four .gz IDX files
   config.data.num_heldout = 10_000  # the whole test split
   config.data.num_eval_samples = 10_000  # samples the reference classifier reads
@@ -35,6 +35,9 @@ def get_config():
   config.optimizer.decay_start_fraction = 0.5
   config.optimizer.final_learning_rate_scale = 0.01
   config.optimizer.weight_decay = 2.5e-5
+  # BiGAN re-estimates every network's batch-norm statistics on 50 batches before it
+  # evaluates (--deploy_iters 50).
+  config.evaluation.standing_statistics_for = 'all'
   config.num_train_steps = 50_000  # shortened (module docstring)
   config.log_every_steps = 500
   config.eval_every_steps = 25_000

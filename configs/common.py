@@ -23,6 +23,10 @@ def image_config(*, dataset, architecture, train_examples, epochs, batch_size=10
   config.data = ml_collections.ConfigDict(dict(
       data_dir=ml_collections.FieldReference(None, field_type=str),  # None: ~/tensorflow_datasets
       num_heldout=1_000,       # held-out images for the reconstruction metrics
+      # Train without the dataset's validation split (ali_jax/data/images.py), on
+      # which evaluations during training and every choice are made.
+      carve_validation=True,
+      final_split='test',      # what eval.json reads: 'validation' for a sweep's runs
       num_eval_samples=100,    # samples in the grid
   ))
   # Metrics that a reference classifier reads in samples and reconstructions,
@@ -30,6 +34,12 @@ def image_config(*, dataset, architecture, train_examples, epochs, batch_size=10
   config.evaluation = ml_collections.ConfigDict(dict(
       class_metrics=True,
       reference_examples=60_000,  # labelled training images: the classifier's and 1-NN's
+      # Batch-norm statistics recomputed on this many training batches before each
+      # evaluation and ali_jax.load, for the averaged networks ('averaged') or every
+      # network ('all', BiGAN's --deploy_iters); 0: the statistics training kept
+      # (ali_jax/standing_statistics.py).
+      standing_statistics_batches=50,
+      standing_statistics_for='averaged',
   ))
   config.batch_size = batch_size  # global, over all devices and hosts
   config.num_train_steps = epochs * train_examples // batch_size

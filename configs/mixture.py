@@ -18,6 +18,7 @@ def get_config():
   config.data = ml_collections.ConfigDict(dict(
       num_train=100_000,    # the paper's training set size
       num_heldout=10_000,   # held-out points for reconstructions
+      final_split='test',   # eval.json's points: 'validation' for a sweep's runs
       num_eval_samples=10_000,  # samples for the mode count, as the paper
   ))
 

@@ -135,7 +135,7 @@ def probe_run(workdir, *, pixels=False):
                (lambda x: model.features(x, hidden_layers=FLAGS.hidden_layers)))
   read = lambda split, limit=0: labelled_features(featurise, config, split, limit=limit)
   train_x, train_y = read(spec.train_split, FLAGS.max_train_examples)
-  test_x, test_y = read(spec.heldout_split)
+  test_x, test_y = read(spec.test_split)
   train_x, test_x = standardised(train_x, test_x, crelu=FLAGS.crelu)
   result = probe((train_x, train_y), (test_x, test_y), num_classes=spec.num_classes,
                  weight_decays=[float(w) for w in FLAGS.weight_decays],

@@ -154,10 +154,11 @@ def comparison_figure(path, methods, seed):
   for row, method in zip(axes, methods):
     model = ali_jax.load(_workdir(method, seed))
     dataset = data.load_dataset(model.config)
+    heldout = dataset.heldout(data.TEST)
     _, arrays = evaluation.evaluate_mixture(
-        model, dataset, num_samples=model.config.data.num_eval_samples, seed=seed,
+        model, heldout, num_samples=model.config.data.num_eval_samples, seed=seed,
         with_encoder=methods_lib.trains_encoder(model.config))
-    modes, _ = mixture.assign_components(dataset.heldout)
+    modes, _ = mixture.assign_components(heldout.images)
     panels = (arrays['samples'], arrays.get('reconstructions'), arrays.get('latents'))
     for column, (ax, points, title) in enumerate(zip(row, panels, columns)):
       if points is None:

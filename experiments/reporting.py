@@ -54,6 +54,19 @@ def mean_std(values, number_format):
           f'{number_format.format(_sample_std(values))}')
 
 
+def paired_interval(a, b, confidence=0.95):
+  """(mean of a - b, low, high): the mean paired difference of two rows measured on the
+  same seeds and its t interval (n - 1 degrees of freedom); low = high = nan for one pair."""
+  from scipy import stats  # pylint: disable=g-import-not-at-top
+  differences = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+  mean = float(differences.mean())
+  if len(differences) < 2:
+    return mean, float('nan'), float('nan')
+  half = (stats.t.ppf(0.5 + confidence / 2, len(differences) - 1)
+          * differences.std(ddof=1) / np.sqrt(len(differences)))
+  return mean, mean - half, mean + half
+
+
 def count_range(counts):
   """'mean +- std [min, max]' of integer counts (modes covered; sample std, ddof=1)."""
   counts = np.asarray(counts)

@@ -72,6 +72,8 @@ flags.DEFINE_string('workdir', 'runs/representations', 'Parent of the runs.')
 flags.DEFINE_integer('num_svms', 10, 'L2-SVMs per run and label count.')
 flags.DEFINE_integer('num_c', 50, 'Values of C in exp(linspace(-20, 20, num_c)).')
 flags.DEFINE_string('output', None, 'Markdown file to write (default: print only).')
+flags.DEFINE_string('reference_row', 'bigan', 'Every other row\'s paired differences from '
+                    'this row, seed by seed, with 95 % intervals.')
 
 class Row(NamedTuple):
   overrides: Dict[str, Any]   # config overrides beyond --config
@@ -201,6 +203,32 @@ def markdown_table(runs, seeds):
   return '\n'.join(lines)
 
 
+def paired_differences_table(runs, seeds, reference):
+  """Each row minus `reference` on the seeds both have, in points: the mean paired
+  difference and its 95 % t interval; '*' where the interval excludes 0."""
+  columns = ([('encoder_1nn_accuracy', '1-NN accuracy')]
+             + [(f'svm_{n}', f'L2-SVM error, {int(n):,} labels') for n in FLAGS.labels])
+  lines = [f'| representation minus {reference} | seeds | '
+           + ' | '.join(h for _, h in columns) + ' |', '|---' * (len(columns) + 2) + '|']
+  for row, row_runs in runs.items():
+    common = [s for s in seeds if s in row_runs and s in runs.get(reference, {})]
+    if row == reference or not common:
+      continue
+    cells = []
+    for column, _ in columns:
+      values = [(row_runs[s]['values'].get(column), runs[reference][s]['values'].get(column))
+                for s in common]
+      if any(v is None for pair in values for v in pair):
+        cells.append('-')
+        continue
+      mean, low, high = reporting.paired_interval(*zip(*values))
+      clear = '*' if low > 0 or high < 0 else ''
+      cells.append(f'{100 * mean:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}]{clear}'
+                   if len(common) > 1 else f'{100 * mean:+.2f}')
+    lines.append(f'| {row} | {len(common)} | ' + ' | '.join(cells) + ' |')
+  return '\n'.join(lines)
+
+
 def samples_and_reconstructions_figure(path, rows, seed):
   """One row per method: seed `seed`'s sample grid and reconstruction grid (kept)."""
   figure, axes = plt.subplots(len(rows), 2, figsize=(8, 4 * len(rows)), squeeze=False)
@@ -313,6 +341,11 @@ def main(argv):
       'machines: each run\'s wall time is in its row, the wall time above is this '
       'invocation\'s.',
       markdown_table(tabled, seeds),
+      f'Paired by seed against `{FLAGS.reference_row}`: each row\'s difference in points (its '
+      'number minus the reference\'s on the same seed: higher 1-NN accuracy, lower SVM '
+      'error are better), the mean over the seeds both have and its 95 % t interval; * '
+      'where the interval excludes 0. A difference without * is not a finding.',
+      paired_differences_table(tabled, seeds, FLAGS.reference_row),
       f'![samples and reconstructions per row, seed {seeds[0]}]({os.path.basename(figure)})',
       ''])
   print(report)

@@ -11,13 +11,15 @@ from sklearn import svm
 
 from ali_jax import data
 from ali_jax import evaluation
+from ali_jax.data import images
 
-# dataset -> (label pool, validation split for C, test split, labels per SVM)
-SPLITS = {
-    'svhn': ('train[:63257]', 'train[63257:]', 'test', 1000),
-    'digits': ('train[:1200]', 'train[1200:]', 'test', 100),
-    'fashion_mnist': ('train[:50000]', 'train[50000:]', 'test', 1000),
-}
+# dataset -> (label pool, validation split for C, test split, labels per SVM): the
+# dataset's own splits (ali_jax/data/images.py), labels drawn where its labelled
+# methods draw them, C chosen on the validation split, the test split read once.
+LABELS_PER_SVM = {'svhn': 1000, 'digits': 100, 'fashion_mnist': 1000}
+SPLITS = {name: (images.SPECS[name].labels_split or images.SPECS[name].train_split,
+                 images.SPECS[name].validation_split, images.SPECS[name].test_split, labels)
+          for name, labels in LABELS_PER_SVM.items()}
 
 
 def class_balanced_subset(labels, count, rng):

@@ -1,6 +1,10 @@
-"""The 2-D mixture and its batches."""
-import numpy as np
+"""The 2-D mixture and its batches; every dataset's splits."""
+import re
 
+import numpy as np
+import pytest
+
+from ali_jax.data import images
 from ali_jax.data import mixture
 
 
@@ -20,7 +24,10 @@ def test_training_set_follows_the_seed_and_heldout_is_fixed():
   a = mixture.MixtureData(seed=0, num_train=1000, num_heldout=100)
   b = mixture.MixtureData(seed=1, num_train=1000, num_heldout=100)
   assert not np.array_equal(a.train, b.train)
-  np.testing.assert_array_equal(a.heldout, b.heldout)
+  for split in ('validation', 'test'):
+    np.testing.assert_array_equal(a.heldout(split).images, b.heldout(split).images)
+  # Validation and test are different fresh samples.
+  assert not np.array_equal(a.heldout('validation').images, a.heldout('test').images)
   np.testing.assert_array_equal(
       a.train, mixture.MixtureData(seed=0, num_train=1000, num_heldout=100).train)
 
@@ -42,3 +49,25 @@ def test_process_shares_make_up_the_global_batch():
                                 process_count=4)['x'] for p in range(4)]
   assert all(len(s) == 16 for s in shares)
   np.testing.assert_array_equal(np.concatenate(shares), whole)
+
+
+def _slice(split):
+  """(base split, start, stop) of TFDS split syntax 'name[a:b]' or 'name' (whole)."""
+  match = re.fullmatch(r'(\w+)(?:\[(\d*):(\d*)\])?', split)
+  assert match, split
+  name, start, stop = match.groups()
+  return name, int(start or 0), int(stop) if stop else float('inf')
+
+
+@pytest.mark.parametrize('dataset', sorted(images.SPECS))
+def test_validation_is_never_trained_on_and_test_is_its_own_split(dataset):
+  splits = images.SPECS[dataset].splits(carve_validation=True)
+  train, validation, test = (_slice(splits[part]) for part in ('train', 'validation', 'test'))
+  labels = _slice(splits['labels'])
+  for part in (train, labels):
+    if part[0] == validation[0]:  # carved from one split: the slices must not overlap
+      assert part[2] <= validation[1] or validation[2] <= part[1], (part, validation)
+  assert test[0] not in (train[0], validation[0], labels[0])
+  # Runs made before validation was carved keep their data when they resume.
+  before = images.SPECS[dataset].splits(carve_validation=False)
+  assert before['validation'] == before['test']

@@ -1,6 +1,7 @@
 """The mixture metrics on inputs whose answers are known."""
 import numpy as np
 
+from ali_jax import data
 from ali_jax import evaluation
 from ali_jax.data import mixture
 
@@ -130,11 +131,8 @@ def test_class_metrics_of_a_perfect_model_and_a_collapsed_one():
     def features(self, x, hidden_layers):
       return x[:, :1, 0, 0] * (0 if self.collapsed else 1)
 
-  class Data:
-    heldout_conditions = None
-  Data.heldout = heldout
-  perfect, arrays = evaluation.evaluate_images(Model(False), Data(), num_samples=1000,
-                                               references=references)
+  perfect, arrays = evaluation.evaluate_images(Model(False), data.HeldOut(heldout, None, None),
+                                               num_samples=1000, references=references)
   assert perfect['sample_class_kl_to_uniform'] == 0.0
   np.testing.assert_allclose(perfect['classifier_score'], 10, rtol=1e-6)
   assert perfect['reconstruction_class_agreement'] == 1.0
@@ -143,10 +141,36 @@ def test_class_metrics_of_a_perfect_model_and_a_collapsed_one():
   assert perfect['reference_classifier_test_accuracy'] == 1.0
   assert arrays['samples'].shape[0] == evaluation.GRID_ROWS ** 2
   np.testing.assert_array_equal(arrays['reconstruction_classes'], classes[:50])
-  collapsed, _ = evaluation.evaluate_images(Model(True), Data(), num_samples=1000,
+  collapsed, _ = evaluation.evaluate_images(Model(True), data.HeldOut(heldout, None, None),
+                                            num_samples=1000,
                                             references=references)
   np.testing.assert_allclose(collapsed['sample_class_kl_to_uniform'], np.log(10))
   np.testing.assert_allclose(collapsed['classifier_score'], 1.0, rtol=1e-6)
   assert collapsed['reconstruction_class_agreement'] == 0.1
   assert collapsed['encoder_1nn_accuracy'] < 0.2  # every E(x) the same point
   assert collapsed['classifier_frechet_distance'] > perfect['classifier_frechet_distance']
+
+
+def test_frechet_distance_on_non_commuting_covariances_matches_scipy_sqrtm():
+  from scipy import linalg  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  a = rng.normal(size=(4000, 3)) @ np.array([[2.0, 0.5, 0.0], [0.0, 1.0, 0.3], [0.0, 0.0, 0.5]])
+  b = rng.normal(size=(4000, 3)) @ np.array([[1.0, 0.0, 0.0], [0.8, 1.5, 0.0], [0.2, 0.0, 1.0]])
+  b += [1.0, -0.5, 0.25]
+  cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+  assert not np.allclose(cov_a @ cov_b, cov_b @ cov_a)  # the case a diagonal shortcut gets wrong
+  expected = (np.sum((a.mean(0) - b.mean(0)) ** 2) + np.trace(cov_a) + np.trace(cov_b)
+              - 2 * np.trace(linalg.sqrtm(cov_a @ cov_b)).real)
+  np.testing.assert_allclose(evaluation.frechet_distance(a, b), expected, rtol=1e-6)
+
+
+def test_classifier_score_and_class_kl_at_a_middle_point_by_hand():
+  # Two classes; x1 certain of class 0, x2 split evenly: p(y) = (3/4, 1/4).
+  p = np.array([[1.0, 0.0], [0.5, 0.5]])
+  kl_1 = np.log(1 / 0.75)
+  kl_2 = 0.5 * np.log(0.5 / 0.75) + 0.5 * np.log(0.5 / 0.25)
+  np.testing.assert_allclose(evaluation.classifier_score(p), np.exp((kl_1 + kl_2) / 2),
+                             rtol=1e-6)
+  # Class shares (3/4, 1/4) against uniform: 3/4 log(3/2) + 1/4 log(1/2).
+  np.testing.assert_allclose(evaluation.kl_to_uniform(np.array([0, 0, 0, 1]), 2),
+                             0.75 * np.log(1.5) + 0.25 * np.log(0.5), rtol=1e-6)

@@ -43,6 +43,9 @@ def write_source_files(directory, seed=0):
 
 def _config(tmp_path, **changes):
   config = importlib.import_module('configs.fashion_mnist').get_config()
+  # The tests' files hold 12 training images: too few for the real 50,000 / 10,000 cut
+  # of the training split (tests/test_data.py checks the splits themselves).
+  config.data.carve_validation = False
   config.update_from_flattened_dict({
       'data.manual_dir': str(tmp_path / 'idx'), 'data.data_dir': str(tmp_path / 'tfds'),
       'batch_size': 4, 'num_train_steps': 2, 'log_every_steps': 1,
@@ -55,7 +58,8 @@ def test_prepared_examples_are_the_files_examples_bit_for_bit(tmp_path):
   written = write_source_files(tmp_path / 'idx')
   config = _config(tmp_path)
   dataset = data.load_dataset(config)  # prepares on first use
-  assert dataset.data_shape == (28, 28, 1) and dataset.heldout.shape == (6, 28, 28, 1)
+  assert dataset.data_shape == (28, 28, 1) and dataset.heldout('test').images.shape == (
+      6, 28, 28, 1)
   for split, (images, labels) in written.items():
     source = tfds.data_source('fashion_mnist', split=split, data_dir=str(tmp_path / 'tfds'),
                               download=False)
@@ -105,7 +109,7 @@ def test_damaged_file_is_named_and_nothing_half_prepared_is_left(tmp_path, damag
   assert not any((tmp_path / 'tfds').rglob('*.array_record*'))
   # Repaired, the next run prepares afresh.
   write_source_files(tmp_path / 'idx')
-  assert len(data.load_dataset(_config(tmp_path)).heldout) == 6
+  assert len(data.load_dataset(_config(tmp_path)).heldout('test').images) == 6
 
 
 IMAGE_CONFIGS = ['svhn', 'cifar10', 'celeba', 'celeba_conditional', 'imagenet64',

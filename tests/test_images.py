@@ -62,11 +62,12 @@ def test_paper_config_trains_and_evaluates_on_mock_tfds(tmp_path, name, architec
 
 def test_square_crop_takes_the_centred_square_of_the_shorter_side():
   # ImageNet's images come in many sizes (the imagenet128 spec).
-  spec = images.ImageDatasetSpec('any', 'train', 'test', 4, 1, square_crop=True)
+  spec = images.ImageDatasetSpec('any', 'train', 'validation', 'test', 4, 1, square_crop=True)
   image = np.zeros((12, 8, 1), np.uint8)
   image[2:10] = 255  # the centred 8x8 square is white, the rows above and below black
   assert np.array_equal(images.to_unit_images(image, spec), np.ones((4, 4, 1), np.float32))
-  whole = images.to_unit_images(image, images.ImageDatasetSpec('any', 'train', 'test', 4, 1))
+  whole = images.to_unit_images(
+      image, images.ImageDatasetSpec('any', 'train', 'validation', 'test', 4, 1))
   assert whole.min() < 0.5  # resized whole, the black rows stay
 
 
@@ -74,7 +75,7 @@ def test_digits_builder_prepares_offline(tmp_path):
   config = _shrunk('digits', tmp_path / 'tfds')
   dataset = data.load_dataset(config)  # prepares sklearn_digits on first use
   assert dataset.data_shape == (32, 32, 1)
-  assert dataset.heldout.shape == (6, 32, 32, 1)
+  assert dataset.heldout('test').images.shape == (6, 32, 32, 1)
   train_source = tfds.data_source('sklearn_digits', split='train', data_dir=str(tmp_path / 'tfds'))
   test_source = tfds.data_source('sklearn_digits', split='test', data_dir=str(tmp_path / 'tfds'))
   assert (len(train_source), len(test_source)) == (1500, 297)
@@ -94,10 +95,11 @@ def test_image_batches_are_a_function_of_the_step_and_split_by_process(tmp_path)
   shares = [next(dataset.batches(2, global_batch_size=8, process_index=p, process_count=2))['x']
             for p in range(2)]
   np.testing.assert_array_equal(np.concatenate(shares), first[2])
-  # An epoch (1,500 images, drop the remainder) visits each image once.
+  # An epoch (the 1,200 training digits; the last 300 of the 1,500 validate) visits
+  # each image once.
   epoch = np.concatenate([b['x'] for b, _ in zip(
-      dataset.batches(0, global_batch_size=100), range(15))])
-  assert len(np.unique(epoch.reshape(len(epoch), -1), axis=0)) > 1400  # a few duplicates exist
+      dataset.batches(0, global_batch_size=100), range(12))])
+  assert len(np.unique(epoch.reshape(len(epoch), -1), axis=0)) > 1150  # a few duplicates exist
 
 
 def test_missing_dataset_says_what_to_run(tmp_path):
@@ -145,11 +147,9 @@ def test_image_metrics_by_hand():
     def decode(self, z, y):
       return np.zeros((len(z), 4, 4, 1), np.float32)
 
-  class Data:
-    heldout = np.random.default_rng(0).uniform(size=(10, 4, 4, 1)).astype(np.float32)
-    heldout_conditions = None
-
-  metrics, arrays = evaluation.evaluate_images(Perfect(), Data(), num_samples=4)
+  heldout = np.random.default_rng(0).uniform(size=(10, 4, 4, 1)).astype(np.float32)
+  metrics, arrays = evaluation.evaluate_images(Perfect(), data.HeldOut(heldout, None, None),
+                                               num_samples=4)
   assert metrics['reconstruction_mse'] == 0 and metrics['reconstruction_ratio'] == 0
   assert metrics['random_pair_distance'] > 0
   assert arrays['interpolations'].shape == (5 * evaluation.INTERPOLATION_STEPS, 4, 4, 1)

@@ -86,8 +86,8 @@ def test_render_names_what_a_marker_points_at_that_is_not_there(tmp_path):
   with pytest.raises(render.RenderError, match="'84.97% \\+- 0.00%' is not a number"):
     render.render('<!--n sweep:numbers/tables/0/rows/raw pixels/1|{pct:.1f}-->x<!--/n-->',
                   all_records)
-  assert render.render('<!--n sweep:numbers/tables/0/rows/raw pixels/2|{:.1f}-->x<!--/n-->',
-                       all_records) == '<!--n sweep:numbers/tables/0/rows/raw pixels/2|{:.1f}-->3.0<!--/n-->'
+  marker = '<!--n sweep:numbers/tables/0/rows/raw pixels/2|{:.1f}-->'
+  assert render.render(marker + 'x<!--/n-->', all_records) == marker + '3.0<!--/n-->'
   with pytest.raises(render.RenderError, match="No row 'gan'"):
     render.render('<!--table sweep:0 rows=gan-->\n<!--/table-->', all_records)
 

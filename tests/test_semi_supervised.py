@@ -162,7 +162,7 @@ def test_a_dataset_without_labels_is_refused(tiny_config):
 def test_more_labels_than_the_split_stops_before_the_workdir_is_touched(digits_dir,
                                                                        tmp_path):
   config = _digits_config(digits_dir, **{'method_options.num_labels': 2000})
-  with pytest.raises(ValueError, match=r'num_labels=2000 is more than the 1500 examples'):
+  with pytest.raises(ValueError, match=r'num_labels=2000 is more than the 1200 examples'):
     train.train_and_evaluate(config, str(tmp_path / 'run'))
   assert not (tmp_path / 'run').exists()
 
@@ -269,10 +269,11 @@ def test_a_run_reports_test_error_and_the_model_classifies(digits_dir, tmp_path)
   assert json.loads((tmp_path / 'run' / 'eval.json').read_text()) == metrics
   model = ali_jax.load(str(tmp_path / 'run'))
   dataset = data.load_dataset(_digits_config(digits_dir))
-  predicted = model.classify(dataset.heldout)
+  test = dataset.heldout('test')  # the final evaluation's
+  predicted = model.classify(test.images)
   assert predicted.shape == (20,) and predicted.dtype.kind == 'i'
-  assert np.mean(predicted != dataset.heldout_labels) == pytest.approx(metrics['test_error'])
-  assert model.class_logits(dataset.heldout[:3]).shape == (3, 10)
+  assert np.mean(predicted != test.labels) == pytest.approx(metrics['test_error'])
+  assert model.class_logits(test.images[:3]).shape == (3, 10)
 
 
 def test_an_unlabelled_model_does_not_classify(digits_dir, tmp_path):

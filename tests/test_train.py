@@ -49,6 +49,27 @@ def test_train_writes_metrics_images_summaries_and_checkpoints(tmp_path, tiny_co
   assert record['sessions'][0]['packages']['jax'] == jax.__version__
 
 
+@pytest.mark.parametrize('final_split', ['test', 'validation'])
+def test_only_the_final_evaluation_may_read_the_test_split(tmp_path, tiny_config,
+                                                           monkeypatch, final_split):
+  """Evaluations during training (step 8 of 12 here) read the validation split; the
+  last reads data.final_split: the test split once, or never in a sweep's run."""
+  tiny_config.data.final_split = final_split
+  reads, load = [], data.load_dataset
+
+  def recording(config):
+    dataset = load(config)
+    heldout = dataset.heldout
+    dataset.heldout = lambda split: reads.append(split) or heldout(split)
+    return dataset
+
+  monkeypatch.setattr(data, 'load_dataset', recording)
+  metrics = train.train_and_evaluate(tiny_config, str(tmp_path))
+  assert reads == ['validation', final_split]
+  assert json.loads((tmp_path / 'eval_validation.json').read_text())['step'] == 8
+  assert json.loads((tmp_path / 'eval.json').read_text()) == metrics
+
+
 def test_load_round_trips_the_trained_model(tmp_path, tiny_config):
   tiny_config.model.encoder = 'gaussian'
   metrics = train.train_and_evaluate(tiny_config, str(tmp_path))
@@ -56,10 +77,10 @@ def test_load_round_trips_the_trained_model(tmp_path, tiny_config):
   assert model.step == 12
   # The loaded model reproduces the run's own evaluation exactly.
   reloaded, _ = evaluation.evaluate_mixture(
-      model, data.load_dataset(tiny_config), num_samples=tiny_config.data.num_eval_samples,
-      seed=tiny_config.seed)
+      model, data.load_dataset(tiny_config).heldout(data.TEST),
+      num_samples=tiny_config.data.num_eval_samples, seed=tiny_config.seed)
   assert reloaded | {'step': 12} == metrics
-  x = data.load_dataset(tiny_config).heldout[:37]
+  x = data.load_dataset(tiny_config).heldout('test').images[:37]
   z = model.encode(x, seed=3)
   assert z.shape == (37, 2) and z.dtype == np.float32
   np.testing.assert_array_equal(model.reconstruct(x, seed=3), model.decode(z))

@@ -2,13 +2,23 @@
 
 Every dataset gives `batches(start_step, global_batch_size=..., process_index=...,
 process_count=...)`, an iterator over this process's share of each global
-batch ({'x': ..., and 'y' for conditional models}), a held-out set `heldout`
-(with `heldout_conditions`) and its `data_shape`.
+batch ({'x': ..., and 'y' for conditional models}), `heldout(split)`, the
+HeldOut set of VALIDATION or TEST, and its `data_shape`.
+
+Choices (settings, early looks, SVM C, probe weight decay) are made on
+VALIDATION, never trained on; TEST is read for the numbers a run reports
+(config.data.final_split).
 """
 import numpy as np
 
 from ali_jax.data import images
 from ali_jax.data import mixture
+from ali_jax.data import heldout as heldout_lib
+
+VALIDATION = 'validation'
+TEST = 'test'
+HELDOUT_SPLITS = (VALIDATION, TEST)
+HeldOut = heldout_lib.HeldOut
 
 IMAGE_DATASETS = tuple(images.SPECS)
 DATASETS = ('mixture',) + IMAGE_DATASETS
@@ -97,7 +107,9 @@ def load_dataset(config):
                                num_heldout=config.data.num_heldout)
   if config.data_source == 'fake':
     return images.FakeImageData(config, shape)
-  spec = images.SPECS[config.dataset]
-  train_source = _tfds_source(config, spec.train_split)
-  heldout_source = _tfds_source(config, spec.heldout_split)
-  return images.ImageData(config, train_source=train_source, heldout_source=heldout_source)
+  splits = images.SPECS[config.dataset].splits(config.data.carve_validation)
+  source = lambda part: _tfds_source(config, splits[part])
+  return images.ImageData(
+      config, train_source=source('train'),
+      heldout_sources={split: source(split) for split in HELDOUT_SPLITS},
+      labels_source=source('labels') if splits['labels'] != splits['train'] else None)

@@ -10,7 +10,7 @@ hosts see together exactly what one host would.
 import dataclasses
 import itertools
 import os
-from typing import Optional
+from typing import Optional, Tuple
 
 from absl import logging
 import grain
@@ -18,15 +18,24 @@ import numpy as np
 from PIL import Image
 
 from ali_jax.data import labelled as labelled_lib
+from ali_jax.data.heldout import HeldOut
 
 READ_THREADS = 8
 
 
 @dataclasses.dataclass(frozen=True)
 class ImageDatasetSpec:
+  """Where a dataset's images come from (TFDS split syntax for each part).
+
+  train_split: what the networks train on; validation_split: what every choice
+  (settings, C, weight decay, early looks) is made on, carved from the training
+  data where the dataset has no validation split of its own and never trained on;
+  test_split: read once, for the reported numbers.
+  """
   tfds_name: str
   train_split: str
-  heldout_split: str
+  validation_split: str
+  test_split: str
   image_size: int
   channels: int
   center_crop: Optional[int] = None  # crop a centred square this big, then resize
@@ -36,21 +45,39 @@ class ImageDatasetSpec:
   # Classes of the 'label' feature that the class-reading metrics use
   # (ali_jax/classifier.py); 0: no such metrics.
   num_classes: int = 0
+  # Where the labelled methods' labels are drawn (None: the training split).
+  labels_split: Optional[str] = None
+  # (training, held-out) splits of runs made before validation was carved out of the
+  # training data (config.data.carve_validation=False): every evaluation read the
+  # held-out one. None: the same as (train_split, test_split).
+  before_validation: Optional[Tuple[str, str]] = None
+
+  def splits(self, carve_validation):
+    """{'train', 'validation', 'test', 'labels'}: the TFDS split of each part."""
+    if carve_validation:
+      return dict(train=self.train_split, validation=self.validation_split,
+                  test=self.test_split, labels=self.labels_split or self.train_split)
+    train, heldout = self.before_validation or (self.train_split, self.test_split)
+    return dict(train=train, validation=heldout, test=heldout, labels=train)
 
 
 _BUILD = ('pip install tensorflow-cpu  # preparing stock TFDS datasets needs TensorFlow\n'
           '  tfds build {name} --data_dir={data_dir} --file_format=array_record')
 
 SPECS = {
-    # The paper trains on SVHN's `extra` split (531,131 images).
-    'svhn': ImageDatasetSpec('svhn_cropped', 'extra', 'test', 32, 3,
-                             how_to_prepare=_BUILD, num_classes=10),
+    # The paper trains on SVHN's `extra` split (531,131 images); Salimans et al.
+    # draw the semi-supervised labels from `train`, whose last 10,000 validate.
+    'svhn': ImageDatasetSpec('svhn_cropped', 'extra', 'train[63257:]', 'test', 32, 3,
+                             how_to_prepare=_BUILD, num_classes=10,
+                             labels_split='train[:63257]', before_validation=('extra', 'test')),
     # The paper's code: train[0:45000], validation train[45000:].
-    'cifar10': ImageDatasetSpec('cifar10', 'train[:45000]', 'train[45000:]', 32, 3,
-                                how_to_prepare=_BUILD, num_classes=10),
+    'cifar10': ImageDatasetSpec('cifar10', 'train[:45000]', 'train[45000:]', 'test', 32, 3,
+                                how_to_prepare=_BUILD, num_classes=10,
+                                before_validation=('train[:45000]', 'train[45000:]')),
     # 218x178 aligned faces: the centred 108x108 square, resized to 64x64.
     'celeba': ImageDatasetSpec(
-        'celeb_a', 'train', 'validation', 64, 3, center_crop=108,
+        'celeb_a', 'train', 'validation', 'test', 64, 3, center_crop=108,
+        before_validation=('train', 'validation'),
         how_to_prepare=(
             'CelebA\'s automatic download is often refused. Put the five files named in '
             "tfds's celeb_a checksums.tsv (img_align_celeba.zip, list_eval_partition.txt, "
@@ -59,27 +86,36 @@ SPECS = {
             '  tfds build celeb_a --data_dir={data_dir} --manual_dir=M '
             '--file_format=array_record')),
     # Full ImageNet (ILSVRC2012) at 128x128, for BigBiGAN (configs/bigbigan_imagenet128.py).
+    # ILSVRC2012's test labels are not public: its `validation` split is the test
+    # split here, and the last 10,000 training images validate.
     'imagenet128': ImageDatasetSpec(
-        'imagenet2012', 'train', 'validation', 128, 3, square_crop=True, num_classes=1000,
+        'imagenet2012', 'train[:1271167]', 'train[1271167:]', 'validation', 128, 3,
+        square_crop=True, num_classes=1000, before_validation=('train', 'validation'),
         how_to_prepare=('Download ILSVRC2012 into a folder M (it needs a licence), then:\n'
                         '  pip install tensorflow-cpu\n  tfds build imagenet2012 '
                         '--data_dir={data_dir} --manual_dir=M --file_format=array_record')),
     # Downsampled ImageNet (Chrabaszcz et al. 2017); the paper centre-crops
     # before downsampling, this builder resizes whole images.
     'imagenet64': ImageDatasetSpec(
-        'imagenet_resized/64x64', 'train', 'validation', 64, 3,
+        'imagenet_resized/64x64', 'train[:1271167]', 'train[1271167:]', 'validation', 64, 3,
+        before_validation=('train', 'validation'),
         how_to_prepare=('Download ILSVRC2012 into a folder M (it needs a licence), then:\n'
                         '  pip install tensorflow-cpu\n  tfds build imagenet_resized/64x64 '
                         '--data_dir={data_dir} --manual_dir=M --file_format=array_record')),
-    # BiGAN's permutation-invariant experiments (configs/bigan_mnist_mlp.py).
-    'mnist': ImageDatasetSpec('mnist', 'train', 'test', 28, 1, how_to_prepare=_BUILD,
-                              num_classes=10),
-    # scikit-learn's digits (shipped, no download): prepared automatically.
-    'digits': ImageDatasetSpec('sklearn_digits', 'train', 'test', 32, 1, num_classes=10),
+    # BiGAN's permutation-invariant experiments (configs/bigan_mnist_mlp.py); BiGAN's
+    # code validates on the last 10,000 training images.
+    'mnist': ImageDatasetSpec('mnist', 'train[:50000]', 'train[50000:]', 'test', 28, 1,
+                              how_to_prepare=_BUILD, num_classes=10,
+                              before_validation=('train', 'test')),
+    # scikit-learn's digits (shipped, no download): prepared automatically; 1,500
+    # training digits, the last 300 of them validate.
+    'digits': ImageDatasetSpec('sklearn_digits', 'train[:1200]', 'train[1200:]', 'test', 32, 1,
+                               num_classes=10, before_validation=('train', 'test')),
     # Prepared automatically from the original files in config.data.manual_dir
     # (ali_jax/data/fashion_mnist_builder.py).
-    'fashion_mnist': ImageDatasetSpec('fashion_mnist', 'train', 'test', 28, 1,
-                                      num_classes=10),
+    # The last 10,000 training images validate, as BiGAN's MNIST.
+    'fashion_mnist': ImageDatasetSpec('fashion_mnist', 'train[:50000]', 'train[50000:]', 'test',
+                                      28, 1, num_classes=10, before_validation=('train', 'test')),
 }
 
 CELEBA_ATTRIBUTES = 40
@@ -129,9 +165,11 @@ def _with_labelled(batches, labelled, start_step, global_batch_size, process_ind
 
 
 class ImageData:
-  """Training batches and a held-out set of one image dataset."""
+  """Training batches and the held-out sets (validation, test) of one image dataset."""
 
-  def __init__(self, config, *, train_source, heldout_source):
+  def __init__(self, config, *, train_source, heldout_sources, labels_source=None):
+    """heldout_sources: {'validation': source, 'test': source}; labels_source: where
+    the labelled methods draw their labels (the training source if None)."""
     self.spec = SPECS[config.dataset]
     self.data_shape = (self.spec.image_size, self.spec.image_size, self.spec.channels)
     self.conditional = config.model.condition_dim > 0
@@ -145,27 +183,37 @@ class ImageData:
       return out
 
     self._example = example
-    count = min(config.data.num_heldout, len(heldout_source))
-    records = [heldout_source[i] for i in range(count)]
-    self.heldout = np.stack([to_unit_images(r['image'], self.spec) for r in records])
-    self.heldout_conditions = (np.stack([_attributes(r) for r in records])
-                               if self.conditional else None)
-    # The held-out images' classes, for the class-reading metrics (None: unlabelled).
-    self.heldout_labels = (np.array([int(r['label']) for r in records], np.int64)
-                           if self.spec.num_classes else None)
-    self.labelled = self._labelled_subset(config) if _num_labels(config) else None
+    self._num_heldout = config.data.num_heldout
+    self._heldout_sources = heldout_sources
+    self._heldout = {}
+    source = train_source if labels_source is None else labels_source
+    self.labelled = self._labelled_subset(config, source) if _num_labels(config) else None
 
-  def _labelled_subset(self, config):
-    """The labelled methods' examples (ali_jax/data/labelled.py)."""
+  def heldout(self, split):
+    """The HeldOut set of `split` ('validation' or 'test'): its first num_heldout images,
+    read once."""
+    if split not in self._heldout:
+      source = self._heldout_sources[split]
+      records = [source[i] for i in range(min(self._num_heldout, len(source)))]
+      self._heldout[split] = HeldOut(
+          np.stack([to_unit_images(r['image'], self.spec) for r in records]),
+          np.stack([_attributes(r) for r in records]) if self.conditional else None,
+          # Their classes, for the class-reading metrics (None: unlabelled).
+          np.array([int(r['label']) for r in records], np.int64)
+          if self.spec.num_classes else None)
+    return self._heldout[split]
+
+  def _labelled_subset(self, config, source):
+    """The labelled methods' examples (ali_jax/data/labelled.py), drawn from `source`."""
     options = config.method_options
-    if options.num_labels > len(self._train_source):
+    if options.num_labels > len(source):
       raise ValueError(f'config.method_options.num_labels={options.num_labels} is more than '
-                       f'the {len(self._train_source)} examples of the training split of '
+                       f'the {len(source)} examples of the labelled split of '
                        f'{config.dataset}: lower it.')
     walked = {}  # index -> record: the chosen ones are not read a second time
     indices = labelled_lib.balanced_subset(
-        lambda i: walked.setdefault(i, self._train_source[i])['label'],
-        len(self._train_source), num_labels=options.num_labels,
+        lambda i: walked.setdefault(i, source[i])['label'],
+        len(source), num_labels=options.num_labels,
         num_classes=self.spec.num_classes, seed=options.labels_seed)
     records = [walked[int(i)] for i in indices]
     return labelled_lib.LabelledSubset(
@@ -209,11 +257,11 @@ class FakeImageData:
     self._condition_dim = config.model.condition_dim
     self._seed = config.seed
     rng = np.random.default_rng([config.seed, 99])
-    self.heldout = rng.uniform(size=(config.data.num_heldout,) + data_shape).astype(np.float32)
-    self.heldout_conditions = (rng.integers(0, 2, (config.data.num_heldout,
-                                                   self._condition_dim)).astype(np.float32)
-                               if self.conditional else None)
-    self.heldout_labels = None  # noise has no classes
+    # One set of noise stands for every held-out split; noise has no classes.
+    self._noise = HeldOut(
+        rng.uniform(size=(config.data.num_heldout,) + data_shape).astype(np.float32),
+        rng.integers(0, 2, (config.data.num_heldout, self._condition_dim)).astype(np.float32)
+        if self.conditional else None, None)
     # The labelled methods' step also takes noise, labelled with random classes.
     num_labels = _num_labels(config)
     self.labelled = labelled_lib.LabelledSubset(
@@ -221,8 +269,12 @@ class FakeImageData:
         rng.integers(0, SPECS[config.dataset].num_classes, num_labels).astype(np.int32),
         seed=config.seed) if num_labels else None
 
+  def heldout(self, split):
+    del split
+    return self._noise
+
   def first_images(self, count):
-    return self.heldout[:count]
+    return self._noise.images[:count]
 
   def batches(self, start_step, *, global_batch_size, process_index=0, process_count=1):
     return _with_labelled(self._unlabelled_batches(start_step, global_batch_size,

@@ -5,9 +5,12 @@ seed, so runs with different seeds are scored on the same points.
 """
 import numpy as np
 
+from ali_jax.data.heldout import HeldOut
+
 GRID = (-4.0, -2.0, 0.0, 2.0, 4.0)
 STD = 0.05
 HELDOUT_SEED = 1606_00704  # the ALI paper's arXiv number: any fixed value would do
+VALIDATION_SEED = HELDOUT_SEED + 1  # the validation points: another fresh sample
 
 CENTRES = np.array([(a, b) for a in GRID for b in GRID], np.float32)
 
@@ -33,13 +36,20 @@ class MixtureData:
   """The mixture's training and held-out sets."""
 
   data_shape = (2,)
-  heldout_conditions = None  # the mixture has no conditional variant
 
   def __init__(self, *, seed, num_train, num_heldout):
     self._seed = seed
     self.train, _ = sample(np.random.default_rng([seed, 25]), num_train)
-    self.heldout, _ = sample(np.random.default_rng(HELDOUT_SEED), num_heldout)
+    # Held-out points: fresh samples, test from HELDOUT_SEED, validation from another.
+    # (No conditions: the mixture has no conditional variant; no labels.)
+    self._heldout = {
+        split: HeldOut(sample(np.random.default_rng(sample_seed), num_heldout)[0], None, None)
+        for split, sample_seed in (('test', HELDOUT_SEED), ('validation', VALIDATION_SEED))}
     self._epoch_order = (None, None)  # (epoch, permutation): one shuffle per epoch
+
+  def heldout(self, split):
+    """The HeldOut points of `split` ('validation' or 'test')."""
+    return self._heldout[split]
 
   def global_batch_indices(self, step, global_batch_size, seed):
     """The training indices of the global batch at `step`, a pure function of it.

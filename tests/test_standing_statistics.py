@@ -1,0 +1,50 @@
+"""Standing batch-norm statistics: recomputed from training batches before evaluation."""
+import numpy as np
+
+from ali_jax import inference
+from ali_jax import networks as networks_lib
+from ali_jax import run_setup
+from ali_jax import standing_statistics
+from ali_jax import state as state_lib
+from configs import bigan_mnist_mlp
+from configs import svhn_semi_supervised
+
+
+def _batches(count, seed=0):
+  rng = np.random.default_rng(seed)
+  return [{'x': rng.uniform(size=(16, 28, 28, 1)).astype(np.float32)} for _ in range(count)]
+
+
+def test_standing_statistics_are_the_mean_of_each_batchs_statistics():
+  """BiGAN's E: x -> FC1024 + b -> LeakyReLU -> FC1024 -> BN: the standing statistics of
+  that BN are the mean over the batches of its input's batch mean and variance."""
+  config = bigan_mnist_mlp.get_config()
+  run = run_setup.RunSetup(config)
+  state = state_lib.create_train_state(run)
+  batches = _batches(3)
+  model = inference.TrainedModel(run, state, standing_batches=batches)
+  params = state.encoder.params
+  means, variances = [], []
+  for batch in batches:
+    h = batch['x'].reshape(16, -1) @ params['Dense_0']['kernel'] + params['Dense_0']['bias']
+    h = np.where(h > 0, h, 0.2 * h) @ params['Dense_1']['kernel']
+    means.append(h.mean(0))
+    variances.append(h.var(0))
+  standing = model._variables['encoder']['batch_stats']['BatchNorm_0']  # pylint: disable=protected-access
+  np.testing.assert_allclose(standing['mean'], np.mean(means, 0), rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(standing['var'], np.mean(variances, 0), rtol=1e-4, atol=1e-6)
+  # Every network of BiGAN's (its --deploy_iters); the saved statistics are untouched.
+  for name in networks_lib.NETWORK_NAMES:
+    assert not np.allclose(model._variables[name]['batch_stats']['BatchNorm_0']['var'],  # pylint: disable=protected-access
+                           getattr(state, name).batch_stats['BatchNorm_0']['var'])
+  assert np.all(np.asarray(state.encoder.batch_stats['BatchNorm_0']['var']) == 1.0)
+
+
+def test_which_networks_get_standing_statistics():
+  semi = svhn_semi_supervised.get_config()  # D averaged at 0.9999
+  averaged = state_lib.averaged_networks(semi)
+  assert standing_statistics.networks_to_recompute(semi, averaged) == ('discriminator',)
+  semi.evaluation.standing_statistics_batches = 0
+  assert standing_statistics.networks_to_recompute(semi, averaged) == ()
+  bigan = bigan_mnist_mlp.get_config()
+  assert standing_statistics.networks_to_recompute(bigan, ()) == networks_lib.NETWORK_NAMES
