@@ -1,6 +1,6 @@
 """Run once: seed 0's grids of the first five rows, cut out of a3c711a's figure.
 
-  python experiments/results/representation_comparison_fashion_mnist_images/cut_from_figure.py \
+  python experiments/cut_from_figure.py \
       experiments/results/representation_comparison_fashion_mnist.png \
       experiments/results/representation_comparison_fashion_mnist_images
 
