@@ -368,20 +368,33 @@ def class_references_for_run(config, dataset):
   from ali_jax import classifier as classifier_lib  # pylint: disable=g-import-not-at-top
   from ali_jax.data import images  # pylint: disable=g-import-not-at-top
   evaluation_config = config.get('evaluation', {})
-  if (not hasattr(dataset, 'labelled_training_images')
-      or dataset.heldout(data.TEST).labels is None
-      or not evaluation_config.get('class_metrics', False)):
+  if (not evaluation_config.get('class_metrics', False)
+      or not hasattr(dataset, 'labelled_training_images')
+      or not images.SPECS[config.dataset].num_classes):
     return None
   spec = images.SPECS[config.dataset]
   train_images, train_labels = dataset.labelled_training_images(
       evaluation_config.reference_examples)
-  test = dataset.heldout(data.TEST)
+  test = lambda: (dataset.heldout(data.TEST).images, dataset.heldout(data.TEST).labels)
   classifier = classifier_lib.load_or_train(
       classifier_lib.cache_dir(images.default_data_dir(config), config.dataset,
                                spec.splits(config.data.carve_validation)['train']),
       num_classes=spec.num_classes, image_shape=dataset.data_shape,
-      train_split=lambda: (train_images, train_labels),
-      test_split=lambda: (test.images, test.labels))
-  return {split: class_references(classifier, train_images, train_labels,
-                                  dataset.heldout(split).images, dataset.heldout(split).labels)
-          for split in data.HELDOUT_SPLITS}
+      train_split=lambda: (train_images, train_labels), test_split=test)
+  # Each split's references are made when an evaluation first reads that split, so
+  # the test split's only at the final evaluation.
+  return _ReferencesBySplit(lambda split: class_references(
+      classifier, train_images, train_labels, dataset.heldout(split).images,
+      dataset.heldout(split).labels))
+
+
+class _ReferencesBySplit(dict):
+  """{split: ClassReferences}, each made on first use."""
+
+  def __init__(self, make):
+    super().__init__()
+    self._make = make
+
+  def __missing__(self, split):
+    self[split] = references = self._make(split)
+    return references

@@ -11,7 +11,9 @@ wrong ones:
 Standing statistics are the mean, over `evaluation.standing_statistics_batches`
 training batches, of each batch-norm layer's batch mean and variance, with the
 parameters that inference uses; which networks get them is
-`evaluation.standing_statistics_for` ('averaged' or 'all'). The batches are the
+`evaluation.standing_statistics_for` ('averaged' or 'all'; D only where it classifies at
+inference, in the labelled methods). Other state in the batch_stats collection
+(spectral normalisation's power-iteration vectors) is kept as saved. The batches are the
 first of the run's training order (the same data, prior and noise draws every
 time), so the evaluation and `ali_jax.load` compute the same statistics.
 """
@@ -19,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ali_jax import methods
 from ali_jax import networks as networks_lib
 from ali_jax import priors
 
@@ -38,33 +41,62 @@ def networks_to_recompute(config, averaged_networks):
   return tuple(averaged_networks)
 
 
+def _is_batch_norm_statistic(path):
+  """Whether a batch_stats leaf is a batch-norm mean or variance (the collection also
+  holds other state, e.g. spectral normalisation's power-iteration vectors)."""
+  return getattr(path[-1], 'key', None) in ('mean', 'var')
+
+
 def batch_statistics(network, momentum=networks_lib.BATCH_NORM_MOMENTUM):
-  """(variables, dropout_key, *inputs) -> every batch-norm layer's statistics of this batch.
+  """(variables, dropout_key, *inputs) -> the batch_stats collection with every batch-norm
+  mean and variance replaced by this batch's own (other state kept as saved).
 
   flax's BatchNorm moves its population statistics p to m p + (1 - m) batch: from
   p = 0, one training-mode call leaves (1 - m) times the batch's own statistics.
   `network` must be built without a device axis (one process, one device).
   """
+  map_with_path = jax.tree_util.tree_map_with_path
+
   def statistics(variables, dropout_key, *inputs):
-    zeros = jax.tree.map(jnp.zeros_like, variables['batch_stats'])
-    _, updated = network.apply({'params': variables['params'], 'batch_stats': zeros},
+    saved = variables['batch_stats']
+    zeroed = map_with_path(lambda path, s: jnp.zeros_like(s) if _is_batch_norm_statistic(path)
+                           else s, saved)
+    _, updated = network.apply({'params': variables['params'], 'batch_stats': zeroed},
                                *inputs, train=True, mutable=['batch_stats'],
                                rngs={'dropout': dropout_key})
-    return jax.tree.map(lambda s: s / (1 - momentum), updated['batch_stats'])
+    return map_with_path(lambda path, new, old: new / (1 - momentum)
+                         if _is_batch_norm_statistic(path) else old,
+                         updated['batch_stats'], saved)
   return statistics
+
+
+def _discriminator_inputs(config, x, y, z, noise, batch, encode, decode):
+  """D's batches of one standing step, as its method's training step gives them (the
+  labelled pairs with the encoder mean, as D classifies them at inference)."""
+  labelled_x = batch['x_labelled']
+  labelled = (labelled_x, encode(labelled_x, np.zeros((len(labelled_x), noise.shape[1]),
+                                                      np.float32)))
+  if config.method == methods.SUPERVISED:
+    return [labelled]
+  return [(x, encode(x, noise, *y), *y), (decode(z, *y), z, *y), labelled]
 
 
 def recompute(run, variables, batches, names):
   """{name: standing batch_stats} of the networks `names`, over the training `batches`.
 
   run: the run's run_setup.RunSetup; variables: {name: {'params', 'batch_stats'}} as
-  inference uses them. D's batches are pairs as in training: (x, E(x)) and (G(z), z),
-  in one batch or two (model.discriminator_batches), E and G as `variables` give them.
+  inference uses them. D is recomputed only for the methods whose D classifies
+  (semi_supervised, supervised; for the others D plays no part in inference), on its
+  method's training batches (E and G as `variables` give them), in one batch or one per
+  kind as model.discriminator_batches says.
   """
   config = run.config
+  if config.method not in methods.LABELLED_METHODS:
+    names = tuple(n for n in names if n != 'discriminator')
   key = jax.random.PRNGKey(SEED)
+  encode = lambda *a: run.jitted_encoder()(variables['encoder'], *a)
+  decode = lambda *a: run.jitted_generator()(variables['generator'], *a)
   totals, count = {}, 0
-  variables = dict(variables)
   for i, batch in enumerate(batches):
     prior_key, noise_key, dropout_key = jax.random.split(jax.random.fold_in(key, i), 3)
     x = np.asarray(batch['x'])
@@ -72,21 +104,22 @@ def recompute(run, variables, batches, names):
     shape = (len(x), run.latent_dim)
     noise = jax.random.normal(noise_key, shape)
     z = priors.sample(prior_key, shape, run.prior)
-    inputs = {'encoder': (x, noise, *y), 'generator': (z, *y)}
+    calls = {'encoder': [(x, noise, *y)], 'generator': [(z, *y)]}
     if 'discriminator' in names:
-      z_hat = run.jitted_encoder()(variables['encoder'], x, noise, *y)
-      x_tilde = run.jitted_generator()(variables['generator'], z, *y)
-      pairs = [(x, z_hat, *y), (x_tilde, z, *y)]
+      pairs = _discriminator_inputs(config, x, y, z, noise, batch, encode, decode)
       if config.model.discriminator_batches == networks_lib.JOINT:
         pairs = [tuple(np.concatenate(parts) for parts in zip(*pairs))]
+      calls['discriminator'] = pairs
     for name in names:
-      calls = [inputs[name]] if name != 'discriminator' else pairs
-      for call in calls:
-        stats = run.jitted_batch_statistics(name)(variables[name], dropout_key, *call)
-        stats = jax.tree.map(lambda s: s / len(calls), stats)
+      for inputs in calls[name]:
+        stats = run.jitted_batch_statistics(name)(variables[name], dropout_key, *inputs)
+        stats = jax.tree.map(lambda s, n=len(calls[name]): s / n, stats)
         totals[name] = stats if name not in totals else jax.tree.map(jnp.add, totals[name],
                                                                       stats)
     count += 1
   if not count:
     raise ValueError('No training batches to compute standing statistics from.')
-  return {name: jax.tree.map(lambda s: s / count, total) for name, total in totals.items()}
+  # Other state in batch_stats (spectral normalisation's) is as saved in every batch.
+  return {name: jax.tree_util.tree_map_with_path(
+      lambda path, total, saved: total / count if _is_batch_norm_statistic(path) else saved,
+      total, variables[name]['batch_stats']) for name, total in totals.items()}

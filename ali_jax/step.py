@@ -46,7 +46,8 @@ class NetworkCalls:
 
   Trained networks (those in `params`) run in training mode and the batch
   statistics of their FIRST call become their new population statistics
-  (later calls, such as ALICE's cycle, only read); frozen networks run in
+  (later calls, such as ALICE's cycle, only read; D's separate calls under
+  discriminator_batches='separate' move them in turn); frozen networks run in
   inference mode with their saved parameters.
   """
 
@@ -62,9 +63,11 @@ class NetworkCalls:
     self.loss_form = loss_form
     self.new_batch_stats = {}
 
-  def _apply(self, name, *args, collect_intermediates=False, continue_statistics=False):
+  def _apply(self, name, *args, collect_intermediates=False, continue_statistics=False,
+             call_index=0):
     """continue_statistics: start from the population statistics that this step's
-    earlier call left (and keep this call's), as a second training batch would."""
+    earlier call left (and keep this call's), as a second training batch would.
+    call_index: a later call of the same batch of calls draws its own dropout masks."""
     saved = getattr(self._state, name)
     trained = name in self._params
     continued = continue_statistics and trained and name in self.new_batch_stats
@@ -78,8 +81,10 @@ class NetworkCalls:
       return network.apply(variables, *args, train=trained, mutable=mutable,
                            rngs={'dropout': dropout_key})
 
+    dropout_key = (jax.random.fold_in(self._dropout_key, call_index) if call_index
+                   else self._dropout_key)
     output, new_variables = remat_lib.rematerialised(apply, self._remat)(
-        variables, args, self._dropout_key)
+        variables, args, dropout_key)
     if continued:
       self.new_batch_stats[name] = new_variables.get('batch_stats', {})
     elif trained:
@@ -114,8 +119,8 @@ class NetworkCalls:
     statistics), or one call each with its own statistics. Separately, the population
     statistics move with each batch in turn, as over consecutive training batches."""
     if self.discriminator_batches == networks_lib.SEPARATE:
-      return [self._apply('discriminator', *batch, continue_statistics=True)[0]
-              for batch in batches]
+      return [self._apply('discriminator', *batch, continue_statistics=True, call_index=i)[0]
+              for i, batch in enumerate(batches)]
     xs, zs, ys = zip(*batches)
     y = None if ys[0] is None else jnp.concatenate(ys)
     outputs = self.discriminate(jnp.concatenate(xs), jnp.concatenate(zs), y)

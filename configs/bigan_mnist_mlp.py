@@ -7,10 +7,11 @@ exponential decay to 0.01x. Fashion-MNIST by default (MNIST cannot be downloaded
 on this project's machine); `--config.dataset=mnist` reads MNIST from TFDS once
 prepared (`tfds build mnist`).
 
-Shortened: BiGAN trains 400 epochs (187,500 steps of 128 images); the step takes 65 ms on 2 idle
-CPU cores (experiments/benchmark.py at d3980aa), 3.4 hours, so this config trains 50,000 steps
-(107 epochs, about an hour) with the schedule's shape kept: half at the constant rate, half
-decaying to 0.01x. `--config.num_train_steps=187500` restores BiGAN's length.
+Shortened: BiGAN trains 400 epochs of its 50,000 training images (the last 10,000 of
+the 60,000 validate; 156,250 steps of 128 images); the step takes 65 ms on 2 idle CPU
+cores (experiments/benchmark.py at d3980aa), 2.8 hours, so this config trains 50,000
+steps (128 epochs, about an hour) with the schedule's shape kept: half at the constant
+rate, half decaying to 0.01x. `--config.num_train_steps=156250` restores BiGAN's length.
 """
 from configs import common
 from ali_jax import bigan_networks

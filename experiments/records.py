@@ -155,7 +155,12 @@ def parse_table(lines):
   """{'columns', 'rows'} of a markdown table's lines (header, separator, rows)."""
   if len(lines) < 2 or not all(_SEPARATOR_CELL.match(c) for c in _cells(lines[1])):
     raise ValueError(f'Not a markdown table: {lines[:2]}')
-  return {'columns': _cells(lines[0]), 'rows': [_cells(line) for line in lines[2:]]}
+  columns, rows = _cells(lines[0]), [_cells(line) for line in lines[2:]]
+  for row in rows:  # an unescaped | in a cell would shift every later column
+    if len(row) != len(columns):
+      raise ValueError(f'A table row has {len(row)} cells under {len(columns)} columns '
+                       f'(escape a | inside a cell as \\|): {row}')
+  return {'columns': columns, 'rows': rows}
 
 
 def markdown_table(table, columns=None, rows=None):

@@ -32,12 +32,14 @@ from experiments import records as records_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-NUMBER = re.compile(r'<!--n (?P<name>[^:>]+):(?P<path>[^|>]+?)(?:\|(?P<format>[^>]*?))?-->'
-                    r'(?P<text>.*?)<!--/n-->', re.DOTALL)
+# A number's text may not hold another marker: an unclosed one is an error, not a
+# match that swallows the prose up to the next marker's end.
+NUMBER = re.compile(r'<!--n (?P<name>[^:>]+):(?P<path>[^|>]+?)(?:\|(?P<format>.*?))?-->'
+                    r'(?P<text>(?:(?!<!--n ).)*?)<!--/n-->', re.DOTALL)
 TABLE = re.compile(r'<!--table (?P<name>[^:>]+):(?P<index>\d+)(?P<options>[^>]*)-->\n'
                    r'(?P<text>.*?)<!--/table-->', re.DOTALL)
 # A pattern that writes a number: {pct...} or a spec with a numeric type ('{:.3f}').
-NUMERIC_PATTERN = re.compile(r'\{pct|\{:[^}]*[eEfFgGd%]\}')
+NUMERIC_PATTERN = re.compile(r'\{pct|\{:[^}]*([eEfFgGd%]|\.\d+)\}')
 INDEX = re.compile(r'<!--index-->\n(?P<text>.*?)<!--/index-->', re.DOTALL)
 
 
@@ -145,6 +147,9 @@ def render(text, records):
     return f'<!--table {m["name"]}:{m["index"]}{m["options"]}-->\n{body}\n<!--/table-->'
 
   def markers(part):
+    opened, closed = part.count('<!--n '), part.count('<!--/n-->')
+    if opened != closed:
+      raise RenderError(f'{opened} number markers open and {closed} close: one is unclosed.')
     part = TABLE.sub(table, NUMBER.sub(number, part))
     return INDEX.sub(lambda m: f'<!--index-->\n{index_table(records)}\n<!--/index-->', part)
 

@@ -139,3 +139,16 @@ def test_every_result_file_is_covered_by_a_record():
 def test_fenced_code_blocks_are_left_alone():
   example = 'See:\n```\n<!--n nothing:here-->x<!--/n-->\n```\n'
   assert render.render(example, {}) == example
+
+
+def test_an_unclosed_number_marker_is_named_not_swallowed():
+  records_ = {'r': {'numbers': {'a': 0.5}}}
+  with pytest.raises(render.RenderError, match='one is unclosed'):
+    render.render('A <!--n r:numbers/a-->0.1 prose. B <!--n r:numbers/a-->0.5<!--/n-->', records_)
+  assert render.render('<!--n r:numbers/a|{:>5}-->x<!--/n-->', records_) == (
+      '<!--n r:numbers/a|{:>5}-->  0.5<!--/n-->')
+
+
+def test_a_table_row_wider_than_its_header_is_refused():
+  with pytest.raises(ValueError, match='2 cells under 1 columns'):
+    records.parse_table(['| a |', '|---|', '| x | y |'])

@@ -1,4 +1,5 @@
 """Standing batch-norm statistics: recomputed from training batches before evaluation."""
+import jax
 import numpy as np
 
 from ali_jax import inference
@@ -7,6 +8,7 @@ from ali_jax import run_setup
 from ali_jax import standing_statistics
 from ali_jax import state as state_lib
 from configs import bigan_mnist_mlp
+from configs import bigbigan_fashion_mnist
 from configs import svhn_semi_supervised
 
 
@@ -30,13 +32,16 @@ def test_standing_statistics_are_the_mean_of_each_batchs_statistics():
     h = np.where(h > 0, h, 0.2 * h) @ params['Dense_1']['kernel']
     means.append(h.mean(0))
     variances.append(h.var(0))
-  standing = model._variables['encoder']['batch_stats']['BatchNorm_0']  # pylint: disable=protected-access
+  used = model._variables  # pylint: disable=protected-access
+  standing = used['encoder']['batch_stats']['BatchNorm_0']
   np.testing.assert_allclose(standing['mean'], np.mean(means, 0), rtol=1e-4, atol=1e-6)
   np.testing.assert_allclose(standing['var'], np.mean(variances, 0), rtol=1e-4, atol=1e-6)
-  # Every network of BiGAN's (its --deploy_iters); the saved statistics are untouched.
+  # E's and G's, as BiGAN's --deploy_iters; D plays no part in inference here (only the
+  # labelled methods' D classifies), so its are left; the saved statistics are untouched.
   for name in networks_lib.NETWORK_NAMES:
-    assert not np.allclose(model._variables[name]['batch_stats']['BatchNorm_0']['var'],  # pylint: disable=protected-access
-                           getattr(state, name).batch_stats['BatchNorm_0']['var'])
+    recomputed = used[name]['batch_stats']['BatchNorm_0']['var']
+    saved = getattr(state, name).batch_stats['BatchNorm_0']['var']
+    assert np.allclose(recomputed, saved) == (name == 'discriminator'), name
   assert np.all(np.asarray(state.encoder.batch_stats['BatchNorm_0']['var']) == 1.0)
 
 
@@ -48,3 +53,25 @@ def test_which_networks_get_standing_statistics():
   assert standing_statistics.networks_to_recompute(semi, averaged) == ()
   bigan = bigan_mnist_mlp.get_config()
   assert standing_statistics.networks_to_recompute(bigan, ()) == networks_lib.NETWORK_NAMES
+
+
+def test_spectral_normalisation_state_is_kept_as_saved():
+  """BigBiGAN's G keeps spectral normalisation's vectors beside its batch norm
+  statistics: only the batch norm means and variances are recomputed."""
+  config = bigbigan_fashion_mnist.get_config()  # G averaged: its statistics recomputed
+  config.batch_size = 4
+  run = run_setup.RunSetup(config)
+  state = state_lib.create_train_state(run)
+  rng = np.random.default_rng(0)
+  batches = [{'x': rng.uniform(size=(4, 28, 28, 1)).astype(np.float32)} for _ in range(2)]
+  model = inference.TrainedModel(run, state, standing_batches=batches)
+  saved = jax.tree_util.tree_leaves_with_path(state.generator.batch_stats)
+  standing = dict(jax.tree_util.tree_leaves_with_path(
+      model._variables['generator']['batch_stats']))  # pylint: disable=protected-access
+  kinds = {path[-1].key.split('/')[-1] for path, _ in saved}
+  assert {'mean', 'var', 'u', 'sigma'} <= kinds
+  for path, value in saved:
+    if path[-1].key in ('mean', 'var'):
+      assert not np.allclose(standing[path], value), path
+    else:
+      np.testing.assert_array_equal(standing[path], value)
