@@ -1,4 +1,5 @@
-"""Test helpers: steps in a loop, main.py as local processes with hard timeouts, checkpoints."""
+"""Test helpers: steps in a loop, main.py as local processes with hard timeouts, checkpoints,
+and the check that each network descends its own loss."""
 import os
 import signal
 import socket
@@ -7,11 +8,15 @@ import sys
 import time
 
 import jax
+import jax.numpy as jnp
+import optax
 
 from ali_jax import checkpoints
 from ali_jax import devices
+from ali_jax import priors
 from ali_jax import run_setup
 from ali_jax import state as state_lib
+from ali_jax import step as step_lib
 from ali_jax import workdir as workdir_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -123,3 +128,47 @@ def restored_state(workdir, config, step=None):
       manager, state_lib.create_train_state(run_setup.RunSetup(config)), step)
   manager.close()
   return jax.device_get(state)
+
+
+def assert_each_network_gets_its_own_loss_gradient(config, batch):
+  """The step's gradient of each network its last phase trains is d(that network's own
+  loss)/d(its parameters), compared as gradients (Adam's updates would hide a scale),
+  and differs from the gradient of every other loss the phase minimises."""
+  run = run_setup.RunSetup(config, axis_name=None)
+  phase = run.phases[-1]
+  state = state_lib.create_train_state(run)
+  # The step's randomness, drawn as step.py draws it on one device.
+  step_key = jax.random.fold_in(state.rng, state.step)
+  prior_key, encoder_key, dropout_key = jax.random.split(step_key, 3)
+  shape = (len(batch['x']), config.model.latent_dim)
+  z = priors.sample(prior_key, shape, config.model.prior)
+  noise = jax.random.normal(encoder_key, shape)
+  extra = {}
+  if 'x_labelled' in batch:
+    extra['labelled'] = step_lib.Labelled(batch['x_labelled'], batch['label'], jax.random.normal(
+        jax.random.fold_in(step_key, step_lib.LABELLED_NOISE_STREAM),
+        (len(batch['x_labelled']), config.model.latent_dim)))
+
+  def losses_of(params):
+    calls = step_lib.NetworkCalls(run.networks, state, params,
+                                  dropout_key=jax.random.fold_in(dropout_key, 0),
+                                  loss_form=config.loss_form, prior=config.model.prior,
+                                  discriminator_batches=config.model.discriminator_batches)
+    terms = phase.objective.losses(calls, batch['x'], batch.get('y'), z, noise, **extra)
+    return terms, calls.new_batch_stats
+
+  params = {name: getattr(state, name).params for name in phase.trains}
+  _, grads, _ = jax.jit(lambda p: step_lib.own_loss_gradients(phase.objective, losses_of,
+                                                              p))(params)
+  grad_of = lambda loss: jax.grad(lambda p: losses_of(p)[0][loss])(params)
+  distance = lambda a, b: float(optax.tree.norm(jax.tree.map(jnp.subtract, a, b)))
+  for name in phase.trains:
+    own = phase.objective.minimises[name]
+    reference = grad_of(own)[name]
+    scale = float(optax.tree.norm(reference))
+    assert scale > 0, name
+    assert distance(grads[name], reference) <= 1e-4 * scale, name  # float32, jit or not
+    for other in set(phase.objective.minimises.values()) - {own}:  # must not be descended
+      wrong = grad_of(other)[name]
+      if float(optax.tree.norm(wrong)) > 1e-6:
+        assert distance(grads[name], wrong) > 1e-2 * scale, (name, other)

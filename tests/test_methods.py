@@ -7,7 +7,6 @@ import json
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from ali_jax import config_validation
@@ -17,7 +16,6 @@ from ali_jax import methods
 from ali_jax import networks as networks_lib
 from ali_jax import run_setup
 from ali_jax import state as state_lib
-from ali_jax import step as step_lib
 from ali_jax import train
 from ali_jax import workdir as workdir_lib
 from tests import helpers
@@ -256,50 +254,11 @@ def test_method_mismatches_are_named(tiny_config, method, changes, message):
     config_validation.check_config(tiny_config, device_count=NUM_DEVICES)
 
 
-def _step_losses(run, state, phase, batch, config):
-  """params -> (loss terms, batch stats) of `phase`, with the step's own randomness."""
-  prior_key, encoder_key, dropout_key = jax.random.split(
-      jax.random.fold_in(state.rng, state.step), 3)
-  shape = (config.batch_size, config.model.latent_dim)
-  z = jax.random.normal(prior_key, shape)
-  noise = jax.random.normal(encoder_key, shape)
-
-  def losses_of(params):
-    calls = step_lib.NetworkCalls(run.networks, state, params,
-                                  dropout_key=jax.random.fold_in(dropout_key, 0),
-                                  loss_form=config.loss_form,
-                                  discriminator_batches=config.model.discriminator_batches)
-    return phase.objective.losses(calls, batch['x'], None, z, noise), calls.new_batch_stats
-  return losses_of
-
-
 @pytest.mark.parametrize('method,changes', [(m, {}) for m in methods.MIXTURE_METHODS] + [
     ('ali', {'loss_form': 'minimax'}), ('alice', {'method_options.cycle_weight': 0.5}),
     ('bigan_latent_regressor', {'model.encoder': 'deterministic'})])
 def test_each_network_gets_the_gradient_of_its_own_loss_only(tiny_config, method, changes):
-  """The step's gradient of each trained network is d(its own loss)/d(its parameters),
-  compared as gradients (Adam's updates would hide a scale): not of the sum of the
-  losses, nor of another network's loss."""
   config = _config(tiny_config, method, **changes)
-  run = run_setup.RunSetup(config, axis_name=None)
-  phase = run.phases[-1]
-  state = state_lib.create_train_state(run)
   batch = data.load_dataset(config).train_batch(0, global_batch_size=config.batch_size,
                                                 seed=config.seed)
-  losses_of = _step_losses(run, state, phase, batch, config)
-  params = {name: getattr(state, name).params for name in phase.trains}
-  _, grads, _ = jax.jit(lambda p: step_lib.own_loss_gradients(phase.objective, losses_of,
-                                                              p))(params)
-  grad_of = lambda loss: jax.grad(lambda p: losses_of(p)[0][loss])(params)
-  distance = lambda a, b: float(optax.tree.norm(jax.tree.map(jnp.subtract, a, b)))
-  losses_minimised = set(phase.objective.minimises.values())
-  for name in phase.trains:
-    own = phase.objective.minimises[name]
-    reference = grad_of(own)[name]
-    scale = float(optax.tree.norm(reference))
-    assert scale > 0, name
-    assert distance(grads[name], reference) <= 1e-4 * scale, name  # float32, jit or not
-    for other in losses_minimised - {own}:  # what the network must not descend
-      wrong = grad_of(other)[name]
-      if float(optax.tree.norm(wrong)) > 1e-6:
-        assert distance(grads[name], wrong) > 1e-2 * scale, (name, other)
+  helpers.assert_each_network_gets_its_own_loss_gradient(config, batch)

@@ -289,3 +289,9 @@ def test_the_cpu_config_is_valid():
   config = fashion_mnist_semi_supervised.get_config()
   config_validation.check_config(config, device_count=1)
   assert config.method_options.num_labels == 1000
+
+
+@pytest.mark.parametrize('method', ['semi_supervised', 'supervised'])
+def test_each_labelled_network_gets_the_gradient_of_its_own_loss_only(method):
+  config = _fake_config(method)
+  helpers.assert_each_network_gets_its_own_loss_gradient(config, _fake_batch(config))
