@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import time
 
 from absl import logging
 import flax
@@ -26,6 +27,7 @@ VERSION = 1
 BATCH_SIZE = 128
 LEARNING_RATE = 1e-3
 EPOCHS = 5
+PROGRESS_EVERY_STEPS = 200  # a log line this often while it trains
 MIN_STEPS, MAX_STEPS = 200, 3_000
 PREDICT_CHUNK = 1_000
 
@@ -61,19 +63,24 @@ def train(images, labels, num_classes, *, seed=0):
     def loss_fn(params):
       logits, _ = model.apply({'params': params}, x)
       return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-    grads = jax.grad(loss_fn)(params)
+    loss, grads = jax.value_and_grad(loss_fn)(params)
     updates, opt_state = optimizer.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state
+    return optax.apply_updates(params, updates), opt_state, loss
 
   rng = np.random.default_rng(seed)
   batch = min(BATCH_SIZE, len(images))
   order, position = rng.permutation(len(images)), 0
-  for _ in range(training_steps(len(images))):
+  num_steps, start = training_steps(len(images)), time.time()
+  for i in range(num_steps):
     if position + batch > len(order):
       order, position = rng.permutation(len(images)), 0
     rows = order[position:position + batch]
     position += batch
-    params, opt_state = step(params, opt_state, images[rows], labels[rows])
+    params, opt_state, loss = step(params, opt_state, images[rows], labels[rows])
+    if (i + 1) % PROGRESS_EVERY_STEPS == 0 or i + 1 == num_steps:  # minutes on a CPU
+      elapsed = time.time() - start
+      logging.info('Reference classifier: step %d/%d, loss %.3f, %.0f s, about %.0f s left.',
+                   i + 1, num_steps, float(loss), elapsed, elapsed / (i + 1) * (num_steps - i - 1))
   return params
 
 

@@ -256,6 +256,9 @@ def _train(run, workdir, dataset, lock, session):
       break
     phase = run.phase_at(first)
     train_step = run.pmapped_train_step(phase)
+    # The first step compiles it (tens of seconds on a CPU): say so, or the run looks hung.
+    logging.info('Compiling the train step of the %s phase (the first step waits for it).',
+                 phase.name)
     steps = range(first, phase.end)
     for step, batch in zip(steps, devices.device_batches(dataset, config.batch_size, steps)):
       state, metrics = train_step(state, batch)
