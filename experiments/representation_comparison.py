@@ -350,8 +350,12 @@ def main(argv):
       ''])
   print(report)
   if FLAGS.output:
+    kept = _output_stem() + '_images'
+    kept_images = sorted(os.path.join(kept, f) for f in os.listdir(kept)) if os.path.isdir(
+        kept) else []
     recorder.write_report(
-        FLAGS.output, report, outputs=[records_file] + ([figure] if shown else []),
+        FLAGS.output, report,
+        outputs=[records_file] + ([figure] if shown else []) + kept_images,
         title=f'Representations of {FLAGS.config}: every way of learning an encoder',
         numbers={'rows': run_records.summary(tabled)},
         trained_at=sorted({c for seeds in tabled.values() for r in seeds.values()
