@@ -109,7 +109,7 @@ class TrainedModel:
         name: {'params': averages.get(name, getattr(self._state, name).params),
                'batch_stats': getattr(self._state, name).batch_stats}
         for name in networks_lib.NETWORK_NAMES}
-    recomputed = standing_statistics.networks_to_recompute(self.config, averages)
+    recomputed = standing_statistics.networks_to_recompute(self.config)
     if recomputed and standing_batches is not None:
       standing = standing_statistics.recompute(run, self._variables, standing_batches,
                                                recomputed)
@@ -231,7 +231,7 @@ def standing_batches(config, dataset=None):
   run's order, all of each global batch), if `config` recomputes any; else None.
   dataset: the run's, or None to load it."""
   num_batches = config.get('evaluation', {}).get('standing_statistics_batches', 0)
-  if not standing_statistics.networks_to_recompute(config, state_lib.averaged_networks(config)):
+  if not standing_statistics.networks_to_recompute(config):
     return None
   dataset = dataset or data.load_dataset(config)
   return itertools.islice(dataset.batches(0, global_batch_size=config.batch_size), num_batches)

@@ -24,6 +24,7 @@ import numpy as np
 from ali_jax import methods
 from ali_jax import networks as networks_lib
 from ali_jax import priors
+from ali_jax import state as state_lib
 
 AVERAGED = 'averaged'
 ALL = 'all'
@@ -31,14 +32,18 @@ CHOICES = (AVERAGED, ALL)
 SEED = 0x57A7  # the prior, encoder noise and dropout draws of the standing batches
 
 
-def networks_to_recompute(config, averaged_networks):
-  """The names of the networks whose statistics `config` recomputes."""
+def networks_to_recompute(config):
+  """The names of the networks whose statistics `config` recomputes: the averaged ones or
+  all, less D where it plays no part in inference (only the labelled methods' D
+  classifies)."""
   evaluation = config.get('evaluation', {})
   if not evaluation.get('standing_statistics_batches', 0):
     return ()
-  if evaluation.get('standing_statistics_for', AVERAGED) == ALL:
-    return networks_lib.NETWORK_NAMES
-  return tuple(averaged_networks)
+  names = (networks_lib.NETWORK_NAMES
+           if evaluation.get('standing_statistics_for', AVERAGED) == ALL
+           else state_lib.averaged_networks(config))
+  return tuple(name for name in names
+               if name != 'discriminator' or config.method in methods.LABELLED_METHODS)
 
 
 def _is_batch_norm_statistic(path):
@@ -85,14 +90,11 @@ def recompute(run, variables, batches, names):
   """{name: standing batch_stats} of the networks `names`, over the training `batches`.
 
   run: the run's run_setup.RunSetup; variables: {name: {'params', 'batch_stats'}} as
-  inference uses them. D is recomputed only for the methods whose D classifies
-  (semi_supervised, supervised; for the others D plays no part in inference), on its
-  method's training batches (E and G as `variables` give them), in one batch or one per
-  kind as model.discriminator_batches says.
+  inference uses them. D's batches are its method's training batches (E and G as
+  `variables` give them), in one batch or one per kind as model.discriminator_batches
+  says.
   """
   config = run.config
-  if config.method not in methods.LABELLED_METHODS:
-    names = tuple(n for n in names if n != 'discriminator')
   key = jax.random.PRNGKey(SEED)
   encode = lambda *a: run.jitted_encoder()(variables['encoder'], *a)
   decode = lambda *a: run.jitted_generator()(variables['generator'], *a)

@@ -111,7 +111,8 @@ def evaluate(run, workdir, state, dataset, summaries, references=None, *, final=
         references=None if references is None else references[split])
   metrics['step'] = model.step
   if devices.is_chief():
-    (workdir_lib.save_eval if final else workdir_lib.save_validation_eval)(workdir, metrics)
+    workdir_lib.save_eval(workdir, metrics, workdir_lib.EVAL_FILE if final
+                          else workdir_lib.VALIDATION_EVAL_FILE)
     figures = (evaluation.mixture_figures if is_mixture
                else evaluation.image_figures)(arrays, step=model.step)
     workdir_lib.save_figures(workdir, figures)

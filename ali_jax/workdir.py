@@ -95,13 +95,9 @@ def write_text(file, text):
   write_bytes(file, text.encode('utf-8'))
 
 
-def save_eval(workdir, metrics):
-  write_text(path(workdir) / EVAL_FILE, json.dumps(metrics, indent=2, sort_keys=True))
-
-
-def save_validation_eval(workdir, metrics):
-  write_text(path(workdir) / VALIDATION_EVAL_FILE,
-             json.dumps(metrics, indent=2, sort_keys=True))
+def save_eval(workdir, metrics, file=EVAL_FILE):
+  """Writes `metrics` to EVAL_FILE (the final evaluation) or VALIDATION_EVAL_FILE."""
+  write_text(path(workdir) / file, json.dumps(metrics, indent=2, sort_keys=True))
 
 
 def load_record(workdir):

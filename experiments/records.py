@@ -28,6 +28,7 @@ import sys
 import time
 
 from ali_jax import provenance
+from experiments import reporting
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results')
 ARCHIVE = 'archive'
@@ -91,31 +92,21 @@ class Recorder:
     The report's tables go into the record (numbers['tables']) and are marked in
     the report, so that experiments/render.py regenerates them from the record.
     """
-    name = name_of(record_path(path))
-    text, tables = mark_tables(text, name)
-    numbers = dict(numbers or {}, tables=tables)
-    outputs = [os.path.basename(path)] + [os.path.relpath(o, os.path.dirname(
-        os.path.abspath(path))) for o in outputs]
-    write(record_path(path), self.record(name, title=title, numbers=numbers,
-                                         outputs=outputs, **fields))
-    _write_text(path, text)
+    text, tables = mark_tables(text, name_of(record_path(path)))
+    self.write_record(path, title=title, numbers=dict(numbers or {}, tables=tables),
+                      outputs=outputs, **fields)
+    reporting.write_text(path, text)
 
   def write_record(self, output, *, title, numbers, outputs=(), **fields):
-    """A record for `output` (a JSON or a folder of results) with no report to mark."""
+    """The record of `output` (a report, a JSON or a folder of results) and `outputs`."""
     folder = os.path.dirname(os.path.abspath(output))
     outputs = [os.path.relpath(os.path.abspath(o), folder) for o in (output, *outputs)]
     write(record_path(output), self.record(name_of(record_path(output)), title=title,
                                            numbers=numbers, outputs=outputs, **fields))
 
 
-def _write_text(path, text):
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  with open(path, 'w') as f:
-    f.write(text)
-
-
 def write(path, record):
-  _write_text(path, json.dumps(record, indent=1, ensure_ascii=False) + '\n')
+  reporting.write_text(path, json.dumps(record, indent=1, ensure_ascii=False) + '\n')
 
 
 def load(path):
@@ -211,7 +202,7 @@ def mark_report(path, name=None):
   default), rewriting the file; returns the parsed tables for that record's numbers."""
   with open(path) as f:
     text, tables = mark_tables(f.read(), name or name_of(record_path(path)))
-  _write_text(path, text)
+  reporting.write_text(path, text)
   return tables
 
 
