@@ -3,10 +3,15 @@
 This file is intentionally kept short: the work is done in the ali_jax
 library, which can be tested and imported in a notebook.
 
+A mistake in the command (a config file, a field or value, the workdir) is
+told in one message naming the problem and the fix, with exit status 2, before
+JAX starts; --debug shows the traceback instead. docs/errors.md lists them.
+
 Several hosts (a TPU pod, a SLURM job): run the same command on every host
 with --distributed; for a manual launch give --coordinator_address,
 --num_processes and --process_id instead.
 """
+import importlib.util
 import logging as python_logging
 import os
 import sys
@@ -14,13 +19,10 @@ import sys
 from absl import app
 from absl import flags
 from absl import logging
-import jax
 from ml_collections import config_flags
 
-from ali_jax import checkpoints
-from ali_jax import data
-from ali_jax import train
-from ali_jax import xla_flags
+from ali_jax import preflight
+from ali_jax.settings import mistakes
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Where checkpoints, logs, eval.json and images go; '
@@ -34,7 +36,59 @@ flags.DEFINE_string('coordinator_address', None, 'host:port of process 0, for a 
                     'multi-process launch (with --num_processes and --process_id).')
 flags.DEFINE_integer('num_processes', None, 'Number of processes of a manual launch.')
 flags.DEFINE_integer('process_id', None, 'This process of a manual launch, 0-based.')
+flags.DEFINE_bool('debug', False, 'Show the traceback of a mistake in the command.')
+flags.DEFINE_bool('check_only', False, 'Check the command (config, overrides, workdir, data '
+                  'folder) and stop before JAX starts.')
 flags.mark_flags_as_required(['config', 'workdir'])
+
+CONFIGS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'configs')
+
+
+def _stop(mistake, debug):
+  """Ends the process on a mistake in the command: its message, or with --debug its
+  traceback."""
+  if debug:
+    raise mistake
+  print(f'error: {mistake}', file=sys.stderr)
+  sys.exit(mistakes.EXIT_STATUS)
+
+
+def _flag_value(argv, name):
+  values = [a.split('=', 1)[1] for a in argv if a.startswith(f'--{name}=')]
+  return values[-1] if values else None
+
+
+def _load_config_file(path):
+  spec = importlib.util.spec_from_file_location('config_of_the_command', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+def _parse_mistake(argv, error):
+  """What a failure to parse the command line says to its user."""
+  config_path = _flag_value(argv, 'config')
+  if config_path and not os.path.isfile(config_path):
+    return preflight.missing_config_file(config_path, CONFIGS_DIR)
+  if isinstance(error, flags.UnrecognizedFlagError):
+    return mistakes.ConfigMistake(f'{error}; python main.py --helpfull lists the flags.')
+  if isinstance(error, flags.Error):
+    return mistakes.ConfigMistake(str(error))
+  if isinstance(error, AttributeError) and config_path:  # ml_collections: no such field
+    return (preflight.unknown_override(argv, _load_config_file(config_path))
+            or mistakes.ConfigMistake(str(error)))
+  cause = error.__cause__ or error  # ml_collections wraps a config file's own error
+  return mistakes.ConfigMistake(f'{type(cause).__name__}: {cause}')
+
+
+def parse_flags(argv):
+  """absl's flag parsing, with each mistake told in one message."""
+  try:
+    remaining = FLAGS(argv)
+    FLAGS.config.keys()  # a config file that failed to load raises here
+    return remaining
+  except Exception as error:  # pylint: disable=broad-except  (flags, a config file's own)
+    _stop(_parse_mistake(argv, error), debug='--debug' in argv)
 
 
 def _quiet_orbax(record):
@@ -42,15 +96,15 @@ def _quiet_orbax(record):
   return record.levelno > python_logging.INFO or '/orbax/' not in record.pathname
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  logging.get_absl_handler().python_handler.addFilter(_quiet_orbax)
+def _train(command):
+  # pylint: disable=g-import-not-at-top  JAX starts here, once the command is known to be right.
+  from ali_jax import xla_flags
   logging.info('XLA_FLAGS=%s', xla_flags.set_flags())  # before JAX starts a backend
-  manual = (FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
-  if any(v is not None for v in manual) and any(v is None for v in manual):
-    raise app.UsageError('A manual launch needs all of --coordinator_address, '
-                         '--num_processes and --process_id.')
+  # Its INFO lines list the backends this machine lacks ("Failed to open libtpu.so").
+  python_logging.getLogger('jax._src.xla_bridge').setLevel(python_logging.WARNING)
+  import jax
+  from ali_jax import checkpoints
+  from ali_jax import train
   if FLAGS.distributed or FLAGS.coordinator_address:
     jax.distributed.initialize(coordinator_address=FLAGS.coordinator_address,
                                num_processes=FLAGS.num_processes,
@@ -60,10 +114,7 @@ def main(argv):
   if jax.process_index() != 0:
     logging.set_verbosity(logging.WARNING)  # one host reports progress
   try:
-    train.train_and_evaluate(FLAGS.config, FLAGS.workdir,
-                             command='python ' + ' '.join(sys.argv))
-  except data.DatasetNotPrepared as error:  # the message says what to run: no traceback
-    sys.exit(f'{error}')
+    train.train_and_evaluate(FLAGS.config, FLAGS.workdir, command=command)
   except checkpoints.CheckpointWriteFailed as error:
     logging.error('%s', error)
     # orbax's writer threads, stuck in their retries, would keep the process
@@ -71,5 +122,25 @@ def main(argv):
     os._exit(1)  # pylint: disable=protected-access
 
 
+def main(argv):
+  try:
+    if len(argv) > 1:
+      raise mistakes.ConfigMistake(f'Unexpected arguments: {argv[1:]}; flags take the form '
+                                   '--name=value.')
+    manual = (FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
+    if any(v is not None for v in manual) and any(v is None for v in manual):
+      raise mistakes.ConfigMistake('A manual launch needs all of --coordinator_address, '
+                                   '--num_processes and --process_id.')
+    preflight.check_run(FLAGS.config, FLAGS.workdir)
+    if FLAGS.check_only:
+      print(f'The command is right: {FLAGS.config.method} on {FLAGS.config.dataset}, '
+            f'{FLAGS.config.num_train_steps:,} steps, in {FLAGS.workdir}.')
+      return
+    logging.get_absl_handler().python_handler.addFilter(_quiet_orbax)
+    _train(command='python ' + ' '.join(sys.argv))
+  except mistakes.Mistake as mistake:  # also those found once JAX runs (the dataset...)
+    _stop(mistake, FLAGS.debug)
+
+
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

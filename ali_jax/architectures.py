@@ -5,7 +5,7 @@ kernel/stride/channels; 'bn' adds batch norm (and drops the conv's bias);
 'drop0.5' sets the dropout on the layer's input (discriminators only; default
 config.model.dropout_rate). All convolutions use VALID padding, so a conv maps
 n to (n - k) // s + 1 and a transposed conv maps n to (n - 1) * s + k.
-Sources: PAPER.md section 3 (Dumoulin et al. 2017, appendix tables, and the
+Sources: docs/papers.md section 3 (Dumoulin et al. 2017, appendix tables, and the
 official code). The last encoder layer outputs [mu, log_sigma] (2 * latent_dim
 channels); the last generator layer is followed by a per-pixel bias and a
 sigmoid.

@@ -27,21 +27,11 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from ali_jax import networks
-from ali_jax import priors
+from ali_jax.settings import choices
 
-NAME = 'bigan_mlp'  # config.model.architecture
 IMAGE_SHAPE = (28, 28, 1)  # MNIST's, for which BiGAN built them
-LATENT_DIM = 50
 WIDTH = 1024
 LEAKY_RELU_SLOPE = 0.2
-
-
-def default_discriminator_batches(architecture):
-  """config.model.discriminator_batches as each family's released code runs D: one call
-  per kind of pair for BiGAN's networks (train_gan.py, --cat_inputs off), one joint call
-  for the rest (ALI's code concatenates; BigBiGAN's D has no batch norm, and BigGAN's
-  reference code calls D once on the concatenated batch)."""
-  return networks.SEPARATE if architecture == NAME else networks.JOINT
 
 
 def _dense(features, init_std, dtype, use_bias=True):
@@ -61,12 +51,12 @@ def _flat(x):
 
 class Encoder(nn.Module):
   init_std: float
-  kind: str = networks.DETERMINISTIC
-  latent_dim: int = LATENT_DIM
+  kind: str = choices.DETERMINISTIC_ENCODER
+  latent_dim: int = choices.BIGAN_MLP_LATENT_DIM
   axis_name: Optional[str] = None
   dtype: jnp.dtype = jnp.float32
-  prior: str = priors.GAUSSIAN
-  sigma: str = networks.EXP_SIGMA  # a gaussian encoder's networks.SIGMAS rule
+  prior: str = choices.GAUSSIAN_PRIOR
+  sigma: str = choices.EXP_SIGMA  # a gaussian encoder's networks.SIGMAS rule
 
   @nn.compact
   def __call__(self, x, noise, y=None, *, train):
@@ -77,7 +67,7 @@ class Encoder(nn.Module):
     h = dense(WIDTH, use_bias=False)(h)
     h = nn.leaky_relu(_batch_norm(h, train, self.axis_name, self.dtype), LEAKY_RELU_SLOPE)
     self.sow('intermediates', networks.HIDDEN, h)
-    if self.kind == networks.GAUSSIAN:
+    if self.kind == choices.GAUSSIAN_ENCODER:
       last_layer = dense(2 * self.latent_dim)(h).astype(jnp.float32)
       return networks.gaussian_sample(self, last_layer, noise, self.sigma)
     output = dense(self.latent_dim)(h).astype(jnp.float32)

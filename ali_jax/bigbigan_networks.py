@@ -1,4 +1,5 @@
-"""BigBiGAN's networks (Donahue & Simonyan 2019; PAPER.md), sized by named tables.
+"""BigBiGAN's networks (Donahue & Simonyan 2019; docs/papers.md), sized by the tables of
+bigbigan_architectures.py.
 
   G  BigGAN's generator (Brock et al. 2019): z split into one chunk per
      resolution ("hierarchical latent"); the first chunk -> linear -> a
@@ -29,100 +30,24 @@ in BigGAN; E uses batch norm and no spectral normalisation.
 
 The tables' sizes: 'bigbigan_128' takes BigGAN's 128-px widths with ch = 96
 (G 16ch at 4x4 down to ch; D ch up to 16ch; attention at 64x64) and a
-ResNet-50 encoder, the paper's networks as far as PAPER.md gives them; the
+ResNet-50 encoder, the paper's networks as far as docs/papers.md gives them; the
 widths of H, J and E's head, and everything of 'bigbigan_32' and 'bigbigan_28',
-are ours (PAPER.md does not give them). One deviation from the paper: its E
+are ours (docs/papers.md does not give them). One deviation from the paper: its E
 reads 256-px images while G and D work at 128 px; here every network works at
 the table's image size.
 
 Every network takes the same arguments as the conv networks (networks.py), so
 the step, the trainer and the inference API use them unchanged.
 """
-import dataclasses
-from typing import NamedTuple, Optional, Tuple
+from typing import Optional
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from ali_jax import bigbigan_architectures
 from ali_jax import networks
-
-LATENT_DIM = 120  # BigBiGAN's default prior: N(0, I) in 120 dimensions
-SIGMA = 'softplus'  # its encoder's sigma (networks.SIGMAS; config.model.encoder_sigma)
-
-
-class EncoderStage(NamedTuple):
-  """`blocks` residual blocks with `channels` outputs, the first of stride `stride`."""
-  channels: int
-  blocks: int
-  stride: int
-
-
-@dataclasses.dataclass(frozen=True)
-class Architecture:
-  """The sizes of one BigBiGAN: the image it works on and each network's widths."""
-  image_size: int
-  channels: int
-  generator_base: int                       # G's first feature map is base x base
-  generator_channels: Tuple[int, ...]       # the linear layer's, then each up-block's output
-  discriminator_channels: Tuple[int, ...]   # each down-block's output
-  discriminator_downsample: Tuple[bool, ...]
-  encoder_stem: int                         # the first conv's channels
-  encoder_stages: Tuple[EncoderStage, ...]
-  encoder_bottleneck: bool                  # ResNet-50's 1x1-3x3-1x1 blocks (4x expansion)
-  encoder_head: Tuple[int, int]             # (width, layers) of E's MLP after pooling
-  unary_z: Tuple[int, int]                  # H's (width, layers)
-  joint: Tuple[int, int]                    # J's (width, layers)
-  attention_resolution: int = 0             # 0: no self-attention
-  latent_dim: int = LATENT_DIM
-
-  @property
-  def latent_chunks(self):
-    """G's z chunks: one for the linear layer and one per up-block."""
-    return len(self.generator_channels)
-
-
-def _resnet50_stages():
-  return (EncoderStage(256, 3, 1), EncoderStage(512, 4, 2), EncoderStage(1024, 6, 2),
-          EncoderStage(2048, 3, 2))
-
-
-ARCHITECTURES = {
-    # BigGAN's 128-px G and D (ch = 96), a ResNet-50 E: for accelerators.
-    'bigbigan_128': Architecture(
-        image_size=128, channels=3, generator_base=4,
-        generator_channels=(1536, 1536, 768, 384, 192, 96),
-        discriminator_channels=(96, 192, 384, 768, 1536, 1536),
-        discriminator_downsample=(True, True, True, True, True, False),
-        encoder_stem=64, encoder_stages=_resnet50_stages(), encoder_bottleneck=True,
-        encoder_head=(4096, 4), unary_z=(2048, 4), joint=(2048, 4),
-        attention_resolution=64),
-    # 32 px (CIFAR-10): G 4 -> 32 in three up-blocks, a ResNet-18-like E.
-    'bigbigan_32': Architecture(
-        image_size=32, channels=3, generator_base=4, generator_channels=(256, 256, 256, 256),
-        discriminator_channels=(128, 128, 128, 128),
-        discriminator_downsample=(True, True, False, False),
-        encoder_stem=64, encoder_stages=(EncoderStage(64, 2, 1), EncoderStage(128, 2, 2),
-                                         EncoderStage(256, 2, 2), EncoderStage(512, 2, 2)),
-        encoder_bottleneck=False, encoder_head=(512, 2), unary_z=(512, 2), joint=(512, 2)),
-    # 28 px grey (Fashion-MNIST, MNIST), small enough for 2 CPU cores.
-    'bigbigan_28': Architecture(
-        image_size=28, channels=1, generator_base=7, generator_channels=(128, 64, 32),
-        discriminator_channels=(32, 64, 128), discriminator_downsample=(True, True, False),
-        encoder_stem=32, encoder_stages=(EncoderStage(32, 1, 1), EncoderStage(64, 1, 2),
-                                         EncoderStage(128, 1, 2)),
-        encoder_bottleneck=False, encoder_head=(256, 2), unary_z=(256, 2), joint=(256, 2)),
-}
-
-
-def is_bigbigan(architecture):
-  """Whether config.model.architecture names one of these networks' tables."""
-  return architecture in ARCHITECTURES
-
-
-def default_encoder_sigma(architecture):
-  """config.model.encoder_sigma unless set: SIGMA for these networks, ALI's exp for the others."""
-  return SIGMA if is_bigbigan(architecture) else networks.EXP_SIGMA
+from ali_jax.settings import choices
 
 
 # ---- Layers ---------------------------------------------------------------------------
@@ -241,7 +166,7 @@ class GeneratorBlock(nn.Module):
 
 
 class Generator(nn.Module):
-  arch: Architecture
+  arch: bigbigan_architectures.Architecture
   axis_name: Optional[str] = None
   dtype: jnp.dtype = jnp.float32
 
@@ -285,7 +210,7 @@ class DiscriminatorBlock(nn.Module):
 
 class Discriminator(nn.Module):
   """(batch, 3) scores [s_xz, s_x, s_z] of pairs (x, z)."""
-  arch: Architecture
+  arch: bigbigan_architectures.Architecture
   dtype: jnp.dtype = jnp.float32
 
   @nn.compact
@@ -337,10 +262,10 @@ class EncoderBlock(nn.Module):
 
 class Encoder(nn.Module):
   """A Gaussian q(z|x) = N(mu, sigma^2) from a ResNet (BigBiGAN: sigma = softplus(.))."""
-  arch: Architecture
+  arch: bigbigan_architectures.Architecture
   axis_name: Optional[str] = None
   dtype: jnp.dtype = jnp.float32
-  sigma: str = SIGMA  # a networks.SIGMAS rule
+  sigma: str = choices.SOFTPLUS_SIGMA  # a networks.SIGMAS rule
 
   @nn.compact
   def __call__(self, x, noise, y=None, *, train):
@@ -371,7 +296,7 @@ class Encoder(nn.Module):
 
 def build(model_config, *, axis_name, dtype):
   """networks.Networks of the BigBiGAN that config.model.architecture names."""
-  arch = ARCHITECTURES[model_config.architecture]
+  arch = bigbigan_architectures.ARCHITECTURES[model_config.architecture]
   return networks.Networks(encoder=Encoder(arch, axis_name=axis_name, dtype=dtype,
                                            sigma=model_config.encoder_sigma),
                            generator=Generator(arch, axis_name=axis_name, dtype=dtype),

@@ -5,6 +5,7 @@ writes each checkpoint to a temporary directory and renames it when complete;
 in a bucket, which has no rename, it writes a commit marker last and counts
 only checkpoints that have one.
 """
+import re
 import time
 
 from absl import logging
@@ -84,6 +85,12 @@ def restore(manager, template_state, step=None):
   return restored.state
 
 
+def _gist(error):
+  """The first line of an error, without the storage specs (JSON) that tensorstore adds."""
+  lines = str(error).strip().splitlines() or ['']
+  return re.sub(r'\{.*\}', '{...}', lines[0])[:300]
+
+
 def restore_newest_readable(manager, template_state, steps):
   """(step, state, failures) for the newest of `steps` that restores.
 
@@ -95,7 +102,7 @@ def restore_newest_readable(manager, template_state, steps):
     try:
       return step, restore(manager, template_state, step), failures
     except Exception as error:  # pylint: disable=broad-except  (orbax, tensorstore, json...)
-      failures.append((step, f'{type(error).__name__}: {str(error)[:300]}'))
+      failures.append((step, f'{type(error).__name__}: {_gist(error)}'))
       logging.warning('The checkpoint at step %d in %s does not restore: %s', step,
                       manager.directory, failures[-1][1])
   return None, None, failures

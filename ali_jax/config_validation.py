@@ -4,7 +4,7 @@ when a run resumes, and what runs made before it existed had.
 A config with a field that is unknown (a typo, say), missing, of the wrong type
 or out of range stops before anything is built or compiled, with a message
 that says which field and what is allowed. Values of the fields themselves
-(the defaults) are the configs' (configs/, methods.default_options()).
+(the defaults) are the configs' (configs/, choices.default_method_options()).
 """
 import difflib
 import math
@@ -12,18 +12,10 @@ import numbers
 from typing import Any, Callable, NamedTuple
 
 from ali_jax import architectures
-from ali_jax import bigan_networks
-from ali_jax import bigbigan_networks
-from ali_jax import conv_layers
-from ali_jax import data
-from ali_jax import losses
-from ali_jax import methods
-from ali_jax import networks
-from ali_jax import optimizers
-from ali_jax import priors
-from ali_jax import remat
-from ali_jax import standing_statistics
-from ali_jax.data import images
+from ali_jax import bigbigan_architectures
+from ali_jax.settings import choices
+from ali_jax.settings import datasets
+from ali_jax.settings import mistakes
 
 
 def _integer(value):
@@ -72,23 +64,23 @@ class Field(NamedTuple):
   before_it_existed: Any = NOT_ADDED
 
 
-def _one_of(choices, **field):
-  return Field(lambda value: value in choices, f'one of {tuple(choices)}', **field)
+def _one_of(values, **field):
+  return Field(lambda value: value in values, f"one of {tuple(values)}", **field)
 
 
 def _method_before_methods(config):
   """Runs made before config.method existed were ALI or BiGAN runs."""
-  return methods.BIGAN if config.model.encoder == networks.DETERMINISTIC else methods.ALI
+  return choices.BIGAN if config.model.encoder == choices.DETERMINISTIC_ENCODER else choices.ALI
 
 
 def _sigma_before_it_existed(config):
   """Gaussian encoders had ALI's exp sigma, BigBiGAN's its softplus."""
-  return bigbigan_networks.default_encoder_sigma(config.model.architecture)
+  return choices.default_encoder_sigma(config.model.architecture)
 
 
 def _method_option(name, accepts, allowed, **field):
   return {f'method_options.{name}': Field(
-      accepts, allowed, before_it_existed=methods.default_options()[name], **field)}
+      accepts, allowed, before_it_existed=choices.default_method_options()[name], **field)}
 
 
 def _optional_string(value):
@@ -97,12 +89,12 @@ def _optional_string(value):
 
 COMMON_FIELDS = {
     'seed': Field(_non_negative_integer, 'an integer >= 0'),
-    'dataset': _one_of(data.DATASETS),
+    'dataset': _one_of(datasets.DATASETS),
     'data.num_heldout': Field(lambda v: _integer(v) and v >= 2, 'an integer >= 2'),
     # What the final evaluation reads: the test split for a reported number, the
     # validation split for a run of a sweep that chooses a setting.
-    'data.final_split': _one_of(data.HELDOUT_SPLITS, on_resume=REPORTING,
-                                before_it_existed=data.TEST),
+    'data.final_split': _one_of(datasets.HELDOUT_SPLITS, on_resume=REPORTING,
+                                before_it_existed=datasets.TEST),
     'data.num_eval_samples': Field(_positive_integer, 'a positive integer'),
     'batch_size': Field(_positive_integer, 'a positive integer'),
     # A cosine learning rate schedule follows num_train_steps, so extending a
@@ -119,15 +111,15 @@ COMMON_FIELDS = {
     # A bucket workdir's lock is taken over after this long without a heartbeat.
     'workdir_lock_stale_s': Field(_positive_number, 'a finite number > 0', REPORTING,
                                   before_it_existed=120.0),
-    'method': _one_of(methods.METHODS, before_it_existed=_method_before_methods),
+    'method': _one_of(choices.METHODS, before_it_existed=_method_before_methods),
     **_method_option('inference_steps', _non_negative_integer, 'an integer >= 0'),
     **_method_option('gan_workdir', lambda v: isinstance(v, str),
                      "a path, or '' to train the GAN phase in the run", on_resume=MAY_CHANGE),
     **_method_option('regression_weight', _non_negative_number, 'a finite number >= 0'),
     **_method_option('cycle_weight', _non_negative_number, 'a finite number >= 0'),
     **_method_option('vae_observation_std', _positive_number, 'a finite number > 0'),
-    **_method_option('reconstruction', lambda v: v in losses.RECONSTRUCTION_NORMS,
-                     f'one of {losses.RECONSTRUCTION_NORMS}'),
+    **_method_option('reconstruction', lambda v: v in choices.RECONSTRUCTION_NORMS,
+                     f'one of {choices.RECONSTRUCTION_NORMS}'),
     **_method_option('num_labels', _non_negative_integer,
                      'an integer >= 0 (> 0 for the labelled methods)'),
     **_method_option('labels_seed', _non_negative_integer, 'an integer >= 0'),
@@ -136,14 +128,14 @@ COMMON_FIELDS = {
                                      before_it_existed=0.0),
     'parameter_average.networks': Field(
         lambda v: (isinstance(v, (tuple, list)) and len(set(v)) == len(v)
-                   and all(n in networks.NETWORK_NAMES for n in v)),
-        f'a sequence of distinct names from {networks.NETWORK_NAMES}',
+                   and all(n in choices.NETWORK_NAMES for n in v)),
+        f'a sequence of distinct names from {choices.NETWORK_NAMES}',
         before_it_existed=['discriminator']),
-    'loss_form': _one_of(losses.LOSS_FORMS),
+    'loss_form': _one_of(choices.LOSS_FORMS),
     'optimizer.learning_rate': Field(_positive_number, 'a finite number > 0'),
     'optimizer.b1': Field(_fraction, 'a number in [0, 1)'),
     'optimizer.b2': Field(_fraction, 'a number in [0, 1)'),
-    'optimizer.schedule': _one_of(optimizers.LEARNING_RATE_SCHEDULES),
+    'optimizer.schedule': _one_of(choices.LEARNING_RATE_SCHEDULES),
     'optimizer.decay_start_fraction': Field(_fraction, 'a number in [0, 1)',
                                             before_it_existed=0.5),
     'optimizer.final_learning_rate_scale': Field(
@@ -152,21 +144,21 @@ COMMON_FIELDS = {
                                     before_it_existed=0.0),
     'optimizer.discriminator_learning_rate_scale': Field(
         _positive_number, 'a finite number > 0', before_it_existed=1.0),
-    'model.encoder': _one_of(networks.ENCODER_KINDS),
-    'model.encoder_sigma': _one_of(tuple(networks.SIGMAS),
+    'model.encoder': _one_of(choices.ENCODER_KINDS),
+    'model.encoder_sigma': _one_of(choices.ENCODER_SIGMAS,
                                    before_it_existed=_sigma_before_it_existed),
     'model.latent_dim': Field(_positive_integer, 'a positive integer'),
     'model.dropout_rate': Field(_fraction, 'a number in [0, 1)'),
     'model.init_std': Field(_positive_number, 'a finite number > 0'),
     # The same maths in another precision: may change on resume (the rounding changes).
-    'model.dtype': _one_of(tuple(networks.COMPUTE_DTYPES), on_resume=MAY_CHANGE,
+    'model.dtype': _one_of(choices.DTYPES, on_resume=MAY_CHANGE,
                            before_it_existed='float32'),
-    'model.prior': _one_of(priors.PRIORS, before_it_existed=priors.GAUSSIAN),
+    'model.prior': _one_of(choices.PRIORS, before_it_existed=choices.GAUSSIAN_PRIOR),
     # What the backward pass recomputes: the same gradients, so it may change on resume.
-    'model.remat': _one_of(remat.CHOICES, on_resume=MAY_CHANGE, before_it_existed='none'),
+    'model.remat': _one_of(choices.REMAT_POLICIES, on_resume=MAY_CHANGE, before_it_existed='none'),
     # Runs made before it existed called D once on both kinds of pairs.
-    'model.discriminator_batches': _one_of(networks.DISCRIMINATOR_BATCHES,
-                                           before_it_existed=networks.JOINT),
+    'model.discriminator_batches': _one_of(choices.DISCRIMINATOR_BATCHES,
+                                           before_it_existed=choices.JOINT),
 }
 MIXTURE_FIELDS = {
     'data.num_train': Field(_positive_integer, 'a positive integer'),
@@ -177,18 +169,18 @@ MIXTURE_FIELDS = {
     'model.maxout_pieces': Field(_positive_integer, 'a positive integer'),
 }
 IMAGE_FIELDS = {
-    'data_source': _one_of(data.DATA_SOURCES),
+    'data_source': _one_of(datasets.DATA_SOURCES),
     'data.data_dir': Field(_optional_string, 'None (~/tensorflow_datasets) or a folder'),
     # Runs made before validation was carved out of the training data trained on all of
     # it (ali_jax/data/images.py, ImageDatasetSpec.before_validation).
     'data.carve_validation': Field(lambda v: isinstance(v, bool), 'True or False',
                                    before_it_existed=False),
-    'model.architecture': _one_of(tuple(architectures.ARCHITECTURES) + (bigan_networks.NAME,)
-                                  + tuple(bigbigan_networks.ARCHITECTURES)),
+    'model.architecture': _one_of(tuple(architectures.ARCHITECTURES) + (choices.BIGAN_MLP,)
+                                  + tuple(bigbigan_architectures.ARCHITECTURES)),
     'model.condition_dim': Field(_non_negative_integer, 'an integer >= 0 (0: unconditional)'),
     'model.condition_embedding': Field(_positive_integer, 'a positive integer'),
     # Every formulation computes the same numbers: may change on resume.
-    'model.conv_implementation': _one_of(('auto',) + tuple(conv_layers.IMPLEMENTATIONS),
+    'model.conv_implementation': _one_of((choices.AUTO,) + choices.CONV_IMPLEMENTATIONS,
                                          on_resume=MAY_CHANGE, before_it_existed='auto'),
     'evaluation.class_metrics': Field(lambda v: isinstance(v, bool), 'True or False',
                                       REPORTING, before_it_existed=False),
@@ -196,9 +188,9 @@ IMAGE_FIELDS = {
                                            REPORTING, before_it_existed=60_000),
     'evaluation.standing_statistics_batches': Field(_non_negative_integer, 'an integer >= 0',
                                                     REPORTING, before_it_existed=0),
-    'evaluation.standing_statistics_for': _one_of(standing_statistics.CHOICES,
+    'evaluation.standing_statistics_for': _one_of(choices.STANDING_STATISTICS_FOR,
                                                   on_resume=REPORTING,
-                                                  before_it_existed=standing_statistics.AVERAGED),
+                                                  before_it_existed=choices.AVERAGED_NETWORKS),
 }
 # Datasets prepared from files of their own, beyond IMAGE_FIELDS.
 DATASET_FIELDS = {
@@ -253,8 +245,19 @@ def flatten(config, prefix=''):
   return flat
 
 
-def check_config(config, *, device_count):
-  """Raises ValueError naming the first problem of `config`, if any."""
+def check_config(config, *, device_count=None):
+  """Raises mistakes.ConfigMistake naming the first problem of `config`, if any.
+
+  device_count: the devices the batch is split over (None, before JAX has started:
+  not checked).
+  """
+  try:
+    _check_fields(config, device_count)
+  except ValueError as error:  # the checks below raise ValueError; it is the user's to fix
+    raise mistakes.ConfigMistake(str(error)) from None
+
+
+def _check_fields(config, device_count):
   flat = flatten(config)
   dataset = COMMON_FIELDS['dataset']
   if not dataset.accepts(flat.get('dataset')):
@@ -276,7 +279,7 @@ def check_config(config, *, device_count):
                        f'{field.allowed}.')
 
   _check_method(config)
-  if config.batch_size % device_count:
+  if device_count and config.batch_size % device_count:
     raise ValueError(f'config.batch_size={config.batch_size} must be divisible by the '
                      f'number of devices ({device_count}).')
   if is_mixture:
@@ -290,72 +293,72 @@ def check_config(config, *, device_count):
 def _check_method(config):
   """The method must suit the encoder and the dataset it is given."""
   method, encoder = config.method, config.model.encoder
-  if method == methods.BIGAN and encoder != networks.DETERMINISTIC:
+  if method == choices.BIGAN and encoder != choices.DETERMINISTIC_ENCODER:
     raise ValueError(f"config.method='bigan' learns a deterministic encoder, but "
                      f"config.model.encoder={encoder!r}: set it to 'deterministic' (or "
                      "use config.method='ali' for a stochastic one).")
-  if method == methods.ALI and encoder == networks.DETERMINISTIC:
+  if method == choices.ALI and encoder == choices.DETERMINISTIC_ENCODER:
     raise ValueError("config.method='ali' learns a stochastic encoder, but "
                      "config.model.encoder='deterministic': use config.method='bigan', or "
-                     f"set config.model.encoder to one of {networks.GAUSSIAN!r}, "
-                     f"{networks.NOISE_INPUT!r} (mixture).")
-  if method == methods.VAE:
+                     f"set config.model.encoder to one of {choices.GAUSSIAN_ENCODER!r}, "
+                     f"{choices.NOISE_INPUT_ENCODER!r} (mixture).")
+  if method == choices.VAE:
     if config.dataset != 'mixture':
       raise ValueError("config.method='vae' is for the mixture only (the paper compares "
                        'a VAE there); pick another method for images.')
-    if encoder != networks.GAUSSIAN:
+    if encoder != choices.GAUSSIAN_ENCODER:
       raise ValueError(f"config.method='vae' needs config.model.encoder='gaussian' (its KL "
                        f"term needs mu and sigma), not {encoder!r}.")
-  bigbigan_architecture = bigbigan_networks.is_bigbigan(config.model.architecture)
-  if (method == methods.BIGBIGAN) != bigbigan_architecture:
+  bigbigan_architecture = bigbigan_architectures.is_bigbigan(config.model.architecture)
+  if (method == choices.BIGBIGAN) != bigbigan_architecture:
     raise ValueError(
         f'config.method={method!r} with config.model.architecture='
         f'{config.model.architecture!r}: BigBiGAN\'s networks (a D of three scores) and '
         "config.method='bigbigan' go together: set both to BigBiGAN's (architecture one of "
-        f'{tuple(bigbigan_networks.ARCHITECTURES)}) or neither.')
-  if method == methods.BIGBIGAN and (encoder, config.model.prior) != (
-      networks.GAUSSIAN, priors.GAUSSIAN):
+        f'{tuple(bigbigan_architectures.ARCHITECTURES)}) or neither.')
+  if method == choices.BIGBIGAN and (encoder, config.model.prior) != (
+      choices.GAUSSIAN_ENCODER, choices.GAUSSIAN_PRIOR):
     raise ValueError("config.method='bigbigan' learns a Gaussian q(z|x) against a Gaussian "
                      "prior: set config.model.encoder='gaussian' and "
                      "config.model.prior='gaussian'.")
-  if config.model.prior == priors.UNIFORM and encoder == networks.GAUSSIAN:
+  if config.model.prior == choices.UNIFORM_PRIOR and encoder == choices.GAUSSIAN_ENCODER:
     raise ValueError("config.model.prior='uniform' has a bounded support that a Gaussian "
                      "q(z|x) does not keep to: set config.model.encoder='deterministic' "
                      "(BiGAN's encoder, squashed into (-1, 1)) or keep "
                      "config.model.prior='gaussian'.")
-  if encoder != networks.GAUSSIAN and config.model.encoder_sigma != networks.EXP_SIGMA:
+  if encoder != choices.GAUSSIAN_ENCODER and config.model.encoder_sigma != choices.EXP_SIGMA:
     raise ValueError(f'config.model.encoder_sigma={config.model.encoder_sigma!r} sets a '
                      f"gaussian encoder's sigma, but config.model.encoder={encoder!r} has "
                      "none: set config.model.encoder='gaussian', or leave encoder_sigma "
-                     f'{networks.EXP_SIGMA!r}.')
+                     f'{choices.EXP_SIGMA!r}.')
   _check_labels(config)
   inference_steps = config.method_options.inference_steps
-  if method in methods.TWO_PHASE_METHODS and not (
+  if method in choices.TWO_PHASE_METHODS and not (
       0 < inference_steps < config.num_train_steps):
     raise ValueError(
         f'config.method={method!r} trains a GAN, then inference for the last '
         f'config.method_options.inference_steps steps; it is {inference_steps}, but must be '
         f'between 1 and config.num_train_steps - 1 = {config.num_train_steps - 1}.')
-  if config.method_options.gan_workdir and method not in methods.TWO_PHASE_METHODS:
+  if config.method_options.gan_workdir and method not in choices.TWO_PHASE_METHODS:
     raise ValueError(
         f'config.method_options.gan_workdir is set, but config.method={method!r} has no GAN '
-        f'phase to take from it (only {", ".join(methods.TWO_PHASE_METHODS)} do): '
+        f'phase to take from it (only {", ".join(choices.TWO_PHASE_METHODS)} do): '
         "set it to ''.")
 
 
 def _check_labels(config):
   """The labelled methods need a labelled image dataset and a class-balanced count."""
   method, num_labels = config.method, config.method_options.num_labels
-  if method not in methods.LABELLED_METHODS:
+  if method not in choices.LABELLED_METHODS:
     if num_labels:
       raise ValueError(
           f'config.method_options.num_labels={num_labels}, but config.method={method!r} '
           'learns from no labels: set it to 0, or use one of '
-          f'{methods.LABELLED_METHODS}.')
+          f'{choices.LABELLED_METHODS}.')
     return
-  spec = images.SPECS.get(config.dataset)
+  spec = datasets.SPECS.get(config.dataset)
   if spec is None or not spec.num_classes:
-    labelled = [name for name, s in images.SPECS.items() if s.num_classes]
+    labelled = [name for name, s in datasets.SPECS.items() if s.num_classes]
     raise ValueError(f'config.method={method!r} learns from class labels, but '
                      f'config.dataset={config.dataset!r} has none: use one of {labelled}.')
   if config.model.condition_dim:
@@ -370,12 +373,12 @@ def _check_labels(config):
 
 def _check_image_model(config):
   """The architecture must take the dataset's images and the config's latents."""
-  tables = {**architectures.ARCHITECTURES, **bigbigan_networks.ARCHITECTURES}
+  tables = {**architectures.ARCHITECTURES, **bigbigan_architectures.ARCHITECTURES}
   shapes = {name: ((a.image_size, a.image_size, a.channels), a.latent_dim)
             for name, a in tables.items()}
-  shapes[bigan_networks.NAME] = (None, None)  # MLPs: any image and latent size
+  shapes[choices.BIGAN_MLP] = (None, None)  # MLPs: any image and latent size
   image_shape, latent_dim = shapes[config.model.architecture]
-  data_shape = tuple(data.data_shape(config))
+  data_shape = tuple(datasets.data_shape(config))
   if image_shape not in (None, data_shape):
     raise ValueError(
         f'config.model.architecture={config.model.architecture!r} takes '
@@ -386,21 +389,21 @@ def _check_image_model(config):
     raise ValueError(f'config.model.latent_dim={config.model.latent_dim} does not match '
                      f'the {config.model.architecture!r} architecture, whose encoder ends in '
                      f'2 x {latent_dim} channels: set it to {latent_dim}.')
-  own_networks = {bigan_networks.NAME: "BiGAN's MLPs",
-                  **{name: "BigBiGAN's networks" for name in bigbigan_networks.ARCHITECTURES}}
+  own_networks = {choices.BIGAN_MLP: "BiGAN's MLPs",
+                  **{name: "BigBiGAN's networks" for name in bigbigan_architectures.ARCHITECTURES}}
   if config.model.architecture in own_networks:
     for field in ('condition_dim', 'dropout_rate'):
       if config.model[field]:
         raise ValueError(f'config.model.architecture={config.model.architecture!r} '
                          f'({own_networks[config.model.architecture]}) has no '
                          f'{field.split("_")[0]}: set config.model.{field} to 0.')
-  if config.model.encoder == networks.NOISE_INPUT:
+  if config.model.encoder == choices.NOISE_INPUT_ENCODER:
     raise ValueError("config.model.encoder='noise' is for the mixture's MLP; image models "
                      "take 'gaussian' (ALI) or 'deterministic' (BiGAN).")
   if config.model.condition_dim and config.dataset != 'celeba':
     raise ValueError(f'config.model.condition_dim={config.model.condition_dim}: only celeba '
                      'has attributes to condition on; set it to 0.')
-  if config.model.condition_dim not in (0, images.CELEBA_ATTRIBUTES):
+  if config.model.condition_dim not in (0, datasets.CELEBA_ATTRIBUTES):
     raise ValueError(f'config.model.condition_dim={config.model.condition_dim}: CelebA has '
-                     f'{images.CELEBA_ATTRIBUTES} attributes; set it to 0 or '
-                     f'{images.CELEBA_ATTRIBUTES}.')
+                     f'{datasets.CELEBA_ATTRIBUTES} attributes; set it to 0 or '
+                     f'{datasets.CELEBA_ATTRIBUTES}.')

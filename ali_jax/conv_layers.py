@@ -53,6 +53,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from ali_jax.settings import choices
+
 _DIMENSIONS = ('NHWC', 'HWIO', 'NHWC')
 
 
@@ -233,7 +235,7 @@ AUTO_IMPLEMENTATION = {'cpu': 'per_shape'}
 
 def resolve_implementation(name):
   """`name`, or for 'auto' the formulation chosen for the running backend."""
-  if name == 'auto':
+  if name == choices.AUTO:
     return AUTO_IMPLEMENTATION.get(jax.default_backend(), 'plain')
   if name not in IMPLEMENTATIONS:
     raise ValueError(f'model.conv_implementation={name!r}; expected auto or one of '

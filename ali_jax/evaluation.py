@@ -8,9 +8,9 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 from PIL import Image
 
-from ali_jax import data
 from ali_jax import priors
 from ali_jax.data import mixture
+from ali_jax.settings import datasets
 
 HIGH_QUALITY_STDS = 3.0  # a sample within 3 std of a centre is "high quality"
 
@@ -366,18 +366,17 @@ def class_references_for_run(config, dataset):
   a labelled dataset (None for others, fake data, or config.evaluation.class_metrics=
   False); trains the reference classifier on the training split on first use."""
   from ali_jax import classifier as classifier_lib  # pylint: disable=g-import-not-at-top
-  from ali_jax.data import images  # pylint: disable=g-import-not-at-top
   evaluation_config = config.get('evaluation', {})
   if (not evaluation_config.get('class_metrics', False)
       or not hasattr(dataset, 'labelled_training_images')
-      or not images.SPECS[config.dataset].num_classes):
+      or not datasets.SPECS[config.dataset].num_classes):
     return None
-  spec = images.SPECS[config.dataset]
+  spec = datasets.SPECS[config.dataset]
   train_images, train_labels = dataset.labelled_training_images(
       evaluation_config.reference_examples)
-  test = lambda: (dataset.heldout(data.TEST).images, dataset.heldout(data.TEST).labels)
+  test = lambda: (dataset.heldout(datasets.TEST).images, dataset.heldout(datasets.TEST).labels)
   classifier = classifier_lib.load_or_train(
-      classifier_lib.cache_dir(images.default_data_dir(config), config.dataset,
+      classifier_lib.cache_dir(datasets.default_data_dir(config), config.dataset,
                                spec.splits(config.data.carve_validation)['train']),
       num_classes=spec.num_classes, image_shape=dataset.data_shape,
       train_split=lambda: (train_images, train_labels), test_split=test)

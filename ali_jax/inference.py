@@ -15,6 +15,7 @@ from ali_jax import run_setup
 from ali_jax import standing_statistics
 from ali_jax import state as state_lib
 from ali_jax import workdir as workdir_lib
+from ali_jax.settings import choices
 # Rows per jitted call: bounds memory (a 64x64 image's activations run to
 # megabytes) and keeps one compiled shape per method.
 VECTOR_CHUNK = 1024
@@ -51,17 +52,22 @@ def _checked_array(array, name, trailing_shape, value_range=None):
   return array
 
 
+PAPER_FEATURE_LAYERS = 3  # hidden layers of the paper's SVM features (docs/papers.md section 5)
+
+
 def _encoder_features(encoder, kind, hidden_layers, variables, x, noise, *y):
   """[mean of q(z|x), last `hidden_layers` hidden activations] per row, flattened."""
   z, intermediates = encoder.apply(variables, x, noise, *y, train=False,
                                    mutable=['intermediates'])
   intermediates = intermediates['intermediates']
-  if kind == networks_lib.GAUSSIAN:
+  if kind == choices.GAUSSIAN_ENCODER:
     mean = jnp.split(networks_lib.sown(intermediates, networks_lib.MU_LOG_SIGMA)[0], 2,
                      axis=-1)[0]
   else:  # deterministic: z itself; 'noise' (the mixture): z with the noise at zero
     mean = z
   hidden = networks_lib.sown(intermediates, networks_lib.HIDDEN)
+  if hidden_layers is None:
+    hidden_layers = min(PAPER_FEATURE_LAYERS, len(hidden))
   if hidden_layers > len(hidden):
     raise ValueError(f'hidden_layers={hidden_layers}, but this encoder has {len(hidden)} '
                      f'hidden layers: pass at most {len(hidden)}.')
@@ -108,7 +114,7 @@ class TrainedModel:
     self._variables = {
         name: {'params': averages.get(name, getattr(self._state, name).params),
                'batch_stats': getattr(self._state, name).batch_stats}
-        for name in networks_lib.NETWORK_NAMES}
+        for name in choices.NETWORK_NAMES}
     recomputed = standing_statistics.networks_to_recompute(self.config)
     if recomputed and standing_batches is not None:
       standing = standing_statistics.recompute(run, self._variables, standing_batches,
@@ -139,15 +145,16 @@ class TrainedModel:
                                          (len(x), self.latent_dim)))
     return _in_chunks(self._encode, self._chunk, x, noise, *self._conditions(y, len(x)))
 
-  def features(self, x, y=None, *, hidden_layers=3):
-    """The encoder's features of x for downstream classifiers (PAPER.md section 5).
+  def features(self, x, y=None, *, hidden_layers=None):
+    """The encoder's features of x for downstream classifiers (docs/papers.md section 5).
 
     The mean of q(z|x) (z itself for a deterministic encoder) concatenated
-    with the flattened activations of the last `hidden_layers` hidden layers,
-    as in the paper's SVHN L2-SVM protocol; hidden_layers=0 gives the mean alone.
+    with the flattened activations of the last `hidden_layers` hidden layers;
+    hidden_layers=0 gives the mean alone. None: the paper's SVHN L2-SVM protocol,
+    the last three, or every hidden layer of an encoder with fewer (the mixture's).
     """
-    if not isinstance(hidden_layers, int) or hidden_layers < 0:
-      raise ValueError(f'hidden_layers={hidden_layers!r}; expected an integer >= 0.')
+    if hidden_layers is not None and (not isinstance(hidden_layers, int) or hidden_layers < 0):
+      raise ValueError(f'hidden_layers={hidden_layers!r}; expected None or an integer >= 0.')
     x = _checked_array(x, 'x', self.data_shape, self._value_range)
     features = self._run.jitted_features(hidden_layers, _encoder_features)
     return _in_chunks(lambda *a: features(self._variables['encoder'], *a), self._chunk,

@@ -15,9 +15,7 @@ import jax
 import jax.numpy as jnp
 from jax.nn import sigmoid, softplus
 
-NON_SATURATING = 'non_saturating'
-MINIMAX = 'minimax'
-LOSS_FORMS = (NON_SATURATING, MINIMAX)
+from ali_jax.settings import choices
 
 
 def discriminator_loss(real_logits, fake_logits):
@@ -29,7 +27,7 @@ def discriminator_loss(real_logits, fake_logits):
   return jnp.mean(softplus(-real_logits)) + jnp.mean(softplus(fake_logits))
 
 
-def generator_loss(real_logits, fake_logits, *, form=NON_SATURATING):
+def generator_loss(real_logits, fake_logits, *, form=choices.NON_SATURATING):
   """The loss that the encoder and the generator minimise together.
 
   form='non_saturating' (the paper's code, the default): labels swapped,
@@ -39,12 +37,12 @@ def generator_loss(real_logits, fake_logits, *, form=NON_SATURATING):
     L_G = -L_D = E_q[log D(x, z)] + E_p[log(1 - D(x, z))]
         = -mean(softplus(-d_q)) - mean(softplus(d_p)).
   """
-  if form == NON_SATURATING:
+  if form == choices.NON_SATURATING:
     return jnp.mean(softplus(real_logits)) + jnp.mean(softplus(-fake_logits))
-  if form == MINIMAX:
+  if form == choices.MINIMAX:
     return -discriminator_loss(real_logits, fake_logits)
   raise ValueError(f'Unknown generator loss form {form!r}; '
-                   f'expected one of {LOSS_FORMS}.')
+                   f'expected one of {choices.LOSS_FORMS}.')
 
 
 def real_confidence(real_logits):
@@ -89,14 +87,11 @@ def cycle_loss(x, x_reconstructed, z, z_reconstructed):
   return jnp.mean(jnp.abs(x - x_reconstructed)) + jnp.mean(jnp.abs(z - z_reconstructed))
 
 
-RECONSTRUCTION_NORMS = ('l2', 'l1')
-
-
 def reconstruction_loss(x, x_reconstructed, norm='l2'):
   """mean over the batch of ||x - G(E(x))||_2^2 ('l2') or ||x - G(E(x))||_1 ('l1'):
   the autoencoder baselines of the BiGAN paper's Table 1."""
-  if norm not in RECONSTRUCTION_NORMS:
-    raise ValueError(f'norm must be one of {RECONSTRUCTION_NORMS}, got {norm!r}.')
+  if norm not in choices.RECONSTRUCTION_NORMS:
+    raise ValueError(f'norm must be one of {choices.RECONSTRUCTION_NORMS}, got {norm!r}.')
   difference = x - x_reconstructed
   return jnp.mean(per_example_sum(difference ** 2 if norm == 'l2' else jnp.abs(difference)))
 
@@ -106,7 +101,7 @@ def gaussian_kl_to_prior(mu, log_sigma):
   return 0.5 * per_example_sum(mu ** 2 + jnp.exp(2 * log_sigma) - 1 - 2 * log_sigma)
 
 
-# ---- K+1-class semi-supervised ALI (PAPER.md section 6) ---------------------------
+# ---- K+1-class semi-supervised ALI (docs/papers.md section 6) ---------------------------
 # D(x, z) outputs K class logits l; the fake class K+1 has its logit fixed at 0
 # (Salimans et al. 2016), so p(real | x, z) = sum_k exp(l_k) / (1 + sum_k exp(l_k))
 # = sigmoid(logsumexp(l)): logsumexp(l) is the real/fake logit of ALI's losses.
@@ -146,7 +141,7 @@ def semi_supervised_discriminator_loss(labelled_logits, labels, unlabelled_logit
                          real_logit_from_class_logits(fake_logits)))
 
 
-# ---- BigBiGAN (Donahue & Simonyan 2019; PAPER.md), as its TF Hub module computes it ----
+# ---- BigBiGAN (Donahue & Simonyan 2019; docs/papers.md), as its TF Hub module computes it ----
 # D scores a pair three ways: s_xz (the joint head J), s_x (the unary x branch F)
 # and s_z (the unary z branch H), one row [s_xz, s_x, s_z] per pair. "Encoder
 # scores" are those of (x, E(x)), "generator scores" those of (G(z), z). Every

@@ -1,4 +1,4 @@
-"""The training methods (PAPER.md sections 4 and 6), each a sequence of phases.
+"""The training methods (docs/papers.md sections 4 and 6), each a sequence of phases.
 
 Every method uses the same three networks, trainer and checkpoints. A method
 names its phases; a phase says which steps it spans, what each network it
@@ -29,7 +29,7 @@ starts. The trainer loops over phases without knowing any method by name.
                           is unused (the BiGAN paper's autoencoder baselines).
   semi_supervised         (labelled images) ALI with a K+1-class D(x, z): labelled
                           q pairs predict their class, unlabelled ones any of the K,
-                          p pairs the fake class (PAPER.md section 6); E, G: ALI's
+                          p pairs the fake class (docs/papers.md section 6); E, G: ALI's
                           loss on the implied real/fake logit.
   bigbigan                (BigBiGAN's networks, bigbigan_networks.py) D scores each
                           pair three ways, [s_xz, s_x, s_z]; D: the hinge loss, E:
@@ -54,21 +54,8 @@ import jax
 import jax.numpy as jnp
 
 from ali_jax import losses as losses_lib
-from ali_jax import priors
+from ali_jax.settings import choices
 
-ALI = 'ali'
-BIGAN = 'bigan'
-GAN = 'gan'
-LATENT_REGRESSOR = 'latent_regressor'
-BIGAN_LATENT_REGRESSOR = 'bigan_latent_regressor'
-JOINT_LATENT_REGRESSOR = 'joint_latent_regressor'
-POST_HOC = 'post_hoc'
-ALICE = 'alice'
-VAE = 'vae'
-AUTOENCODER = 'autoencoder'
-SEMI_SUPERVISED = 'semi_supervised'
-SUPERVISED = 'supervised'
-BIGBIGAN = 'bigbigan'
 
 # Phase names.
 SINGLE_PHASE = 'single'
@@ -78,28 +65,6 @@ INFERENCE_PHASE = 'inference'
 # What a phase does when it starts (see phase_starts.py).
 FRESH_DISCRIMINATOR = 'fresh_discriminator'  # a newly initialised D and its optimizer
 GAN_STATE_FROM_RUN = 'gan_state_from_run'    # the state of a finished gan run, if one is named
-
-
-def default_options():
-  """config.method_options: the settings that only some methods read."""
-  return dict(
-      inference_steps=0,         # latent_regressor, post_hoc: steps of the second phase
-      # latent_regressor, post_hoc: the workdir of a finished `gan` run with the
-      # same settings and num_train_steps = the GAN phase's steps; its final
-      # state becomes this run's GAN phase ('' trains the GAN phase here).
-      gan_workdir='',
-      regression_weight=0.25,    # joint_latent_regressor (PAPER.md: 1.0 degenerates)
-      cycle_weight=1.0,          # alice
-      vae_observation_std=0.1,   # vae: std of the Gaussian p(x|z)
-      reconstruction='l2',       # autoencoder: the reconstruction error, 'l2' or 'l1'
-      # semi_supervised, supervised: how many labelled training examples (a
-      # multiple of the classes, the same number of each), and the seed that picks them.
-      num_labels=0,
-      labels_seed=0,
-      # semi_supervised: the weight of D's real/fake term beside its classification
-      # term (Salimans et al. 2016's code: 1/2).
-      unsupervised_weight=0.5,
-  )
 
 
 class Objective(NamedTuple):
@@ -162,7 +127,7 @@ def _gan_losses(calls, x, y, z, noise):
 
 def _regression_loss(calls, z, x_tilde, noise, y):
   """How far E(G(z)) is from z, as the prior asks (priors.py)."""
-  if calls.prior == priors.UNIFORM:
+  if calls.prior == choices.UNIFORM_PRIOR:
     return losses_lib.uniform_latent_regression_loss(
         z, calls.encode_pre_squash(x_tilde, noise, y))
   return losses_lib.latent_regression_loss(z, calls.encode(x_tilde, noise, y))
@@ -295,56 +260,51 @@ def _weighted(make_losses, option, minimises):
 
 # method -> config -> its phases, in order, covering steps 0..num_train_steps.
 PHASES = {
-    ALI: _one_phase(Objective(_ali_losses, ADVERSARIAL)),
-    BIGAN: _one_phase(Objective(_ali_losses, ADVERSARIAL)),
-    GAN: _one_phase(GAN_OBJECTIVE),
-    LATENT_REGRESSOR: _gan_then(Objective(_latent_regression_losses,
+    choices.ALI: _one_phase(Objective(_ali_losses, ADVERSARIAL)),
+    choices.BIGAN: _one_phase(Objective(_ali_losses, ADVERSARIAL)),
+    choices.GAN: _one_phase(GAN_OBJECTIVE),
+    choices.LATENT_REGRESSOR: _gan_then(Objective(_latent_regression_losses,
                                           dict(encoder='regression_loss'))),
     # The joint regressor's losses with G's regression weight 0: G is a plain GAN's.
-    BIGAN_LATENT_REGRESSOR: lambda config: _one_phase(Objective(
+    choices.BIGAN_LATENT_REGRESSOR: lambda config: _one_phase(Objective(
         _make_joint_latent_regressor_losses(0.0),
         dict(encoder='regression_loss', generator='generator_loss',
              discriminator='discriminator_loss')))(config),
-    JOINT_LATENT_REGRESSOR: _weighted(
+    choices.JOINT_LATENT_REGRESSOR: _weighted(
         _make_joint_latent_regressor_losses, 'regression_weight',
         dict(encoder='regression_loss', generator='generator_objective',
              discriminator='discriminator_loss')),
-    POST_HOC: _gan_then(Objective(_ali_losses, dict(encoder='generator_loss',
+    choices.POST_HOC: _gan_then(Objective(_ali_losses, dict(encoder='generator_loss',
                                                     discriminator='discriminator_loss')),
                         on_inference_start=FRESH_DISCRIMINATOR),
-    ALICE: _weighted(_make_alice_losses, 'cycle_weight',
+    choices.ALICE: _weighted(_make_alice_losses, 'cycle_weight',
                      dict(encoder='generator_objective', generator='generator_objective',
                           discriminator='discriminator_loss')),
-    VAE: _weighted(_make_vae_losses, 'vae_observation_std',
+    choices.VAE: _weighted(_make_vae_losses, 'vae_observation_std',
                    dict(encoder='negative_elbo', generator='negative_elbo')),
-    AUTOENCODER: _weighted(_make_autoencoder_losses, 'reconstruction',
+    choices.AUTOENCODER: _weighted(_make_autoencoder_losses, 'reconstruction',
                            dict(encoder='reconstruction_loss', generator='reconstruction_loss')),
-    SEMI_SUPERVISED: _weighted(_make_semi_supervised_losses, 'unsupervised_weight',
+    choices.SEMI_SUPERVISED: _weighted(_make_semi_supervised_losses, 'unsupervised_weight',
                                ADVERSARIAL),
-    BIGBIGAN: _one_phase(Objective(_bigbigan_losses,
+    choices.BIGBIGAN: _one_phase(Objective(_bigbigan_losses,
                                    dict(encoder='encoder_loss', generator='generator_loss',
                                         discriminator='discriminator_loss'))),
-    SUPERVISED: _one_phase(Objective(_supervised_losses,
+    choices.SUPERVISED: _one_phase(Objective(_supervised_losses,
                                      dict(encoder='classification_loss',
                                           discriminator='classification_loss'))),
 }
-METHODS = tuple(PHASES)
-# Methods that learn from labelled examples; their D outputs one logit per class.
-LABELLED_METHODS = (SEMI_SUPERVISED, SUPERVISED)
 # Methods with networks of their own (bigbigan_networks.py), and the only ones
 # that those networks serve: their D returns three scores, not a logit.
-OWN_NETWORK_METHODS = (BIGBIGAN,)
+OWN_NETWORK_METHODS = (choices.BIGBIGAN,)
 # The methods that the 2-D mixture (unlabelled, MLPs) can train.
-MIXTURE_METHODS = tuple(m for m in METHODS
-                        if m not in LABELLED_METHODS + OWN_NETWORK_METHODS)
-# A GAN first, then inference learnt against the frozen generator.
-TWO_PHASE_METHODS = (LATENT_REGRESSOR, POST_HOC)
+MIXTURE_METHODS = tuple(m for m in choices.METHODS
+                        if m not in choices.LABELLED_METHODS + OWN_NETWORK_METHODS)
 
 
 def phases(config) -> Tuple[Phase, ...]:
   """The phases of `config`'s method."""
   if config.method not in PHASES:
-    raise ValueError(f'config.method={config.method!r}; expected one of {METHODS}.')
+    raise ValueError(f'config.method={config.method!r}; expected one of {choices.METHODS}.')
   return PHASES[config.method](config)
 
 

@@ -19,17 +19,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from ali_jax import architectures
+from ali_jax import bigbigan_architectures
 from ali_jax import conv_layers
 from ali_jax import dropout
 from ali_jax import priors
-
-# Encoder kinds. 'gaussian' is ALI's reparameterised q(z|x) = N(mu, sigma^2);
-# 'noise' makes E stochastic by concatenating the noise to x (the paper's
-# mixture encoder); 'deterministic' is BiGAN's z = E(x).
-GAUSSIAN = 'gaussian'
-NOISE_INPUT = 'noise'
-DETERMINISTIC = 'deterministic'
-ENCODER_KINDS = (GAUSSIAN, NOISE_INPUT, DETERMINISTIC)
+from ali_jax.settings import choices
 
 # How a gaussian encoder's last layer [mu, a] gives its sigma (model.encoder_sigma):
 # rule -> (sigma(a), log sigma(a)). 'exp' is ALI's, unbounded; 'softplus' is
@@ -37,26 +31,15 @@ ENCODER_KINDS = (GAUSSIAN, NOISE_INPUT, DETERMINISTIC)
 # posterior needs to exceed: the prior's variance is E[sigma^2] + Var[mu] of the
 # posteriors it must match. (With exp, ALI's sigma grew without bound in BiGAN's
 # MLPs and D sat at chance: docs/representations.md.)
-EXP_SIGMA = 'exp'
 SIGMAS = {
-    EXP_SIGMA: (jnp.exp, lambda a: a),
-    'softplus': (jax.nn.softplus, lambda a: jnp.log(jax.nn.softplus(a))),
-    'sigmoid': (jax.nn.sigmoid, jax.nn.log_sigmoid),
+    choices.EXP_SIGMA: (jnp.exp, lambda a: a),
+    choices.SOFTPLUS_SIGMA: (jax.nn.softplus, lambda a: jnp.log(jax.nn.softplus(a))),
+    choices.SIGMOID_SIGMA: (jax.nn.sigmoid, jax.nn.log_sigmoid),
 }
 
 BATCH_NORM_MOMENTUM = 0.95
 
-# How D sees the real pairs (x, E(x)) and the generated pairs (G(z), z) of a step
-# (model.discriminator_batches): JOINT, one call on both, so batch norm normalises
-# them with shared statistics (ALI's released code); SEPARATE, one call each, each
-# kind with its own statistics (BiGAN's released code, where --cat_inputs is off).
-# Under JOINT an encoder reaches the generated pairs' logits through the shared
-# batch statistics; under SEPARATE it cannot.
-JOINT = 'joint'
-SEPARATE = 'separate'
-DISCRIMINATOR_BATCHES = (JOINT, SEPARATE)
 OUTPUT_BIAS = 'output_bias'  # the image generator's per-pixel pre-sigmoid bias
-NETWORK_NAMES = ('encoder', 'generator', 'discriminator')
 
 # Values that the encoders record ("sow") when called with
 # mutable=['intermediates']: the last layer's [mu, log_sigma] (gaussian
@@ -111,28 +94,28 @@ def maxout(x, pieces):
 
 
 class MLPEncoder(nn.Module):
-  """Dense -> BN -> ReLU blocks, then a linear layer to z (PAPER.md section 4)."""
+  """Dense -> BN -> ReLU blocks, then a linear layer to z (docs/papers.md section 4)."""
   latent_dim: int
   hidden: Sequence[int]
-  kind: str = NOISE_INPUT
+  kind: str = choices.NOISE_INPUT_ENCODER
   init_std: float = 0.02
   axis_name: Optional[str] = None
   dtype: jnp.dtype = jnp.float32
-  prior: str = priors.GAUSSIAN
-  sigma: str = EXP_SIGMA  # a gaussian encoder's SIGMAS rule
+  prior: str = choices.GAUSSIAN_PRIOR
+  sigma: str = choices.EXP_SIGMA  # a gaussian encoder's SIGMAS rule
 
   @nn.compact
   def __call__(self, x, noise, y=None, *, train):
     del y  # the mixture has no conditional variant
     init = nn.initializers.normal(self.init_std)
-    h = jnp.concatenate([x, noise], -1) if self.kind == NOISE_INPUT else x
+    h = jnp.concatenate([x, noise], -1) if self.kind == choices.NOISE_INPUT_ENCODER else x
     for width in self.hidden:
       h = nn.Dense(width, use_bias=False, kernel_init=init, dtype=self.dtype)(h)
       h = nn.BatchNorm(use_running_average=not train, momentum=BATCH_NORM_MOMENTUM,
                        axis_name=self.axis_name, dtype=self.dtype)(h)
       h = nn.relu(h)
       self.sow('intermediates', HIDDEN, h)
-    if self.kind == GAUSSIAN:
+    if self.kind == choices.GAUSSIAN_ENCODER:
       last_layer = nn.Dense(2 * self.latent_dim, kernel_init=init,
                             dtype=self.dtype)(h).astype(jnp.float32)
       return gaussian_sample(self, last_layer, noise, self.sigma)
@@ -243,14 +226,14 @@ class ConvEncoder(nn.Module):
   """ALI's stochastic encoder: the conv stack ends in [mu, a] at 1x1 (sigma from a)."""
   arch: architectures.Architecture
   init_std: float
-  kind: str = GAUSSIAN
+  kind: str = choices.GAUSSIAN_ENCODER
   condition_dim: int = 0
   condition_embedding: int = 256
   axis_name: Optional[str] = None
   conv_implementation: str = 'plain'
   dtype: jnp.dtype = jnp.float32
-  prior: str = priors.GAUSSIAN
-  sigma: str = EXP_SIGMA  # a gaussian encoder's SIGMAS rule
+  prior: str = choices.GAUSSIAN_PRIOR
+  sigma: str = choices.EXP_SIGMA  # a gaussian encoder's SIGMAS rule
 
   @nn.compact
   def __call__(self, x, noise, y=None, *, train):
@@ -262,10 +245,10 @@ class ConvEncoder(nn.Module):
       h = jnp.concatenate([h, _as_image(nn.Dense(self.condition_embedding, kernel_init=init,
                                                  dtype=self.dtype)(y))], -1)
     last = self.arch.encoder[-1]
-    features = last.features if self.kind == GAUSSIAN else last.features // 2
+    features = last.features if self.kind == choices.GAUSSIAN_ENCODER else last.features // 2
     h = nn.Conv(features, (last.kernel, last.kernel), padding='VALID', kernel_init=init,
                 dtype=self.dtype)(h)[:, 0, 0, :].astype(jnp.float32)
-    if self.kind != GAUSSIAN:
+    if self.kind != choices.GAUSSIAN_ENCODER:
       return squashed(self, h, self.prior)
     return gaussian_sample(self, h, noise, self.sigma)
 
@@ -360,11 +343,11 @@ def build_networks(model_config, *, data_shape, axis_name=None, discriminator_ou
   dtype = COMPUTE_DTYPES[m.dtype]
   # pylint: disable-next=import-outside-toplevel  (bigan_networks builds on this module)
   from ali_jax import bigan_networks, bigbigan_networks
-  if bigbigan_networks.is_bigbigan(m.architecture):
+  if bigbigan_architectures.is_bigbigan(m.architecture):
     if discriminator_outputs != 1:
       raise ValueError('A BigBiGAN discriminator outputs its three scores only.')
     return bigbigan_networks.build(m, axis_name=axis_name, dtype=dtype)
-  if m.architecture == bigan_networks.NAME:
+  if m.architecture == choices.BIGAN_MLP:
     return bigan_networks.build(m, data_shape=data_shape, axis_name=axis_name, dtype=dtype,
                                 discriminator_outputs=discriminator_outputs)
   if m.architecture == 'mlp':

@@ -17,8 +17,7 @@ import jax
 import optax
 
 from ali_jax import networks
-
-LEARNING_RATE_SCHEDULES = ('constant', 'cosine', 'exponential')
+from ali_jax.settings import choices
 
 
 class Optimizers(NamedTuple):
@@ -42,7 +41,7 @@ def learning_rate_schedule(optimizer_config, num_steps, scale=1.0):
          optax.exponential_decay(peak, decay_steps, optimizer_config.final_learning_rate_scale)],
         [constant_steps])
   raise ValueError(f'config.optimizer.schedule={optimizer_config.schedule!r}; expected '
-                   f'one of {LEARNING_RATE_SCHEDULES}.')
+                   f'one of {choices.LEARNING_RATE_SCHEDULES}.')
 
 
 def _is_weight(params):
@@ -58,7 +57,8 @@ def make_optimizers(optimizer_config, num_steps):
   """The three optimizers of a phase of `num_steps` updates.
 
   The discriminator's learning rate is optimizer.learning_rate times
-  optimizer.discriminator_learning_rate_scale (1 in the paper). A decaying schedule spans the phase: the networks
+  optimizer.discriminator_learning_rate_scale (1 in the paper). A decaying schedule spans
+  the phase: the networks
   that a two-phase method trains in its inference phase start it with
   optimizer states that never took a step (the encoder; post-hoc's new D), so
   their schedule starts afresh there. Without weight decay the optimizer is

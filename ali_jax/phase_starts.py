@@ -13,6 +13,7 @@ from ali_jax import config_validation
 from ali_jax import methods
 from ali_jax import state as state_lib
 from ali_jax import workdir as workdir_lib
+from ali_jax.settings import choices
 
 
 def start_phase(phase, state, run):
@@ -38,7 +39,7 @@ def check_gan_phase_source(gan_config, config, gan_workdir, phase_end):
   the gan run's state at `phase_end` is what `config` would reach itself.
   """
   problems = []
-  if gan_config.method != methods.GAN:
+  if gan_config.method != choices.GAN:
     problems.append(f"config.method: {gan_config.method!r} there, must be 'gan'")
   if gan_config.num_train_steps != phase_end:
     problems.append(f'config.num_train_steps: {gan_config.num_train_steps} there, must be '

@@ -1,6 +1,6 @@
 """The prior p(z) (config.model.prior) and what it asks of the encoder.
 
-  'gaussian'  N(0, I): ALI's prior (PAPER.md), the default.
+  'gaussian'  N(0, I): ALI's prior (docs/papers.md), the default.
   'uniform'   U(-1, 1)^d: BiGAN's prior (its released code). A deterministic
               encoder's output a is squashed into the prior's support as
               z = 2 sigmoid(a) - 1, and the latent regressor's loss becomes the
@@ -9,37 +9,34 @@
 """
 import jax
 import numpy as np
-
-GAUSSIAN = 'gaussian'
-UNIFORM = 'uniform'
-PRIORS = (GAUSSIAN, UNIFORM)
+from ali_jax.settings import choices
 
 
 def _check(prior):
-  if prior not in PRIORS:
-    raise ValueError(f'prior must be one of {PRIORS}, got {prior!r}.')
+  if prior not in choices.PRIORS:
+    raise ValueError(f'prior must be one of {choices.PRIORS}, got {prior!r}.')
 
 
-def sample(key, shape, prior=GAUSSIAN):
+def sample(key, shape, prior=choices.GAUSSIAN_PRIOR):
   """z ~ p(z), a jax array of `shape`."""
   _check(prior)
-  if prior == UNIFORM:
+  if prior == choices.UNIFORM_PRIOR:
     return jax.random.uniform(key, shape, minval=-1.0, maxval=1.0)
   return jax.random.normal(key, shape)
 
 
-def sample_numpy(rng, shape, prior=GAUSSIAN):
+def sample_numpy(rng, shape, prior=choices.GAUSSIAN_PRIOR):
   """z ~ p(z) from a numpy Generator (host-side evaluation)."""
   _check(prior)
-  if prior == UNIFORM:
+  if prior == choices.UNIFORM_PRIOR:
     return rng.uniform(-1.0, 1.0, shape).astype(np.float32)
   return rng.standard_normal(shape).astype(np.float32)
 
 
-def squash(encoder_output, prior=GAUSSIAN):
+def squash(encoder_output, prior=choices.GAUSSIAN_PRIOR):
   """The encoder's output mapped into the prior's support (the identity for N(0, I))."""
   _check(prior)
-  if prior == UNIFORM:
+  if prior == choices.UNIFORM_PRIOR:
     return 2.0 * jax.nn.sigmoid(encoder_output) - 1.0
   return encoder_output
 

@@ -21,6 +21,8 @@ temporaries against 281 for 'elementwise' and 422 for 'none').
 import jax
 from jax.ad_checkpoint import checkpoint_name
 
+from ali_jax.settings import choices
+
 # The name under which dropout masks are offered to the policies.
 DROPOUT_MASK = 'dropout_mask'
 
@@ -29,7 +31,6 @@ _POLICIES = {
         jax.checkpoint_policies.dots_saveable,  # convolutions and matmuls
         jax.checkpoint_policies.save_only_these_names(DROPOUT_MASK)),
 }
-CHOICES = ('none',) + tuple(_POLICIES)
 
 
 def name_dropout_mask(mask):
@@ -38,9 +39,9 @@ def name_dropout_mask(mask):
 
 
 def rematerialised(fn, remat):
-  """`fn`, whose backward pass keeps what `remat` (one of CHOICES) says."""
-  if remat not in CHOICES:
-    raise ValueError(f'remat must be one of {CHOICES}, got {remat!r}.')
+  """`fn`, whose backward pass keeps what `remat` (one of REMAT_POLICIES) says."""
+  if remat not in choices.REMAT_POLICIES:
+    raise ValueError(f'remat must be one of {choices.REMAT_POLICIES}, got {remat!r}.')
   if remat == 'none':
     return fn
   return jax.checkpoint(fn, policy=_POLICIES[remat])

@@ -13,13 +13,14 @@ import functools
 
 import jax
 
-from ali_jax import data
 from ali_jax import devices
 from ali_jax import methods
 from ali_jax import networks as networks_lib
 from ali_jax import optimizers as optimizers_lib
 from ali_jax import standing_statistics
 from ali_jax import step as step_lib
+from ali_jax.settings import choices
+from ali_jax.settings import datasets
 
 
 class RunSetup:
@@ -32,15 +33,15 @@ class RunSetup:
   def __init__(self, config, *, axis_name=devices.AXIS_NAME):
     self.config = config
     self.axis_name = axis_name
-    self.data_shape = data.data_shape(config)
+    self.data_shape = datasets.data_shape(config)
     self.latent_dim = config.model.latent_dim
-    self.prior = config.model.prior  # priors.PRIORS
-    self.is_images = config.dataset in data.IMAGE_DATASETS
+    self.prior = config.model.prior  # choices.PRIORS
+    self.is_images = config.dataset in datasets.IMAGE_DATASETS
     # The size of the conditioning vector y (CelebA's 40 attributes); 0: unconditional.
     self.condition_dim = config.model.condition_dim if self.is_images else 0
-    # The labelled methods' D gives one logit per class (methods.LABELLED_METHODS).
-    self.num_classes = (data.images.SPECS[config.dataset].num_classes
-                        if config.method in methods.LABELLED_METHODS else 0)
+    # The labelled methods' D gives one logit per class (choices.LABELLED_METHODS).
+    self.num_classes = (datasets.SPECS[config.dataset].num_classes
+                        if config.method in choices.LABELLED_METHODS else 0)
     self.networks = networks_lib.build_networks(
         config.model, data_shape=self.data_shape, axis_name=axis_name,
         discriminator_outputs=self.num_classes or 1)

@@ -21,14 +21,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ali_jax import methods
 from ali_jax import networks as networks_lib
 from ali_jax import priors
 from ali_jax import state as state_lib
+from ali_jax.settings import choices
 
-AVERAGED = 'averaged'
-ALL = 'all'
-CHOICES = (AVERAGED, ALL)
 SEED = 0x57A7  # the prior, encoder noise and dropout draws of the standing batches
 
 
@@ -39,11 +36,11 @@ def networks_to_recompute(config):
   evaluation = config.get('evaluation', {})
   if not evaluation.get('standing_statistics_batches', 0):
     return ()
-  names = (networks_lib.NETWORK_NAMES
-           if evaluation.get('standing_statistics_for', AVERAGED) == ALL
-           else state_lib.averaged_networks(config))
+  for_all = (evaluation.get('standing_statistics_for', choices.AVERAGED_NETWORKS)
+             == choices.ALL_NETWORKS)
+  names = choices.NETWORK_NAMES if for_all else state_lib.averaged_networks(config)
   return tuple(name for name in names
-               if name != 'discriminator' or config.method in methods.LABELLED_METHODS)
+               if name != 'discriminator' or config.method in choices.LABELLED_METHODS)
 
 
 def _is_batch_norm_statistic(path):
@@ -81,7 +78,7 @@ def _discriminator_inputs(config, x, y, z, noise, batch, encode, decode):
   labelled_x = batch['x_labelled']
   labelled = (labelled_x, encode(labelled_x, np.zeros((len(labelled_x), noise.shape[1]),
                                                       np.float32)))
-  if config.method == methods.SUPERVISED:
+  if config.method == choices.SUPERVISED:
     return [labelled]
   return [(x, encode(x, noise, *y), *y), (decode(z, *y), z, *y), labelled]
 
@@ -109,7 +106,7 @@ def recompute(run, variables, batches, names):
     calls = {'encoder': [(x, noise, *y)], 'generator': [(z, *y)]}
     if 'discriminator' in names:
       pairs = _discriminator_inputs(config, x, y, z, noise, batch, encode, decode)
-      if config.model.discriminator_batches == networks_lib.JOINT:
+      if config.model.discriminator_batches == choices.JOINT:
         pairs = [tuple(np.concatenate(parts) for parts in zip(*pairs))]
       calls['discriminator'] = pairs
     for name in names:

@@ -14,10 +14,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ali_jax import losses
 from ali_jax import networks as networks_lib
 from ali_jax import priors
 from ali_jax import remat as remat_lib
+from ali_jax.settings import choices
 
 
 LABELLED_NOISE_STREAM = 0x1AB  # fold_in(step key, this): the labelled batch's encoder noise
@@ -52,7 +52,7 @@ class NetworkCalls:
   """
 
   def __init__(self, networks, state, params, *, dropout_key, loss_form, remat='none',
-               prior=priors.GAUSSIAN, discriminator_batches=networks_lib.JOINT):
+               prior=choices.GAUSSIAN_PRIOR, discriminator_batches=choices.JOINT):
     self._networks = networks
     self.discriminator_batches = discriminator_batches
     self._remat = remat
@@ -118,7 +118,7 @@ class NetworkCalls:
     model.discriminator_batches says: one call on all of them (batch norm shares their
     statistics), or one call each with its own statistics. Separately, the population
     statistics move with each batch in turn, as over consecutive training batches."""
-    if self.discriminator_batches == networks_lib.SEPARATE:
+    if self.discriminator_batches == choices.SEPARATE:
       return [self._apply('discriminator', *batch, continue_statistics=True, call_index=i)[0]
               for i, batch in enumerate(batches)]
     xs, zs, ys = zip(*batches)
@@ -148,9 +148,9 @@ def own_loss_gradients(objective, losses_of, params):
 
 
 def make_train_step(networks, optimizers, objective, *, latent_dim,
-                    loss_form=losses.NON_SATURATING, axis_name=None,
+                    loss_form=choices.NON_SATURATING, axis_name=None,
                     skip_nonfinite=False, average_decay=0.0, remat='none',
-                    prior=priors.GAUSSIAN, discriminator_batches=networks_lib.JOINT):
+                    prior=choices.GAUSSIAN_PRIOR, discriminator_batches=choices.JOINT):
   """Returns train_step(state, batch) for jit (axis_name=None) or pmap.
 
   `objective` (methods.Objective) says what each trained network minimises;
@@ -172,9 +172,9 @@ def make_train_step(networks, optimizers, objective, *, latent_dim,
   remat: what each network's backward pass keeps (remat.py; the same maths).
   prior: what z is drawn from (priors.py).
   discriminator_batches: D on the real and generated pairs in one call or one each
-  (networks.DISCRIMINATOR_BATCHES).
+  (choices.DISCRIMINATOR_BATCHES).
   """
-  trained = tuple(name for name in networks_lib.NETWORK_NAMES if name in objective.minimises)
+  trained = tuple(name for name in choices.NETWORK_NAMES if name in objective.minimises)
 
   def train_step(state, batch):
     x = batch['x']

@@ -22,13 +22,15 @@ from ali_jax import devices
 from ali_jax import evaluation
 from ali_jax import host_memory
 from ali_jax import inference
-from ali_jax import networks as networks_lib
 from ali_jax import phase_starts
 from ali_jax import preemption
 from ali_jax import provenance
 from ali_jax import run_setup
 from ali_jax import state as state_lib
+from ali_jax import summaries as summaries_lib
 from ali_jax import workdir as workdir_lib
+from ali_jax.settings import choices
+from ali_jax.settings import datasets
 
 INITIAL_BIAS_IMAGES = 500  # the paper sets the generator's output bias from 500 images
 
@@ -39,7 +41,7 @@ def _what_is_not_finite(metrics):
   losses = [k for k in sorted(metrics) if not k.startswith('grad_norm_')
             and not k.endswith('_confidence') and k != 'nonfinite_update'
             and not np.isfinite(metrics[k])]
-  networks = [n for n in networks_lib.NETWORK_NAMES
+  networks = [n for n in choices.NETWORK_NAMES
               if not np.isfinite(metrics.get(f'grad_norm_{n}', 0.0))]
   parts = [f'non-finite {", ".join(losses)}'] if losses else []
   if networks:
@@ -95,7 +97,8 @@ def evaluate(run, workdir, state, dataset, summaries, references=None, *, final=
   Encoder metrics are left out until some phase has trained the encoder.
   """
   config = run.config
-  split = config.data.final_split if final else data.VALIDATION
+  split = config.data.final_split if final else datasets.VALIDATION
+  logging.info('Evaluating at step %d on the %s split.', devices.step_of(state), split)
   model = inference.TrainedModel(run, state,
                                  inference.standing_batches(config, dataset))
   is_mixture = config.dataset == 'mixture'
@@ -120,8 +123,13 @@ def evaluate(run, workdir, state, dataset, summaries, references=None, *, final=
     summaries.png_images(split, figures, model.step)
     summaries.flush(force=True)
   logging.info('Evaluation at step %d on the %s split: %s', model.step, split,
-               ', '.join(f'{k}={v:.4g}' for k, v in sorted(metrics.items())))
+               ', '.join(f'{k}={_format_number(v)}' for k, v in sorted(metrics.items())))
   return metrics
+
+
+def _format_number(value):
+  """4 significant digits; whole numbers (steps, counts) in full."""
+  return f'{int(value):d}' if float(value).is_integer() else f'{value:.4g}'
 
 
 # ---- The run ----------------------------------------------------------------------
@@ -141,11 +149,7 @@ def _loss_summary(means):
 
 def _claim_workdir(config, workdir):
   """Checks that `workdir` can hold this run and records its config (process 0)."""
-  if workdir_lib.has_config(workdir):
-    workdir_lib.check_compatible(workdir_lib.load_config(workdir), config, workdir)
-  elif workdir_lib.has_checkpoints(workdir):
-    raise ValueError(f'{workdir} has checkpoints but no {workdir_lib.CONFIG_FILE}: it was '
-                     'not written by ali_jax, or was damaged. Use a new --workdir.')
+  workdir_lib.check_can_hold(config, workdir)
   workdir_lib.save_config(workdir, config)
 
 
@@ -178,6 +182,8 @@ def train_and_evaluate(config, workdir, command=None):
 def _start_or_resume(run, workdir, dataset):
   """(checkpoint manager, state): the newest intact checkpoint, or step 0."""
   config = run.config
+  # Each layer's initialiser compiles on first use: tens of seconds on a CPU.
+  logging.info('Initialising the networks and their optimizers.')
   initial_state = state_lib.create_train_state(run)  # also the restore template
   manager, state = checkpoints.restore_latest_intact(
       workdir, initial_state, max_to_keep=config.max_checkpoints_to_keep)
@@ -243,7 +249,7 @@ def _train(run, workdir, dataset, lock, session):
   host_memory.release(drop_compiled=True)
   host_limit = devices.max_steps_in_flight()
 
-  summaries = workdir_lib.Summaries(workdir) if is_chief else None
+  summaries = summaries_lib.Summaries(workdir) if is_chief else None
   watcher = preemption.PreemptionWatcher()
   history, history_start = [], devices.step_of(state)  # device metrics since the last log
   timer_start, timer_step = None, history_start
@@ -260,6 +266,7 @@ def _train(run, workdir, dataset, lock, session):
     # The first step compiles it (tens of seconds on a CPU): say so, or the run looks hung.
     logging.info('Compiling the train step of the %s phase (the first step waits for it).',
                  phase.name)
+    compile_start = time.time()
     steps = range(first, phase.end)
     for step, batch in zip(steps, devices.device_batches(dataset, config.batch_size, steps)):
       state, metrics = train_step(state, batch)
@@ -267,6 +274,9 @@ def _train(run, workdir, dataset, lock, session):
       if len(history) >= host_limit:  # older steps were fetched when logged
         jax.block_until_ready(history[-host_limit])
       if timer_start is None:  # the first step compiled; time from here
+        jax.block_until_ready(metrics)
+        logging.info('Compiled and took the first step in %.0f s; a progress line every %d '
+                     'steps.', time.time() - compile_start, config.log_every_steps)
         host_memory.release()  # the compiler's freed working memory
         timer_start, timer_step = time.time(), step + 1
       done = step + 1

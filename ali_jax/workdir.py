@@ -13,23 +13,17 @@ Small files are written whole: on disk through a temporary file and a rename;
 in a bucket, which has no rename and no append, as one upload, which appears
 whole or not at all.
 """
-import io
 import json
 import os
-import shutil
-import tempfile
 import time
-import weakref
 
 from etils import epath
 import fsspec
 import ml_collections
-import numpy as np
-from PIL import Image
-import tensorboardX
 
 from ali_jax import config_validation
 from ali_jax import workdir_lock
+from ali_jax.settings import mistakes
 
 # Fields that may change when a run resumes (declared in config_validation).
 REPORTING_FIELDS = config_validation.fields_that_may_change(config_validation.REPORTING)
@@ -46,10 +40,6 @@ URL_SCHEMES = ('gs://',)
 # Other hosts, and orbax through tensorstore, change a bucket's listings
 # behind gcsfs's back: it must list afresh every time rather than cache.
 fsspec.config.conf.setdefault('gcs', {})['use_listings_cache'] = False
-# TensorBoard events in a bucket (Summaries): an upload at most this often,
-# and a new event file past this size.
-BUCKET_UPLOAD_EVERY_S = 60
-BUCKET_EVENT_FILE_BYTES = 1 << 20
 
 
 def is_bucket(workdir):
@@ -60,7 +50,7 @@ def path(workdir):
   """The workdir as an epath.Path: absolute on disk, as given for a bucket."""
   workdir = str(workdir)
   if '://' in workdir and not is_bucket(workdir):
-    raise ValueError(f'--workdir={workdir}: of URLs only {", ".join(URL_SCHEMES)} are '
+    raise mistakes.ConfigMistake(f'--workdir={workdir}: of URLs only {", ".join(URL_SCHEMES)} are '
                      'supported; use a bucket or a path on a disk that every host sees.')
   return epath.Path(workdir if is_bucket(workdir) else os.path.abspath(workdir))
 
@@ -159,13 +149,25 @@ def differences(saved_config, config, may_differ):
 
 
 def check_compatible(saved_config, config, workdir):
-  """Raises ValueError if `config` cannot continue the run saved with `saved_config`."""
+  """Raises mistakes.ConfigMistake if `config` cannot continue the run saved with
+  `saved_config`."""
   details = differences(saved_config, config, RESUMABLE_FIELDS)
   if details:
-    raise ValueError(
+    raise mistakes.ConfigMistake(
         f'{workdir} holds a run with a different config ({details}). Its checkpoints '
         'cannot continue under this config: use a new --workdir, or set these fields '
         'back. Only these may change on resume: ' + ', '.join(RESUMABLE_FIELDS) + '.')
+
+
+def check_can_hold(config, workdir):
+  """Raises mistakes.ConfigMistake unless `workdir` is new, or holds a run that `config`
+  continues."""
+  if has_config(workdir):
+    check_compatible(load_config(workdir), config, workdir)
+  elif has_checkpoints(workdir):
+    raise mistakes.ConfigMistake(
+        f'{workdir} has checkpoints but no {CONFIG_FILE}: it was not written by ali_jax, '
+        'or was damaged. Use a new --workdir.')
 
 
 # ---- Checkpoint folders ---------------------------------------------------------------
@@ -202,68 +204,3 @@ def _files_under(directory):
   for entry in directory.iterdir():
     files.extend(_files_under(entry) if entry.is_dir() else [entry])
   return sorted(files)
-
-
-# ---- TensorBoard ----------------------------------------------------------------------
-
-class Summaries:
-  """TensorBoard scalars and images in the workdir (process 0 only), with tensorboardX.
-
-  In a bucket, events are written to a local file that is uploaded whole (an
-  object cannot be appended to) at most every BUCKET_UPLOAD_EVERY_S and at
-  flush(force=True); past BUCKET_EVENT_FILE_BYTES a new file is started, so each
-  upload stays small however long the run. TensorBoard reads the files as one run.
-  """
-
-  def __init__(self, workdir):
-    self._workdir = path(workdir)
-    self._local_dir = (tempfile.mkdtemp(prefix='ali_jax_events_') if is_bucket(workdir)
-                       else None)
-    if self._local_dir is not None:  # removed however the run ends (close() uploads first)
-      weakref.finalize(self, shutil.rmtree, self._local_dir, ignore_errors=True)
-    self._uploaded = {}  # local event file name -> its size when last uploaded
-    self._last_upload = time.monotonic()
-    self._files = 0
-    self._writer = self._new_writer()
-
-  def _new_writer(self):
-    self._files += 1
-    return tensorboardX.SummaryWriter(self._local_dir or str(self._workdir),
-                                      filename_suffix=f'.{self._files}')
-
-  def scalars(self, prefix, values, step):
-    for name, value in values.items():
-      self._writer.add_scalar(f'{prefix}/{name}', value, step)
-
-  def png_images(self, prefix, figures, step):
-    """figures: {file name: PNG bytes}."""
-    for name, png in figures.items():
-      with Image.open(io.BytesIO(png)) as image:
-        self._writer.add_image(f'{prefix}/{os.path.splitext(name)[0]}',
-                               np.asarray(image.convert('RGB')), step, dataformats='HWC')
-
-  def flush(self, force=False):
-    """Writes what was added; in a bucket, uploads if forced or due."""
-    self._writer.flush()
-    if self._local_dir is not None and (
-        force or time.monotonic() - self._last_upload >= BUCKET_UPLOAD_EVERY_S):
-      self._upload()
-      current = [n for n in self._uploaded if n.endswith(f'.{self._files}')]
-      if sum(self._uploaded[n] for n in current) > BUCKET_EVENT_FILE_BYTES:
-        self._writer.close()  # all of it was just uploaded
-        self._writer = self._new_writer()
-
-  def _upload(self):
-    for name in sorted(os.listdir(self._local_dir)):
-      local = os.path.join(self._local_dir, name)
-      if self._uploaded.get(name) != os.path.getsize(local):
-        self._uploaded[name] = os.path.getsize(local)
-        with open(local, 'rb') as f:
-          write_bytes(self._workdir / name, f.read())
-    self._last_upload = time.monotonic()
-
-  def close(self):
-    self._writer.close()
-    if self._local_dir is not None:
-      self._upload()
-      shutil.rmtree(self._local_dir, ignore_errors=True)

@@ -31,11 +31,13 @@ from google.api_core import exceptions
 from google.cloud import storage
 from google.cloud.storage import retry as storage_retry
 
+from ali_jax.settings import mistakes
+
 LOCK_FILE = '.lock'
 
 
 def _busy(workdir, holder):
-  return RuntimeError(f'Another run ({holder}) is using {workdir}; wait for it to finish '
+  return mistakes.WorkdirInUse(f'Another run ({holder}) is using {workdir}; wait for it to finish '
                       'or use another --workdir.')
 
 

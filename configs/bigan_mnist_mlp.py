@@ -1,6 +1,6 @@
 """BiGAN as its authors built it for permutation-invariant MNIST, on any 28x28 grey data.
 
-BiGAN's released code (train_mnist.sh; PAPER.md): its MLPs (ali_jax/bigan_networks.py),
+BiGAN's released code (train_mnist.sh; docs/papers.md): its MLPs (ali_jax/bigan_networks.py),
 the U(-1, 1)^50 prior with the encoder squashed into it, Adam(2e-4, beta1 0.5),
 batch 128, weight decay 2.5e-5, and a constant rate for half the run, then
 exponential decay to 0.01x. Fashion-MNIST by default (MNIST cannot be downloaded
@@ -13,15 +13,15 @@ cores (experiments/benchmark.py at d3980aa), 2.8 hours, so this config trains 50
 steps (128 epochs, about an hour) with the schedule's shape kept: half at the constant
 rate, half decaying to 0.01x. `--config.num_train_steps=156250` restores BiGAN's length.
 """
-from configs import common
-from ali_jax import bigan_networks
 from ali_jax.data import fashion_mnist_builder
+from ali_jax.settings import choices
+from configs import common
 
 BIGAN_EPOCHS = 400  # num_train_steps is then shortened below
 
 
 def get_config():
-  config = common.image_config(dataset='fashion_mnist', architecture=bigan_networks.NAME,
+  config = common.image_config(dataset='fashion_mnist', architecture=choices.BIGAN_MLP,
                                train_examples=50_000, epochs=BIGAN_EPOCHS, batch_size=128)
   config.data.manual_dir = fashion_mnist_builder.DEBIAN_DIR  # the four .gz IDX files
   config.data.num_heldout = 10_000  # the whole test split

@@ -2,7 +2,7 @@
 
 For an accelerator: BigGAN-style G (256 channels) and D (128), a ResNet-18-like
 E, 120-d Gaussian prior, Adam(2e-4, beta1 0.5) for all three networks (the
-PyTorch port's, PAPER.md), batch 256, EMA of E and G at 0.9999 (BigGAN's). The
+PyTorch port's, docs/papers.md), batch 256, EMA of E and G at 0.9999 (BigGAN's). The
 step count is ours: 100,000 steps (569 epochs of the 45,000 training images).
 Not run on this project's CPU machine (docs/bigbigan.md).
 """

@@ -3,7 +3,7 @@
 BigBiGAN's objective and networks (ali_jax/bigbigan_networks.py, the 28-px
 table 'bigbigan_28': BigGAN-style residual G and D with spectral norm, a small
 pre-activation ResNet E, 120-d Gaussian prior), Adam(2e-4, beta1 0.5) for all
-three networks as the PyTorch port in PAPER.md, one simultaneous update per
+three networks as the PyTorch port in docs/papers.md, one simultaneous update per
 step (BigGAN's and the port's 2 D steps per G step are not built), and an
 exponential moving average of E's and G's weights for evaluation and sampling.
 The data as configs/fashion_mnist.py (the Debian package's IDX files).

@@ -1,10 +1,10 @@
-"""BigBiGAN's ImageNet setting (Donahue & Simonyan 2019; PAPER.md), for a TPU pod.
+"""BigBiGAN's ImageNet setting (Donahue & Simonyan 2019; docs/papers.md), for a TPU pod.
 
 Batch 2048 (the paper's), 128-px ImageNet (the centred square, resized), the
 'bigbigan_128' table: BigGAN's 128-px G and D at ch = 96 with self-attention at
 64x64 and a ResNet-50 E, 120-d Gaussian prior, EMA of E and G at 0.9999.
-Adam(2e-4, beta1 0.5) for all three networks as the PyTorch port in PAPER.md
-(the paper's own rates are not in PAPER.md). Differences from the paper: E
+Adam(2e-4, beta1 0.5) for all three networks as the PyTorch port in docs/papers.md
+(the paper's own rates are not in docs/papers.md). Differences from the paper: E
 reads the same 128-px images as D (the paper's E reads 256 px), one
 simultaneous update per step, and the step count (500,000) is ours.
 Documented, not run on this project's machines; its step's compile time, FLOPs

@@ -1,4 +1,4 @@
-"""ALI on CelebA 64x64 (PAPER.md section 3): 123 epochs of the 162,770 training faces."""
+"""ALI on CelebA 64x64 (docs/papers.md section 3): 123 epochs of the 162,770 training faces."""
 from configs import common
 
 

@@ -1,4 +1,4 @@
-"""Conditional ALI on CelebA's 40 attributes (PAPER.md section 3), batch 128.
+"""Conditional ALI on CelebA's 40 attributes (docs/papers.md section 3), batch 128.
 
 The attributes are embedded linearly (40 -> 256) and join the encoder before
 its last 1x1 conv, z at the generator's input, and D_xz's input.

@@ -1,4 +1,4 @@
-"""ALI on CIFAR-10 (PAPER.md section 3): 6,475 epochs of train[0:45000], maxout D."""
+"""ALI on CIFAR-10 (docs/papers.md section 3): 6,475 epochs of train[0:45000], maxout D."""
 from configs import common
 
 

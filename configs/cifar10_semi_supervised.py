@@ -1,4 +1,4 @@
-"""Semi-supervised ALI on CIFAR-10 with 4,000 labels (PAPER.md sections 5, 6), for accelerators.
+"""Semi-supervised ALI on CIFAR-10, 4,000 labels (docs/papers.md sections 5, 6), for accelerators.
 
 The paper's CIFAR-10 networks and optimisation (configs/cifar10.py) with its
 K+1-class joint D: 17.99 % test error in the paper (1,000 / 2,000 / 8,000

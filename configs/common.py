@@ -2,19 +2,18 @@
 import ml_collections
 
 from ali_jax import architectures
-from ali_jax import bigan_networks
-from ali_jax import bigbigan_networks
-from ali_jax import methods
+from ali_jax import bigbigan_architectures
+from ali_jax.settings import choices
 
 
 def image_config(*, dataset, architecture, train_examples, epochs, batch_size=100):
-  """A config with the paper's optimisation (PAPER.md section 2) for one image dataset.
+  """A config with the paper's optimisation (docs/papers.md section 2) for one image dataset.
 
   The paper's epoch budget becomes num_train_steps = epochs * train_examples /
   batch_size.
   """
-  tables = {**architectures.ARCHITECTURES, **bigbigan_networks.ARCHITECTURES}
-  latent_dim = (bigan_networks.LATENT_DIM if architecture == bigan_networks.NAME
+  tables = {**architectures.ARCHITECTURES, **bigbigan_architectures.ARCHITECTURES}
+  latent_dim = (choices.BIGAN_MLP_LATENT_DIM if architecture == choices.BIGAN_MLP
                 else tables[architecture].latent_dim)
   config = ml_collections.ConfigDict()
   config.seed = 0
@@ -58,7 +57,7 @@ def image_config(*, dataset, architecture, train_examples, epochs, batch_size=10
   # (ali_jax/methods.py: gan, latent_regressor, joint_latent_regressor,
   # post_hoc, alice).
   config.method = 'ali'
-  config.method_options = ml_collections.ConfigDict(methods.default_options())
+  config.method_options = ml_collections.ConfigDict(choices.default_method_options())
   config.loss_form = 'non_saturating'  # the paper's code; or 'minimax'
   # An exponential moving average of these networks' parameters, kept in the
   # checkpoints and used by evaluation and the inference API instead of the
@@ -80,7 +79,7 @@ def image_config(*, dataset, architecture, train_examples, epochs, batch_size=10
       encoder='gaussian',         # ALI's stochastic encoder; 'deterministic' for BiGAN
       # A gaussian encoder's sigma from its last layer a (ali_jax/networks.py
       # SIGMAS): ALI's exp(a); BigBiGAN's softplus(a); sigmoid(a), bounded by 1.
-      encoder_sigma=bigbigan_networks.default_encoder_sigma(architecture),
+      encoder_sigma=choices.default_encoder_sigma(architecture),
       latent_dim=latent_dim,
       prior='gaussian',           # p(z): N(0, I); 'uniform' is BiGAN's U(-1, 1)
       init_std=0.01,              # weights N(0, 0.01^2), biases 0
@@ -99,6 +98,6 @@ def image_config(*, dataset, architecture, train_examples, epochs, batch_size=10
       # D on the real and generated pairs in one call ('joint': shared batch norm
       # statistics, ALI's code) or one call each ('separate': BiGAN's code); each
       # network family as its released code (ali_jax/networks.py JOINT, SEPARATE).
-      discriminator_batches=bigan_networks.default_discriminator_batches(architecture),
+      discriminator_batches=choices.default_discriminator_batches(architecture),
   ))
   return config

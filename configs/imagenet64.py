@@ -1,6 +1,6 @@
-"""ALI on ImageNet 64x64 (PAPER.md section 3), batch 128.
+"""ALI on ImageNet 64x64 (docs/papers.md section 3), batch 128.
 
-PAPER.md gives no epoch count for ImageNet; 20 epochs of the 1,281,167 training
+docs/papers.md gives no epoch count for ImageNet; 20 epochs of the 1,281,167 training
 images is our choice.
 """
 from configs import common

@@ -1,4 +1,4 @@
-"""ALI on the paper's 25-Gaussian mixture (PAPER.md section 4): the quick start.
+"""ALI on the paper's 25-Gaussian mixture (docs/papers.md section 4): the quick start.
 
 The networks, data, batch size and Adam beta1 are the paper's. The schedule is
 not: the paper trains 200 epochs (200,000 steps) at a constant lr of 1e-4; here
@@ -8,7 +8,7 @@ keeps the paper's schedule.
 """
 import ml_collections
 
-from ali_jax import methods
+from ali_jax.settings import choices
 
 
 def get_config():
@@ -42,7 +42,7 @@ def get_config():
   # 'deterministic'), or the paper's comparisons 'gan', 'latent_regressor',
   # 'joint_latent_regressor', 'post_hoc', 'alice', 'vae' (encoder='gaussian').
   config.method = 'ali'
-  config.method_options = ml_collections.ConfigDict(methods.default_options())
+  config.method_options = ml_collections.ConfigDict(choices.default_method_options())
   config.loss_form = 'non_saturating'  # or 'minimax' (saturating)
   # An exponential moving average of these networks' parameters, kept in the
   # checkpoints and used by evaluation and the inference API instead of the

@@ -1,6 +1,6 @@
 """The mixture with the paper's own schedule: 200 epochs at a constant lr of 1e-4.
 
-PAPER.md section 4: Adam(1e-4, beta1=0.8), batch 100, 200 epochs of 100,000
+docs/papers.md section 4: Adam(1e-4, beta1=0.8), batch 100, 200 epochs of 100,000
 points = 200,000 steps (about half an hour on 2 CPU cores).
 """
 from configs import mixture

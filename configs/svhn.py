@@ -1,4 +1,4 @@
-"""ALI on SVHN (PAPER.md section 3): 100 epochs on the `extra` split (531,131 images)."""
+"""ALI on SVHN (docs/papers.md section 3): 100 epochs on the `extra` split (531,131 images)."""
 from configs import common
 
 

@@ -1,4 +1,4 @@
-"""Semi-supervised ALI on SVHN with 1,000 labels (PAPER.md sections 5, 6), for accelerators.
+"""Semi-supervised ALI on SVHN with 1,000 labels (docs/papers.md sections 5, 6), for accelerators.
 
 The paper's SVHN networks and optimisation (configs/svhn.py) with its K+1-class
 joint D: 7.42 +- 0.65 % test error in the paper. Its semi-supervised code was

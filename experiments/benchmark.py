@@ -36,6 +36,7 @@ import numpy as np
 from ml_collections import config_flags
 
 from ali_jax import xla_flags
+from ali_jax.settings import datasets
 from experiments import reporting
 
 FLAGS = flags.FLAGS
@@ -211,11 +212,10 @@ def main(argv):
   xla_flags.set_flags()  # the flags main.py trains with, before jax starts
   import jax
   from ali_jax import config_validation
-  from ali_jax import data
   config = FLAGS.config
   if FLAGS.batch_size:
     config.batch_size = FLAGS.batch_size
-  is_images = config.dataset in data.IMAGE_DATASETS
+  is_images = config.dataset in datasets.IMAGE_DATASETS
   if FLAGS.framework == 'torch' and (not is_images or FLAGS.mode == 'input'):
     raise app.UsageError('--framework=torch times the image train step only.')
   if is_images and FLAGS.mode == 'step':

@@ -1,4 +1,4 @@
-"""Linear-probe accuracy of a trained encoder (BigBiGAN's protocol; PAPER.md).
+"""Linear-probe accuracy of a trained encoder (BigBiGAN's protocol; docs/papers.md).
 
   python experiments/linear_probe.py --workdirs=bigbigan=runs/bigbigan,ali=runs/ali \
       --output=experiments/results/linear_probe_fashion_mnist.md
@@ -16,6 +16,7 @@ read and encoded in chunks, so the features are what must fit in memory.
 """
 import os
 import sys
+import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)  # run from a checkout: ali_jax/ lives here
@@ -23,6 +24,7 @@ sys.path.insert(0, REPO)  # run from a checkout: ali_jax/ lives here
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import app
 from absl import flags
+from absl import logging
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -31,7 +33,7 @@ import optax
 import ali_jax
 from ali_jax import data
 from ali_jax import workdir as workdir_lib
-from ali_jax.data import images as images_lib
+from ali_jax.settings import datasets
 from experiments import records
 from experiments import reporting
 
@@ -114,8 +116,12 @@ def probe(train, test, *, num_classes, weight_decays, validation_fraction, epoch
   cut = int(round(len(train_x) * (1 - validation_fraction)))
   fit = lambda x, y, wd: train_probe(x, y, num_classes=num_classes, weight_decay=wd,
                                      epochs=epochs, seed=seed)
-  validation = {wd: top_k_accuracy(fit(train_x[:cut], train_y[:cut], wd), train_x[cut:],
-                                    train_y[cut:], 1) for wd in weight_decays}
+  validation, started = {}, time.time()
+  for wd in weight_decays:
+    validation[wd] = top_k_accuracy(fit(train_x[:cut], train_y[:cut], wd), train_x[cut:],
+                                    train_y[cut:], 1)
+    logging.info('Probe with weight decay %g: validation top-1 %.4f (%.0f s so far).', wd,
+                 validation[wd], time.time() - started)
   best = max(weight_decays, key=lambda wd: (validation[wd], -wd))  # ties: the smallest
   params = fit(train_x, train_y, best)
   return dict(weight_decay=best, validation=validation,
@@ -126,7 +132,7 @@ def probe(train, test, *, num_classes, weight_decays, validation_fraction, epoch
 def probe_run(workdir, *, pixels=False):
   """The probe of one run's encoder features (pixels=True: of its dataset's raw pixels)."""
   config = workdir_lib.load_config(workdir)
-  spec = images_lib.SPECS.get(config.dataset)
+  spec = datasets.SPECS.get(config.dataset)
   if spec is None or not spec.num_classes:
     raise app.UsageError(f'{workdir} trained on {config.dataset!r}, which has no class '
                          'labels to probe with.')

@@ -35,6 +35,8 @@ from ali_jax import data
 from ali_jax import evaluation
 from ali_jax import methods as methods_lib
 from ali_jax.data import mixture
+from ali_jax.settings import choices
+from ali_jax.settings import datasets
 from experiments import launch
 from experiments import records
 from experiments import reporting
@@ -55,8 +57,8 @@ flags.DEFINE_bool('quick', False, 'configs/mixture_tiny.py and few steps: a smok
 
 # Settings that a method needs beyond config.method (see ali_jax/methods.py).
 METHOD_OVERRIDES = {
-    methods_lib.BIGAN: {'model.encoder': 'deterministic'},
-    methods_lib.VAE: {'model.encoder': 'gaussian'},
+    choices.BIGAN: {'model.encoder': 'deterministic'},
+    choices.VAE: {'model.encoder': 'gaussian'},
 }
 SUMMARY_COLUMNS = (  # (metric, heading, format)
     ('modes_covered_high_quality', 'modes with a sample within 3 std', '{:.1f}'),
@@ -84,18 +86,18 @@ def _workdir(method, seed):
 
 def _takes_gan_phase(method):
   """Whether `method`'s GAN phase is taken from the gan run of the same seed."""
-  return method in methods_lib.TWO_PHASE_METHODS and methods_lib.GAN in FLAGS.methods
+  return method in choices.TWO_PHASE_METHODS and choices.GAN in FLAGS.methods
 
 
 def run_flags(method, seed):
   """main.py's --config.* flags for one run."""
   steps, inference_steps = _steps()
   overrides = {'method': method, 'seed': seed, **METHOD_OVERRIDES.get(method, {})}
-  if method in methods_lib.TWO_PHASE_METHODS:
+  if method in choices.TWO_PHASE_METHODS:
     steps += inference_steps
     overrides['method_options.inference_steps'] = inference_steps
   if _takes_gan_phase(method):
-    overrides['method_options.gan_workdir'] = os.path.abspath(_workdir(methods_lib.GAN, seed))
+    overrides['method_options.gan_workdir'] = os.path.abspath(_workdir(choices.GAN, seed))
   overrides['num_train_steps'] = steps
   if not FLAGS.quick:  # evaluate and save only at the end: the runs are short
     overrides.update(eval_every_steps=steps, checkpoint_every_steps=steps,
@@ -154,7 +156,7 @@ def comparison_figure(path, methods, seed):
   for row, method in zip(axes, methods):
     model = ali_jax.load(_workdir(method, seed))
     dataset = data.load_dataset(model.config)
-    heldout = dataset.heldout(data.TEST)
+    heldout = dataset.heldout(datasets.TEST)
     _, arrays = evaluation.evaluate_mixture(
         model, heldout, num_samples=model.config.data.num_eval_samples, seed=seed,
         with_encoder=methods_lib.trains_encoder(model.config))
@@ -194,7 +196,7 @@ def main(argv):
       future = pool.submit(train_one, method, seed,
                            gan_runs.get(seed) if _takes_gan_phase(method) else None)
       futures[future] = (method, seed)
-      if method == methods_lib.GAN:
+      if method == choices.GAN:
         gan_runs[seed] = future
     for future in concurrent.futures.as_completed(futures):
       method, seed = futures[future]

@@ -2,7 +2,7 @@
 
   python experiments/mixture_protocol.py --output_dir=experiments/results
 
-The paper (PAPER.md section 4) compares ALI with a GAN over 10 runs "with
+The paper (docs/papers.md section 4) compares ALI with a GAN over 10 runs "with
 random learning rate, beta1 and initialisation" and reports the modes covered
 out of 25 (ALI 13.4 +- 5.8, min 8, max 25; GAN 10.4 +- 9.2, min 1, max 22). It
 gives no ranges, so these are ours: learning rate log-uniform over
@@ -30,6 +30,7 @@ from absl import flags
 import numpy as np
 
 from ali_jax import methods as methods_lib
+from ali_jax.settings import choices
 from experiments import launch
 from experiments import records
 from experiments import reporting
@@ -54,7 +55,7 @@ INIT_STD_RANGE = (0.005, 0.05)      # log-uniform
 QUICK_STEPS = 8
 # The paper's mode counts over its 10 runs: (mean, std, min, max).
 PAPER_MODES = {'ali': (13.4, 5.8, 8, 25), 'gan': (10.4, 9.2, 1, 22)}
-METHOD_OVERRIDES = {methods_lib.BIGAN: {'model.encoder': 'deterministic'}}
+METHOD_OVERRIDES = {choices.BIGAN: {'model.encoder': 'deterministic'}}
 MODE_COUNTS = (  # (eval.json key, heading)
     ('modes_covered', 'modes covered (the paper\'s count)'),
     ('modes_covered_high_quality', 'modes with a sample within 3 std'),

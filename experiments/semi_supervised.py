@@ -1,4 +1,4 @@
-"""Semi-supervised classification on encoder features (PAPER.md section 5).
+"""Semi-supervised classification on encoder features (docs/papers.md section 5).
 
   python experiments/semi_supervised.py \
       --models=ali=runs/digits,latent_regressor=runs/digits_lr \

@@ -1,24 +1,26 @@
-"""The paper's L2-SVM protocol on encoder features (PAPER.md section 5), as functions.
+"""The paper's L2-SVM protocol on encoder features (docs/papers.md section 5), as functions.
 
 Used by experiments/semi_supervised.py (one table of encoders) and
 experiments/semi_supervised_comparison.py (beside K+1 ALI).
 """
+import time
 import warnings
 
+from absl import logging
 import numpy as np
 from sklearn import exceptions as sklearn_exceptions
 from sklearn import svm
 
 from ali_jax import data
 from ali_jax import evaluation
-from ali_jax.data import images
+from ali_jax.settings import datasets
 
 # dataset -> (label pool, validation split for C, test split, labels per SVM): the
-# dataset's own splits (ali_jax/data/images.py), labels drawn where its labelled
+# dataset's own splits (ali_jax/settings/datasets.py), labels drawn where its labelled
 # methods draw them, C chosen on the validation split, the test split read once.
 LABELS_PER_SVM = {'svhn': 1000, 'digits': 100, 'fashion_mnist': 1000}
-SPLITS = {name: (images.SPECS[name].labels_split or images.SPECS[name].train_split,
-                 images.SPECS[name].validation_split, images.SPECS[name].test_split, labels)
+SPLITS = {name: (datasets.SPECS[name].labels_split or datasets.SPECS[name].train_split,
+                 datasets.SPECS[name].validation_split, datasets.SPECS[name].test_split, labels)
           for name, labels in LABELS_PER_SVM.items()}
 
 
@@ -52,7 +54,8 @@ def svm_test_errors(features, labels, *, num_labels, num_svms, c_values, seed):
   """
   rng = np.random.default_rng(seed)
   errors = []
-  for _ in range(num_svms):
+  started = time.time()
+  for index in range(num_svms):
     subset = class_balanced_subset(labels['pool'], num_labels, rng)
     train, valid, test = span_coordinates(features['pool'][subset], features['valid'],
                                           features['test'])
@@ -64,6 +67,10 @@ def svm_test_errors(features, labels, *, num_labels, num_svms, c_values, seed):
       if error < best_error:
         best_error, best_model = error, model
     errors.append(np.mean(best_model.predict(test) != labels['test']))
+    elapsed = time.time() - started  # a few minutes each on raw pixels: say how far it is
+    logging.info('L2-SVM %d/%d on %d labels: C=%g, validation error %.4f; %.0f s, about '
+                 '%.0f s left.', index + 1, num_svms, num_labels, best_model.C, best_error,
+                 elapsed, elapsed / (index + 1) * (num_svms - index - 1))
   return np.array(errors)
 
 

@@ -1,4 +1,4 @@
-"""The image networks against PAPER.md's tables: output sizes and parameter counts."""
+"""The image networks against docs/papers.md's tables: output sizes and parameter counts."""
 import functools
 
 import flax.linen as nn
@@ -11,7 +11,7 @@ from ali_jax import architectures
 from ali_jax import conv_layers
 from ali_jax import networks
 
-# PAPER.md section 3, transcribed with each table's "out" column: (layer, out).
+# docs/papers.md section 3, transcribed with each table's "out" column: (layer, out).
 TABLES = {
     'svhn': dict(
         encoder=[('c5/1/32 bn', 28), ('c4/2/64 bn', 13), ('c4/1/128 bn', 10),

@@ -10,6 +10,7 @@ from ali_jax import data
 from ali_jax import networks
 from ali_jax import run_setup
 from ali_jax import state as state_lib
+from ali_jax.settings import choices
 from configs import bigan_digits_mlp
 from configs import bigan_mnist_mlp
 from tests.conftest import NUM_DEVICES
@@ -115,9 +116,9 @@ def test_a_step_on_bigan_networks(method, changes):
 def test_a_gaussian_encoders_sigma_follows_its_rule(rule, sigma):
   """With the last layer's output a = 3: sigma(a) by the rule, z = mu + sigma * noise, and the
   sown log sigma its log (what the inference API and the KL read)."""
-  encoder = bigan_networks.Encoder(0.02, kind=networks.GAUSSIAN, sigma=rule)
+  encoder = bigan_networks.Encoder(0.02, kind=choices.GAUSSIAN_ENCODER, sigma=rule)
   x = jax.random.uniform(jax.random.PRNGKey(0), (BATCH, 28, 28, 1))
-  noise = jax.random.normal(jax.random.PRNGKey(1), (BATCH, bigan_networks.LATENT_DIM))
+  noise = jax.random.normal(jax.random.PRNGKey(1), (BATCH, choices.BIGAN_MLP_LATENT_DIM))
   variables = encoder.init(jax.random.PRNGKey(2), x, noise, train=False)
   last = variables['params']['Dense_2']  # [mu, a] = 3 for every image
   last['kernel'], last['bias'] = jnp.zeros_like(last['kernel']), jnp.full_like(last['bias'], 3)
@@ -161,4 +162,4 @@ def test_the_config_is_bigans_setup():
   assert (o.schedule, o.decay_start_fraction, o.final_learning_rate_scale) == (
       'exponential', 0.5, 0.01)
   assert (config.model.prior, config.model.encoder, config.model.latent_dim) == (
-      'uniform', 'deterministic', bigan_networks.LATENT_DIM)
+      'uniform', 'deterministic', choices.BIGAN_MLP_LATENT_DIM)

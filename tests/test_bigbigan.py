@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from ali_jax import bigbigan_architectures
 from ali_jax import bigbigan_networks as bb
 from ali_jax import checkpoints
 from ali_jax import config_validation
@@ -24,16 +25,16 @@ AXIS = devices.AXIS_NAME
 # Every kind of block once, at the smallest widths: G 7 -> 14 -> 28 with
 # self-attention at 14x14, one D block down to 14x14 then attention, one
 # encoder stage; 120 latents in G's three chunks of 40.
-TINY = bb.Architecture(
+TINY = bigbigan_architectures.Architecture(
     image_size=28, channels=1, generator_base=7, generator_channels=(8, 8, 8),
     discriminator_channels=(8,), discriminator_downsample=(True,), encoder_stem=8,
-    encoder_stages=(bb.EncoderStage(8, 1, 2),), encoder_bottleneck=False,
+    encoder_stages=(bigbigan_architectures.EncoderStage(8, 1, 2),), encoder_bottleneck=False,
     encoder_head=(16, 1), unary_z=(16, 2), joint=(16, 1), attention_resolution=14)
 
 
 @pytest.fixture
 def config(monkeypatch):
-  monkeypatch.setitem(bb.ARCHITECTURES, 'bigbigan_28', TINY)
+  monkeypatch.setitem(bigbigan_architectures.ARCHITECTURES, 'bigbigan_28', TINY)
   config = bigbigan_fashion_mnist.get_config()
   config.data_source = 'fake'
   config.batch_size = 8

@@ -18,6 +18,7 @@ import pytest
 from tensorboardX.proto import event_pb2
 
 import ali_jax
+from ali_jax import summaries as summaries_lib
 from ali_jax import train
 from ali_jax import workdir as workdir_lib
 from ali_jax import workdir_lock
@@ -196,12 +197,12 @@ def _events(data):
 
 
 def test_summaries_in_a_bucket_arrive_whole_in_small_files(bucket_workdir, monkeypatch):
-  monkeypatch.setattr(workdir_lib, 'BUCKET_EVENT_FILE_BYTES', 500)
+  monkeypatch.setattr(summaries_lib, 'BUCKET_EVENT_FILE_BYTES', 500)
   forced, uploads = [False], []  # uploads: whether each came from a forced flush
   monkeypatch.setattr(workdir_lib, 'write_bytes',
                       lambda file, data: (uploads.append(forced[0]),
                                           epath.Path(file).write_bytes(data)))
-  summaries = workdir_lib.Summaries(bucket_workdir)
+  summaries = summaries_lib.Summaries(bucket_workdir)
   png = io.BytesIO()
   Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(png, format='png')
   for step in range(1, 31):

@@ -3,11 +3,22 @@ import glob
 import importlib.util
 import os
 
+import jax
+import jax.numpy as jnp
 import ml_collections
 import pytest
 
 from ali_jax import config_validation
+from ali_jax import conv_layers
+from ali_jax import losses
+from ali_jax import methods
+from ali_jax import networks
+from ali_jax import optimizers
+from ali_jax import priors
+from ali_jax import remat as remat_lib
 from ali_jax import train
+from ali_jax.settings import choices
+from configs import mixture_tiny
 from tests.conftest import NUM_DEVICES
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -99,3 +110,25 @@ def test_a_run_saved_before_encoder_sigma_reads_the_sigma_it_had(path, sigma):
   assert config.model.encoder_sigma == sigma
   del config.model['encoder_sigma']
   assert config_validation.with_fields_added_since(config).model.encoder_sigma == sigma
+
+
+def test_each_choice_is_implemented_and_nothing_else():
+  # The names live apart from their implementations (settings/choices.py, JAX-free).
+  assert tuple(methods.PHASES) == choices.METHODS
+  assert tuple(networks.SIGMAS) == choices.ENCODER_SIGMAS
+  assert tuple(networks.COMPUTE_DTYPES) == choices.DTYPES
+  assert tuple(conv_layers.IMPLEMENTATIONS) == choices.CONV_IMPLEMENTATIONS
+  for remat in choices.REMAT_POLICIES:
+    assert remat_lib.rematerialised(lambda x: 2 * x, remat)(1.0) == 2.0
+  optimizer = mixture_tiny.get_config().optimizer
+  for schedule in choices.LEARNING_RATE_SCHEDULES:
+    with optimizer.unlocked():
+      optimizer.schedule = schedule
+    rate = optimizers.learning_rate_schedule(optimizer, 10)  # a number when constant
+    assert float(rate(0) if callable(rate) else rate) > 0
+  for prior in choices.PRIORS:
+    assert priors.sample(jax.random.PRNGKey(0), (2,), prior).shape == (2,)
+  for form in choices.LOSS_FORMS:
+    assert jnp.isfinite(losses.generator_loss(jnp.zeros(2), jnp.zeros(2), form=form))
+  for norm in choices.RECONSTRUCTION_NORMS:
+    assert losses.reconstruction_loss(jnp.ones((2, 3)), jnp.zeros((2, 3)), norm) == 3.0

@@ -4,8 +4,8 @@ import re
 import numpy as np
 import pytest
 
-from ali_jax.data import images
 from ali_jax.data import mixture
+from ali_jax.settings import datasets
 
 
 def test_mixture_is_the_papers():
@@ -59,9 +59,9 @@ def _slice(split):
   return name, int(start or 0), int(stop) if stop else float('inf')
 
 
-@pytest.mark.parametrize('dataset', sorted(images.SPECS))
+@pytest.mark.parametrize('dataset', sorted(datasets.SPECS))
 def test_validation_is_never_trained_on_and_test_is_its_own_split(dataset):
-  splits = images.SPECS[dataset].splits(carve_validation=True)
+  splits = datasets.SPECS[dataset].splits(carve_validation=True)
   train, validation, test = (_slice(splits[part]) for part in ('train', 'validation', 'test'))
   labels = _slice(splits['labels'])
   for part in (train, labels):
@@ -69,5 +69,5 @@ def test_validation_is_never_trained_on_and_test_is_its_own_split(dataset):
       assert part[2] <= validation[1] or validation[2] <= part[1], (part, validation)
   assert test[0] not in (train[0], validation[0], labels[0])
   # Runs made before validation was carved keep their data when they resume.
-  before = images.SPECS[dataset].splits(carve_validation=False)
+  before = datasets.SPECS[dataset].splits(carve_validation=False)
   assert before['validation'] == before['test']

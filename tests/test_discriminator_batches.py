@@ -5,21 +5,20 @@ import numpy as np
 import optax
 import pytest
 
-from ali_jax import losses
-from ali_jax import networks as networks_lib
 from ali_jax import priors
 from ali_jax import run_setup
 from ali_jax import state as state_lib
 from ali_jax import step as step_lib
+from ali_jax.settings import choices
 from configs import bigan_mnist_mlp
 from configs import digits
 from configs import mixture
 
 
 def test_each_family_defaults_to_its_released_code():
-  assert bigan_mnist_mlp.get_config().model.discriminator_batches == networks_lib.SEPARATE
-  assert digits.get_config().model.discriminator_batches == networks_lib.JOINT
-  assert mixture.get_config().model.discriminator_batches == networks_lib.JOINT
+  assert bigan_mnist_mlp.get_config().model.discriminator_batches == choices.SEPARATE
+  assert digits.get_config().model.discriminator_batches == choices.JOINT
+  assert mixture.get_config().model.discriminator_batches == choices.JOINT
 
 
 def _bigan_setup(batches):
@@ -36,11 +35,11 @@ def _bigan_setup(batches):
 def _calls(run, state, params, batches):
   return step_lib.NetworkCalls(run.networks, state, params,
                                dropout_key=jax.random.PRNGKey(1),
-                               loss_form=losses.NON_SATURATING, prior=priors.UNIFORM,
+                               loss_form=choices.NON_SATURATING, prior=choices.UNIFORM_PRIOR,
                                discriminator_batches=batches)
 
 
-@pytest.mark.parametrize('batches', networks_lib.DISCRIMINATOR_BATCHES)
+@pytest.mark.parametrize('batches', choices.DISCRIMINATOR_BATCHES)
 def test_encoder_reaches_generated_pairs_only_through_shared_batch_statistics(batches):
   """BiGAN's D batch-normalises x-features + W z. In one joint call the real pairs'
   z = E(x) moves the batch statistics that normalise the generated pairs too, so E
@@ -59,19 +58,19 @@ def test_encoder_reaches_generated_pairs_only_through_shared_batch_statistics(ba
     return jnp.mean(jax.nn.softplus(fake))  # D's loss on the generated pairs
 
   norm = float(optax.tree.norm(jax.grad(generated_pairs_term)(state.encoder.params)))
-  if batches == networks_lib.SEPARATE:
+  if batches == choices.SEPARATE:
     assert norm == 0.0
   else:
     assert norm > 1e-6
 
 
 def test_separate_calls_are_the_networks_own_calls_and_move_statistics_twice():
-  _, run, state, x, z, noise = _bigan_setup(networks_lib.SEPARATE)
+  _, run, state, x, z, noise = _bigan_setup(choices.SEPARATE)
   params = {'discriminator': state.discriminator.params}
   variables = {'params': state.discriminator.params,
                'batch_stats': state.discriminator.batch_stats}
   z_hat = jnp.tanh(noise)
-  calls = _calls(run, state, params, networks_lib.SEPARATE)
+  calls = _calls(run, state, params, choices.SEPARATE)
   real, fake = calls.discriminate_batches((x, z_hat, None), (x, z, None))
   # Each kind of pair alone through D in training mode, its statistics carried over.
   apply = lambda v, zz: run.networks.discriminator.apply(v, x, zz, train=True,
@@ -83,6 +82,6 @@ def test_separate_calls_are_the_networks_own_calls_and_move_statistics_twice():
   jax.tree.map(np.testing.assert_allclose, calls.new_batch_stats['discriminator'],
                after_both['batch_stats'])
   # One joint call: one batch's statistics, from both kinds of pairs together.
-  joint_calls = _calls(run, state, params, networks_lib.JOINT)
+  joint_calls = _calls(run, state, params, choices.JOINT)
   joint_real, _ = joint_calls.discriminate_batches((x, z_hat, None), (x, z, None))
   assert not np.allclose(joint_real, real)

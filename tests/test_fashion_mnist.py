@@ -14,6 +14,7 @@ from tensorflow_datasets.image_classification import mnist as tfds_mnist
 from ali_jax import data
 from ali_jax import train
 from ali_jax.data import fashion_mnist_builder
+from ali_jax.settings import mistakes
 from tests import helpers
 
 SIZES = {'train': 12, 'test': 6}
@@ -80,7 +81,7 @@ def test_prepared_examples_are_the_files_examples_bit_for_bit(tmp_path):
 
 def test_missing_files_name_the_install_command_and_write_nothing(tmp_path):
   config = _config(tmp_path)
-  with pytest.raises(data.DatasetNotPrepared,
+  with pytest.raises(mistakes.DatasetNotPrepared,
                      match=r'(?s)train-images-idx3-ubyte.gz.*apt-get install -y '
                            r'dataset-fashion-mnist.*tfds build fashion_mnist'):
     train.train_and_evaluate(config, str(tmp_path / 'run'))
@@ -104,7 +105,7 @@ def test_damaged_file_is_named_and_nothing_half_prepared_is_left(tmp_path, damag
     labels_path.write_bytes(gzip.compress(content[:-2]))
   else:  # an images file where the labels should be
     write_idx(labels_path, np.zeros((6, 28, 28), np.uint8))
-  with pytest.raises(data.DatasetNotPrepared, match=f'{labels_path}.*{message}'):
+  with pytest.raises(mistakes.DatasetNotPrepared, match=f'{labels_path}.*{message}'):
     data.load_dataset(_config(tmp_path))
   assert not any((tmp_path / 'tfds').rglob('*.array_record*'))
   # Repaired, the next run prepares afresh.
@@ -127,7 +128,7 @@ def test_missing_dataset_stops_before_anything_without_downloading(tmp_path, mon
   config.data.data_dir = str(tmp_path / 'empty')
   if name == 'fashion_mnist':
     config.data.manual_dir = str(tmp_path / 'no_idx_files')
-  with pytest.raises(data.DatasetNotPrepared, match=r'(?s)(apt-get|tfds build)'):
+  with pytest.raises(mistakes.DatasetNotPrepared, match=r'(?s)(apt-get|tfds build)'):
     train.train_and_evaluate(config, str(tmp_path / 'run'))
   assert not (tmp_path / 'run').exists()
 

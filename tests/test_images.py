@@ -12,6 +12,7 @@ from ali_jax import data
 from ali_jax import evaluation
 from ali_jax import train
 from ali_jax.data import images
+from ali_jax.settings import datasets
 from tests.conftest import NUM_DEVICES
 from tests.test_architectures import expected_param_counts
 
@@ -49,7 +50,7 @@ def test_paper_config_trains_and_evaluates_on_mock_tfds(tmp_path, name, architec
     assert (tmp_path / 'run' / 'images' / figure).stat().st_size > 100
   model = ali_jax.load(str(tmp_path / 'run'))
   assert model.param_counts() == expected_param_counts(architecture, condition_dim)
-  arch_shape = data.data_shape(config)
+  arch_shape = datasets.data_shape(config)
   x = np.full((3,) + arch_shape, 0.5, np.float32)
   y = np.ones((3, condition_dim), np.float32) if condition_dim else None
   assert model.reconstruct(x, y).shape == x.shape
@@ -62,12 +63,12 @@ def test_paper_config_trains_and_evaluates_on_mock_tfds(tmp_path, name, architec
 
 def test_square_crop_takes_the_centred_square_of_the_shorter_side():
   # ImageNet's images come in many sizes (the imagenet128 spec).
-  spec = images.ImageDatasetSpec('any', 'train', 'validation', 'test', 4, 1, square_crop=True)
+  spec = datasets.ImageDatasetSpec('any', 'train', 'validation', 'test', 4, 1, square_crop=True)
   image = np.zeros((12, 8, 1), np.uint8)
   image[2:10] = 255  # the centred 8x8 square is white, the rows above and below black
   assert np.array_equal(images.to_unit_images(image, spec), np.ones((4, 4, 1), np.float32))
   whole = images.to_unit_images(
-      image, images.ImageDatasetSpec('any', 'train', 'validation', 'test', 4, 1))
+      image, datasets.ImageDatasetSpec('any', 'train', 'validation', 'test', 4, 1))
   assert whole.min() < 0.5  # resized whole, the black rows stay
 
 
@@ -158,7 +159,7 @@ def test_image_metrics_by_hand():
 
 
 def test_celeba_crop_is_centred():
-  spec = images.SPECS['celeba']
+  spec = datasets.SPECS['celeba']
   face = np.zeros((218, 178, 3), np.uint8)
   face[55:163, 35:143] = 255  # the centred 108x108 square
   out = images.to_unit_images(face, spec)

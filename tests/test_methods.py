@@ -13,11 +13,12 @@ from ali_jax import config_validation
 from ali_jax import data
 from ali_jax import losses
 from ali_jax import methods
-from ali_jax import networks as networks_lib
 from ali_jax import run_setup
 from ali_jax import state as state_lib
+from ali_jax import summaries as summaries_lib
 from ali_jax import train
 from ali_jax import workdir as workdir_lib
+from ali_jax.settings import choices
 from tests import helpers
 from tests.conftest import NUM_DEVICES
 
@@ -67,7 +68,7 @@ def test_each_method_trains_exactly_its_networks(tiny_config, method):
   config_validation.check_config(config, device_count=NUM_DEVICES)
   before, after, metrics = _one_step(config, -1)  # the last phase
   trained = TRAINED[method][0]
-  for name in networks_lib.NETWORK_NAMES:
+  for name in choices.NETWORK_NAMES:
     # A frozen network keeps its parameters, batch statistics AND optimizer
     # state (Adam's moments would otherwise keep moving it).
     assert _changed(getattr(before, name).params, getattr(after, name).params) == (
@@ -141,7 +142,7 @@ def test_autoencoder_descends_the_chosen_norm(tiny_config):
   """E and G's metric is the reconstruction error in the configured norm, of the
   same networks' reconstructions at step 0 (D plays no part)."""
   errors = {}
-  for norm in losses.RECONSTRUCTION_NORMS:
+  for norm in choices.RECONSTRUCTION_NORMS:
     config = _config(tiny_config.copy_and_resolve_references(), 'autoencoder',
                      **{'method_options.reconstruction': norm})
     errors[norm] = float(_one_step(config, 0)[2]['reconstruction_loss'])
@@ -181,7 +182,7 @@ def test_post_hoc_trains_a_fresh_discriminator_against_a_frozen_generator(tmp_pa
   assert _changed(final.encoder.params, initial.encoder.params)
   # An evaluation at the end of the GAN phase leaves out the encoder's metrics
   # (of an encoder still at its initial weights); the final one has them.
-  summaries = workdir_lib.Summaries(tmp_path / 'gan_end')
+  summaries = summaries_lib.Summaries(tmp_path / 'gan_end')
   at_gan_end_metrics = train.evaluate(run, str(tmp_path / 'gan_end'), at_gan_end,
                                       data.load_dataset(config), summaries)
   summaries.close()
@@ -191,7 +192,7 @@ def test_post_hoc_trains_a_fresh_discriminator_against_a_frozen_generator(tmp_pa
   assert encoder_metrics and any('reconstruction' in name for name in encoder_metrics)
 
 
-@pytest.mark.parametrize('method', methods.TWO_PHASE_METHODS)
+@pytest.mark.parametrize('method', choices.TWO_PHASE_METHODS)
 def test_gan_phase_from_a_gan_run_is_the_same_run(tmp_path, tiny_config, method):
   """Starting from a finished gan run ends in exactly the state of training it all."""
   alone = _config(tiny_config.copy_and_resolve_references(), method)

@@ -1,4 +1,4 @@
-"""The paper's constants that the layer tables do not show (PAPER.md sections 2-3)."""
+"""The paper's constants that the layer tables do not show (docs/papers.md sections 2-3)."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,7 +9,7 @@ from ali_jax import dropout
 from ali_jax import networks
 from ali_jax import train
 
-# PAPER.md section 3: the LeakyReLU slope of each dataset's networks.
+# docs/papers.md section 3: the LeakyReLU slope of each dataset's networks.
 PAPER_SLOPES = {'svhn': 0.01, 'cifar10': 0.1, 'celeba': 0.02, 'imagenet64': 0.01}
 
 

@@ -12,18 +12,19 @@ from ali_jax import priors
 from ali_jax import run_setup
 from ali_jax import state as state_lib
 from ali_jax import step as step_lib
+from ali_jax.settings import choices
 from configs import digits
 from tests.conftest import NUM_DEVICES
 
 
 def test_samples_keep_to_the_support_and_gaussian_is_unchanged():
   key = jax.random.PRNGKey(3)
-  uniform = np.asarray(priors.sample(key, (20_000, 2), priors.UNIFORM))
+  uniform = np.asarray(priors.sample(key, (20_000, 2), choices.UNIFORM_PRIOR))
   assert uniform.min() >= -1 and uniform.max() < 1
   assert abs(uniform.mean()) < 0.02 and abs(uniform.var() - 1 / 3) < 0.01
   # The Gaussian prior draws exactly what the step drew before priors existed.
   np.testing.assert_array_equal(priors.sample(key, (5, 3)), jax.random.normal(key, (5, 3)))
-  host = priors.sample_numpy(np.random.default_rng(0), (20_000,), priors.UNIFORM)
+  host = priors.sample_numpy(np.random.default_rng(0), (20_000,), choices.UNIFORM_PRIOR)
   assert host.dtype == np.float32 and -1 <= host.min() and host.max() < 1
   with pytest.raises(ValueError, match='prior must be one of'):
     priors.sample(key, (2,), 'laplace')
@@ -44,7 +45,7 @@ def test_uniform_latent_regression_loss_by_hand():
 
 
 def _uniform(config, encoder='deterministic', method='bigan'):
-  config.model.prior = priors.UNIFORM
+  config.model.prior = choices.UNIFORM_PRIOR
   config.model.encoder = encoder
   config.method = method
   return config
@@ -72,7 +73,7 @@ def test_a_run_samples_its_prior_and_the_latent_regressor_reads_the_logits(tiny_
   run = run_setup.RunSetup(config, axis_name=None)
   state = state_lib.create_train_state(run)
   model = inference.TrainedModel(run, state)
-  z = np.asarray(priors.sample(jax.random.PRNGKey(7), (6, run.latent_dim), priors.UNIFORM))
+  z = np.asarray(priors.sample(jax.random.PRNGKey(7), (6, run.latent_dim), choices.UNIFORM_PRIOR))
   np.testing.assert_array_equal(model.sample(6, seed=7), model.decode(z))
   # The inference phase's loss: the cross-entropy on E's logits, not a squared error.
   batch = data.load_dataset(config).train_batch(0, global_batch_size=config.batch_size,

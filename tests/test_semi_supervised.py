@@ -1,4 +1,4 @@
-"""K+1-class semi-supervised ALI and its supervised baseline (methods.LABELLED_METHODS)."""
+"""K+1-class semi-supervised ALI and its supervised baseline (choices.LABELLED_METHODS)."""
 import functools
 import json
 
@@ -12,11 +12,11 @@ from ali_jax import config_validation
 from ali_jax import data
 from ali_jax import devices
 from ali_jax import losses
-from ali_jax import networks as networks_lib
 from ali_jax import run_setup
 from ali_jax import state as state_lib
 from ali_jax import train
 from ali_jax.data import labelled as labelled_lib
+from ali_jax.settings import choices
 from configs import digits
 from configs import fashion_mnist_semi_supervised
 from tests import helpers
@@ -212,7 +212,7 @@ def test_each_labelled_method_trains_exactly_its_networks(method, trained):
   config = _fake_config(method)
   batch = _fake_batch(config)
   before, after, metrics = _one_step(config, batch)
-  for name in networks_lib.NETWORK_NAMES:
+  for name in choices.NETWORK_NAMES:
     changed = any(not np.array_equal(a, b) for a, b in zip(
         jax.tree.leaves(getattr(before, name).params),
         jax.tree.leaves(getattr(after, name).params)))

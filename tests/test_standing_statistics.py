@@ -3,10 +3,10 @@ import jax
 import numpy as np
 
 from ali_jax import inference
-from ali_jax import networks as networks_lib
 from ali_jax import run_setup
 from ali_jax import standing_statistics
 from ali_jax import state as state_lib
+from ali_jax.settings import choices
 from configs import bigan_mnist_mlp
 from configs import bigbigan_fashion_mnist
 from configs import svhn_semi_supervised
@@ -38,7 +38,7 @@ def test_standing_statistics_are_the_mean_of_each_batchs_statistics():
   np.testing.assert_allclose(standing['var'], np.mean(variances, 0), rtol=1e-4, atol=1e-6)
   # E's and G's, as BiGAN's --deploy_iters; D plays no part in inference here (only the
   # labelled methods' D classifies), so its are left; the saved statistics are untouched.
-  for name in networks_lib.NETWORK_NAMES:
+  for name in choices.NETWORK_NAMES:
     recomputed = used[name]['batch_stats']['BatchNorm_0']['var']
     saved = getattr(state, name).batch_stats['BatchNorm_0']['var']
     assert np.allclose(recomputed, saved) == (name == 'discriminator'), name

@@ -9,10 +9,10 @@ import optax
 
 from ali_jax import data
 from ali_jax import devices
-from ali_jax import networks as networks_lib
 from ali_jax import run_setup
 from ali_jax import state as state_lib
 from ali_jax import step as step_lib
+from ali_jax.settings import choices
 from configs import digits
 from tests import helpers
 from tests.conftest import NUM_DEVICES
@@ -79,7 +79,7 @@ def test_each_network_descends_the_gradient_of_its_own_loss_only(tiny_config):
                                   loss_form=tiny_config.loss_form)
     return run.phases[0].objective.losses(calls, batch['x'], None, z, noise)
 
-  params = {name: getattr(state, name).params for name in networks_lib.NETWORK_NAMES}
+  params = {name: getattr(state, name).params for name in choices.NETWORK_NAMES}
   of_d_loss = jax.grad(lambda p: losses(p)['discriminator_loss'])(params)
   of_g_loss = jax.grad(lambda p: losses(p)['generator_loss'])(params)
   own = dict(discriminator=of_d_loss, encoder=of_g_loss, generator=of_g_loss)
@@ -91,7 +91,7 @@ def test_each_network_descends_the_gradient_of_its_own_loss_only(tiny_config):
         grads[name], getattr(state, name).opt_state, params[name])
     return optax.apply_updates(params[name], updates)
 
-  for name in networks_lib.NETWORK_NAMES:
+  for name in choices.NETWORK_NAMES:
     np.testing.assert_allclose(float(metrics[f'grad_norm_{name}']),
                                float(optax.tree.norm(own[name][name])), rtol=1e-5)
     jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-7),

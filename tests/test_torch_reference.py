@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from ali_jax import architectures
-from ali_jax import networks as networks_lib
 from ali_jax import run_setup
 from ali_jax import state as state_lib
 from ali_jax import step as step_lib
+from ali_jax.settings import choices
 from configs import svhn
 
 torch = pytest.importorskip('torch')  # requirements-dev.txt; skipped where it is absent
@@ -29,7 +29,7 @@ def _flax_losses_and_grads(run, state, x, z, noise):
                                   loss_form=run.config.loss_form)
     return objective.losses(calls, x, None, z, noise)
 
-  params = {n: getattr(state, n).params for n in networks_lib.NETWORK_NAMES}
+  params = {n: getattr(state, n).params for n in choices.NETWORK_NAMES}
   losses = terms(params)
   d_grads = jax.grad(lambda p: terms(p)['discriminator_loss'])(params)['discriminator']
   g_grads = jax.grad(lambda p: terms(p)['generator_loss'])(params)

@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 
 import ali_jax
-from ali_jax import evaluation
 from ali_jax import data
+from ali_jax import evaluation
 from ali_jax import inference
 from ali_jax import run_setup
 from ali_jax import state as state_lib
 from ali_jax import train
+from ali_jax.settings import datasets
 from configs import mixture
 from configs.mixture_tiny import get_config as mixture_tiny_config
 from tests import helpers
@@ -77,7 +78,7 @@ def test_load_round_trips_the_trained_model(tmp_path, tiny_config):
   assert model.step == 12
   # The loaded model reproduces the run's own evaluation exactly.
   reloaded, _ = evaluation.evaluate_mixture(
-      model, data.load_dataset(tiny_config).heldout(data.TEST),
+      model, data.load_dataset(tiny_config).heldout(datasets.TEST),
       num_samples=tiny_config.data.num_eval_samples, seed=tiny_config.seed)
   assert reloaded | {'step': 12} == metrics
   x = data.load_dataset(tiny_config).heldout('test').images[:37]
@@ -119,7 +120,7 @@ def test_models_of_one_run_share_compiled_functions(tiny_config):
 
 
 def test_param_counts_of_the_papers_mixture_networks():
-  config = mixture.get_config()  # PAPER.md section 4
+  config = mixture.get_config()  # docs/papers.md section 4
   counts = _untrained_model(config).param_counts()
   # Encoder 4 -> 400 -> 400 -> 2: weights (no bias before BN), BN scale and shift.
   encoder = 4 * 400 + 2 * 400 + 400 * 400 + 2 * 400 + 400 * 2 + 2

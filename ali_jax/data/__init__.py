@@ -3,41 +3,23 @@
 Every dataset gives `batches(start_step, global_batch_size=..., process_index=...,
 process_count=...)`, an iterator over this process's share of each global
 batch ({'x': ..., and 'y' for conditional models}), `heldout(split)`, the
-HeldOut set of VALIDATION or TEST, and its `data_shape`.
-
-Choices (settings, early looks, SVM C, probe weight decay) are made on
-VALIDATION, never trained on; TEST is read for the numbers a run reports
-(config.data.final_split).
+HeldOut set of the validation or the test split (ali_jax/settings/datasets.py says
+what each is for), and its `data_shape`.
 """
+import contextlib
+import io
+import time
+
+from absl import logging
 import numpy as np
 
+from ali_jax.data import heldout as heldout_lib
 from ali_jax.data import images
 from ali_jax.data import mixture
-from ali_jax.data import heldout as heldout_lib
+from ali_jax.settings import datasets
+from ali_jax.settings import mistakes
 
-VALIDATION = 'validation'
-TEST = 'test'
-HELDOUT_SPLITS = (VALIDATION, TEST)
 HeldOut = heldout_lib.HeldOut
-
-IMAGE_DATASETS = tuple(images.SPECS)
-DATASETS = ('mixture',) + IMAGE_DATASETS
-DATA_SOURCES = ('tfds', 'fake')
-
-
-def data_shape(config):
-  """The shape of one data point of `config.dataset`, without loading it."""
-  if config.dataset == 'mixture':
-    return mixture.MixtureData.data_shape
-  if config.dataset in images.SPECS:
-    spec = images.SPECS[config.dataset]
-    return (spec.image_size, spec.image_size, spec.channels)
-  raise ValueError(f'config.dataset={config.dataset!r} is not known; expected one of '
-                   f'{DATASETS}.')
-
-
-class DatasetNotPrepared(FileNotFoundError):
-  """The data of an image config is not there; the message says how to get it."""
 
 
 def _prepare_offline_dataset(config, data_dir):
@@ -46,41 +28,53 @@ def _prepare_offline_dataset(config, data_dir):
     from ali_jax.data import digits_builder  # pylint: disable=g-import-not-at-top
     builder = digits_builder.SklearnDigits(data_dir=data_dir)
     if not builder.is_prepared():
-      builder.download_and_prepare(file_format='array_record')
+      _prepare(builder.name, data_dir, lambda: builder.download_and_prepare(
+          file_format='array_record'))
   elif config.dataset == 'fashion_mnist':  # from the original IDX files
     from ali_jax.data import fashion_mnist_builder  # pylint: disable=g-import-not-at-top
+    source_dir = config.data.manual_dir
+    if fashion_mnist_builder.LocalFashionMnist(source_dir=source_dir,
+                                               data_dir=data_dir).is_prepared():
+      return
     try:
-      fashion_mnist_builder.prepare(data_dir, config.data.manual_dir)
+      _prepare('fashion_mnist', data_dir,
+               lambda: fashion_mnist_builder.prepare(data_dir, source_dir))
     except fashion_mnist_builder.SourceFileError as error:
-      raise DatasetNotPrepared(f'config.dataset=fashion_mnist: {error}') from None
+      raise mistakes.DatasetNotPrepared(f'config.dataset=fashion_mnist: {error}') from None
+
+
+def _prepare(name, data_dir, prepare):
+  """Runs `prepare`, saying what it does and how long it took. TFDS's own line ("Downloading
+  and preparing dataset") is dropped: nothing is downloaded here."""
+  logging.info('Preparing the %s dataset in %s from files on this machine (first use only).',
+               name, data_dir)
+  started = time.time()
+  with contextlib.redirect_stdout(io.StringIO()):
+    prepare()
+  logging.info('Prepared %s in %.0f s.', name, time.time() - started)
 
 
 def _tfds_source(config, split):
-  """A random-access source of one split, or DatasetNotPrepared saying what to run.
+  """A random-access source of one split, or mistakes.DatasetNotPrepared saying what to run.
 
   It never downloads (download=False): a missing dataset is reported at once
   instead of tfds trying (and retrying) to fetch it.
   """
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  spec = images.SPECS[config.dataset]
-  data_dir = images.default_data_dir(config)
+  spec = datasets.SPECS[config.dataset]
+  data_dir = datasets.default_data_dir(config)
   _prepare_offline_dataset(config, data_dir)
   try:
     return tfds.data_source(spec.tfds_name, split=split, data_dir=data_dir, download=False)
   except Exception as error:  # pylint: disable=broad-except  (tfds raises several kinds)
-    raise DatasetNotPrepared(
-        f'The TFDS dataset {spec.tfds_name} (config.dataset={config.dataset}) is not '
-        f'prepared as ArrayRecord in {data_dir} ({type(error).__name__}: '
-        f'{str(error).splitlines()[0][:160]}).\nTo prepare it:\n  '
-        + spec.how_to_prepare.format(name=spec.tfds_name, data_dir=data_dir)
-        + '\nor point --config.data.data_dir at a folder where it is prepared, or run a '
-        'throughput benchmark on random images with --config.data_source=fake.') from None
+    raise datasets.not_prepared(config, f'{type(error).__name__}: '
+                                f'{str(error).splitlines()[0][:160]}') from None
 
 
 def labelled_chunks(config, split, chunk_size, *, limit=0):
   """(images, labels) of a TFDS `split` of config.dataset, `chunk_size` examples at a
   time (float32 [0, 1] NHWC, int64); `limit` > 0 stops after that many examples."""
-  spec = images.SPECS[config.dataset]
+  spec = datasets.SPECS[config.dataset]
   source = _tfds_source(config, split)
   count = min(limit, len(source)) if limit else len(source)
   for start in range(0, count, chunk_size):
@@ -101,15 +95,15 @@ def labelled_split(config, split):
 
 def load_dataset(config):
   """The dataset that `config.dataset` names."""
-  shape = data_shape(config)  # names the problem if the dataset is unknown
+  shape = datasets.data_shape(config)  # names the problem if the dataset is unknown
   if config.dataset == 'mixture':
     return mixture.MixtureData(seed=config.seed, num_train=config.data.num_train,
                                num_heldout=config.data.num_heldout)
   if config.data_source == 'fake':
     return images.FakeImageData(config, shape)
-  splits = images.SPECS[config.dataset].splits(config.data.carve_validation)
+  splits = datasets.SPECS[config.dataset].splits(config.data.carve_validation)
   source = lambda part: _tfds_source(config, splits[part])
   return images.ImageData(
       config, train_source=source('train'),
-      heldout_sources={split: source(split) for split in HELDOUT_SPLITS},
+      heldout_sources={split: source(split) for split in datasets.HELDOUT_SPLITS},
       labels_source=source('labels') if splits['labels'] != splits['train'] else None)

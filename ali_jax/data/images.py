@@ -7,10 +7,7 @@ batches an uninterrupted one would, without saving any iterator state. Each
 process reads only its own contiguous share of every global batch, so several
 hosts see together exactly what one host would.
 """
-import dataclasses
 import itertools
-import os
-from typing import Optional, Tuple
 
 from absl import logging
 import grain
@@ -19,110 +16,11 @@ from PIL import Image
 
 from ali_jax.data import labelled as labelled_lib
 from ali_jax.data.heldout import HeldOut
+from ali_jax.settings import datasets
 
 READ_THREADS = 8
 
 
-@dataclasses.dataclass(frozen=True)
-class ImageDatasetSpec:
-  """Where a dataset's images come from (TFDS split syntax for each part).
-
-  train_split: what the networks train on; validation_split: what every choice
-  (settings, C, weight decay, early looks) is made on, carved from the training
-  data where the dataset has no validation split of its own and never trained on;
-  test_split: read once, for the reported numbers.
-  """
-  tfds_name: str
-  train_split: str
-  validation_split: str
-  test_split: str
-  image_size: int
-  channels: int
-  center_crop: Optional[int] = None  # crop a centred square this big, then resize
-  # Images of many sizes (ImageNet): crop the centred square of the shorter side, then resize.
-  square_crop: bool = False
-  how_to_prepare: str = ''
-  # Classes of the 'label' feature that the class-reading metrics use
-  # (ali_jax/classifier.py); 0: no such metrics.
-  num_classes: int = 0
-  # Where the labelled methods' labels are drawn (None: the training split).
-  labels_split: Optional[str] = None
-  # (training, held-out) splits of runs made before validation was carved out of the
-  # training data (config.data.carve_validation=False): every evaluation read the
-  # held-out one. None: the same as (train_split, test_split).
-  before_validation: Optional[Tuple[str, str]] = None
-
-  def splits(self, carve_validation):
-    """{'train', 'validation', 'test', 'labels'}: the TFDS split of each part."""
-    if carve_validation:
-      return dict(train=self.train_split, validation=self.validation_split,
-                  test=self.test_split, labels=self.labels_split or self.train_split)
-    train, heldout = self.before_validation or (self.train_split, self.test_split)
-    return dict(train=train, validation=heldout, test=heldout, labels=train)
-
-
-_BUILD = ('pip install tensorflow-cpu  # preparing stock TFDS datasets needs TensorFlow\n'
-          '  tfds build {name} --data_dir={data_dir} --file_format=array_record')
-
-SPECS = {
-    # The paper trains on SVHN's `extra` split (531,131 images); Salimans et al.
-    # draw the semi-supervised labels from `train`, whose last 10,000 validate.
-    'svhn': ImageDatasetSpec('svhn_cropped', 'extra', 'train[63257:]', 'test', 32, 3,
-                             how_to_prepare=_BUILD, num_classes=10,
-                             labels_split='train[:63257]', before_validation=('extra', 'test')),
-    # The paper's code: train[0:45000], validation train[45000:].
-    'cifar10': ImageDatasetSpec('cifar10', 'train[:45000]', 'train[45000:]', 'test', 32, 3,
-                                how_to_prepare=_BUILD, num_classes=10,
-                                before_validation=('train[:45000]', 'train[45000:]')),
-    # 218x178 aligned faces: the centred 108x108 square, resized to 64x64.
-    'celeba': ImageDatasetSpec(
-        'celeb_a', 'train', 'validation', 'test', 64, 3, center_crop=108,
-        before_validation=('train', 'validation'),
-        how_to_prepare=(
-            'CelebA\'s automatic download is often refused. Put the five files named in '
-            "tfds's celeb_a checksums.tsv (img_align_celeba.zip, list_eval_partition.txt, "
-            'list_attr_celeba.txt, list_bbox_celeba.txt, list_landmarks_align_celeba.txt) '
-            'into a folder M, then:\n  pip install tensorflow-cpu\n'
-            '  tfds build celeb_a --data_dir={data_dir} --manual_dir=M '
-            '--file_format=array_record')),
-    # Full ImageNet (ILSVRC2012) at 128x128, for BigBiGAN (configs/bigbigan_imagenet128.py).
-    # ILSVRC2012's test labels are not public: its `validation` split is the test
-    # split here, and the last 10,000 training images validate.
-    'imagenet128': ImageDatasetSpec(
-        'imagenet2012', 'train[:1271167]', 'train[1271167:]', 'validation', 128, 3,
-        square_crop=True, num_classes=1000, before_validation=('train', 'validation'),
-        how_to_prepare=('Download ILSVRC2012 into a folder M (it needs a licence), then:\n'
-                        '  pip install tensorflow-cpu\n  tfds build imagenet2012 '
-                        '--data_dir={data_dir} --manual_dir=M --file_format=array_record')),
-    # Downsampled ImageNet (Chrabaszcz et al. 2017); the paper centre-crops
-    # before downsampling, this builder resizes whole images.
-    'imagenet64': ImageDatasetSpec(
-        'imagenet_resized/64x64', 'train[:1271167]', 'train[1271167:]', 'validation', 64, 3,
-        before_validation=('train', 'validation'),
-        how_to_prepare=('Download ILSVRC2012 into a folder M (it needs a licence), then:\n'
-                        '  pip install tensorflow-cpu\n  tfds build imagenet_resized/64x64 '
-                        '--data_dir={data_dir} --manual_dir=M --file_format=array_record')),
-    # BiGAN's permutation-invariant experiments (configs/bigan_mnist_mlp.py); BiGAN's
-    # code validates on the last 10,000 training images.
-    'mnist': ImageDatasetSpec('mnist', 'train[:50000]', 'train[50000:]', 'test', 28, 1,
-                              how_to_prepare=_BUILD, num_classes=10,
-                              before_validation=('train', 'test')),
-    # scikit-learn's digits (shipped, no download): prepared automatically; 1,500
-    # training digits, the last 300 of them validate.
-    'digits': ImageDatasetSpec('sklearn_digits', 'train[:1200]', 'train[1200:]', 'test', 32, 1,
-                               num_classes=10, before_validation=('train', 'test')),
-    # Prepared automatically from the original files in config.data.manual_dir
-    # (ali_jax/data/fashion_mnist_builder.py).
-    # The last 10,000 training images validate, as BiGAN's MNIST.
-    'fashion_mnist': ImageDatasetSpec('fashion_mnist', 'train[:50000]', 'train[50000:]', 'test',
-                                      28, 1, num_classes=10, before_validation=('train', 'test')),
-}
-
-CELEBA_ATTRIBUTES = 40
-
-
-def default_data_dir(config):
-  return config.data.data_dir or os.path.expanduser('~/tensorflow_datasets')
 
 
 def to_unit_images(images, spec):
@@ -170,7 +68,7 @@ class ImageData:
   def __init__(self, config, *, train_source, heldout_sources, labels_source=None):
     """heldout_sources: {'validation': source, 'test': source}; labels_source: where
     the labelled methods draw their labels (the training source if None)."""
-    self.spec = SPECS[config.dataset]
+    self.spec = datasets.SPECS[config.dataset]
     self.data_shape = (self.spec.image_size, self.spec.image_size, self.spec.channels)
     self.conditional = config.model.condition_dim > 0
     self._train_source = train_source
@@ -266,7 +164,7 @@ class FakeImageData:
     num_labels = _num_labels(config)
     self.labelled = labelled_lib.LabelledSubset(
         rng.uniform(size=(num_labels,) + data_shape).astype(np.float32),
-        rng.integers(0, SPECS[config.dataset].num_classes, num_labels).astype(np.int32),
+        rng.integers(0, datasets.SPECS[config.dataset].num_classes, num_labels).astype(np.int32),
         seed=config.seed) if num_labels else None
 
   def heldout(self, split):

@@ -6,6 +6,7 @@ seed, so runs with different seeds are scored on the same points.
 import numpy as np
 
 from ali_jax.data.heldout import HeldOut
+from ali_jax.settings import datasets
 
 GRID = (-4.0, -2.0, 0.0, 2.0, 4.0)
 STD = 0.05
@@ -35,7 +36,7 @@ def assign_components(points):
 class MixtureData:
   """The mixture's training and held-out sets."""
 
-  data_shape = (2,)
+  data_shape = datasets.MIXTURE_SHAPE
 
   def __init__(self, *, seed, num_train, num_heldout):
     self._seed = seed
