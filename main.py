@@ -72,13 +72,23 @@ def _parse_mistake(argv, error):
     return preflight.missing_config_file(config_path, CONFIGS_DIR)
   if isinstance(error, flags.UnrecognizedFlagError):
     return mistakes.ConfigMistake(f'{error}; python main.py --helpfull lists the flags.')
+  message = str(error)
+  if 'Flag --config must have a value other than None' in message:
+    return mistakes.ConfigMistake(f'{config_path}: get_config() returned None; it must '
+                                  'return the config (an ml_collections.ConfigDict).')
+  if 'Error whilst parsing config file' in message:  # get_config's own error, traceback quoted
+    return mistakes.ConfigMistake(f'{config_path}: {message.strip().splitlines()[-1]}')
   if isinstance(error, flags.Error):
-    return mistakes.ConfigMistake(str(error))
-  if isinstance(error, AttributeError) and config_path:  # ml_collections: no such field
-    return (preflight.unknown_override(argv, _load_config_file(config_path))
-            or mistakes.ConfigMistake(str(error)))
+    return mistakes.ConfigMistake(message)
+  if isinstance(error, (AttributeError, KeyError)) and config_path:  # no such field
+    try:
+      unknown = preflight.unknown_override(argv, _load_config_file(config_path))
+    except Exception:  # pylint: disable=broad-except  (the file's own error, told below)
+      unknown = None
+    if unknown:
+      return unknown
   cause = error.__cause__ or error  # ml_collections wraps a config file's own error
-  return mistakes.ConfigMistake(f'{type(cause).__name__}: {cause}')
+  return mistakes.ConfigMistake(f'{config_path}: {type(cause).__name__}: {cause}')
 
 
 def parse_flags(argv):
@@ -88,7 +98,8 @@ def parse_flags(argv):
     FLAGS.config.keys()  # a config file that failed to load raises here
     return remaining
   except Exception as error:  # pylint: disable=broad-except  (flags, a config file's own)
-    _stop(_parse_mistake(argv, error), debug='--debug' in argv)
+    _stop(_parse_mistake(argv, error),
+          debug='--debug' in argv or _flag_value(argv, 'debug') in ('true', 'True', '1'))
 
 
 def _quiet_orbax(record):
@@ -131,7 +142,8 @@ def main(argv):
     if any(v is not None for v in manual) and any(v is None for v in manual):
       raise mistakes.ConfigMistake('A manual launch needs all of --coordinator_address, '
                                    '--num_processes and --process_id.')
-    preflight.check_run(FLAGS.config, FLAGS.workdir)
+    preflight.check_run(FLAGS.config, FLAGS.workdir,
+                        single_process=not (FLAGS.distributed or FLAGS.coordinator_address))
     if FLAGS.check_only:
       print(f'The command is right: {FLAGS.config.method} on {FLAGS.config.dataset}, '
             f'{FLAGS.config.num_train_steps:,} steps, in {FLAGS.workdir}.')

@@ -172,7 +172,7 @@ IMAGE_FIELDS = {
     'data_source': _one_of(datasets.DATA_SOURCES),
     'data.data_dir': Field(_optional_string, 'None (~/tensorflow_datasets) or a folder'),
     # Runs made before validation was carved out of the training data trained on all of
-    # it (ali_jax/data/images.py, ImageDatasetSpec.before_validation).
+    # it (ali_jax/settings/datasets.py, ImageDatasetSpec.before_validation).
     'data.carve_validation': Field(lambda v: isinstance(v, bool), 'True or False',
                                    before_it_existed=False),
     'model.architecture': _one_of(tuple(architectures.ARCHITECTURES) + (choices.BIGAN_MLP,)

@@ -16,6 +16,7 @@ from ali_jax import standing_statistics
 from ali_jax import state as state_lib
 from ali_jax import workdir as workdir_lib
 from ali_jax.settings import choices
+
 # Rows per jitted call: bounds memory (a 64x64 image's activations run to
 # megabytes) and keeps one compiled shape per method.
 VECTOR_CHUNK = 1024

@@ -11,9 +11,9 @@ import re
 
 from ali_jax import config_validation
 from ali_jax import workdir as workdir_lib
+from ali_jax import workdir_lock
 from ali_jax.settings import datasets
 from ali_jax.settings import mistakes
-
 
 
 def missing_config_file(path, configs_dir):
@@ -41,18 +41,29 @@ def unknown_override(argv, config):
   return None
 
 
-def check_run(config, workdir):
-  """Raises a Mistake if `config` is invalid or `workdir` cannot hold its run."""
+def check_run(config, workdir, *, single_process=True):
+  """Raises a Mistake if `config` is invalid or `workdir` cannot hold its run; writes
+  nothing.
+
+  single_process: False for one process of a multi-process job, which leaves the
+  question of a busy workdir to process 0's lock (its processes start together).
+  """
   config_validation.check_config(config)
   datasets.check_prepared(config)
+  if not workdir:
+    raise mistakes.ConfigMistake('--workdir is empty: give the folder of the run.')
   if workdir_lib.is_bucket(workdir):
     return  # its lock and saved config are read once the run starts
   folder = workdir_lib.path(workdir)
-  if folder.exists() and not folder.is_dir():
-    raise mistakes.ConfigMistake(
-        f'--workdir={workdir} is a file: give a folder (new, or a run to continue).')
   if not folder.is_dir():
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+      raise mistakes.ConfigMistake(
+          f'--workdir={workdir}: {existing} is a file; give a folder (new, or a run to '
+          'continue).')
     return  # a new run
   workdir_lib.check_can_hold(config, workdir)
-  with workdir_lib.lock(workdir, stale_after_s=config.workdir_lock_stale_s):
-    pass  # raises mistakes.WorkdirInUse while another run holds it
+  holder = single_process and workdir_lock.file_lock_holder(
+      str(folder / workdir_lock.LOCK_FILE))
+  if holder:
+    raise workdir_lock.busy(workdir, holder)

@@ -9,6 +9,7 @@
 """
 import jax
 import numpy as np
+
 from ali_jax.settings import choices
 
 

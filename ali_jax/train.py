@@ -129,7 +129,8 @@ def evaluate(run, workdir, state, dataset, summaries, references=None, *, final=
 
 def _format_number(value):
   """4 significant digits; whole numbers (steps, counts) in full."""
-  return f'{int(value):d}' if float(value).is_integer() else f'{value:.4g}'
+  whole = float(value).is_integer() and abs(value) < 1e15  # not a huge float's digits
+  return f'{int(value):d}' if whole else f'{value:.4g}'
 
 
 # ---- The run ----------------------------------------------------------------------
@@ -165,7 +166,7 @@ def train_and_evaluate(config, workdir, command=None):
   session = _Session(command or 'train.train_and_evaluate called from Python')
   workdir = str(workdir_lib.path(workdir))
   config_validation.check_config(config, device_count=jax.device_count())
-  # Before the workdir is touched: a missing dataset (data.DatasetNotPrepared)
+  # Before the workdir is touched: a missing dataset (mistakes.DatasetNotPrepared)
   # stops the run with nothing written.
   dataset = data.load_dataset(config)
   with contextlib.ExitStack() as stack:
@@ -273,10 +274,12 @@ def _train(run, workdir, dataset, lock, session):
       history.append(metrics)
       if len(history) >= host_limit:  # older steps were fetched when logged
         jax.block_until_ready(history[-host_limit])
-      if timer_start is None:  # the first step compiled; time from here
+      if compile_start is not None:  # the phase's first step compiled it
         jax.block_until_ready(metrics)
         logging.info('Compiled and took the first step in %.0f s; a progress line every %d '
                      'steps.', time.time() - compile_start, config.log_every_steps)
+        compile_start = None
+      if timer_start is None:  # the run's first step compiled; time from here
         host_memory.release()  # the compiler's freed working memory
         timer_start, timer_step = time.time(), step + 1
       done = step + 1

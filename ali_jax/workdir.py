@@ -50,8 +50,9 @@ def path(workdir):
   """The workdir as an epath.Path: absolute on disk, as given for a bucket."""
   workdir = str(workdir)
   if '://' in workdir and not is_bucket(workdir):
-    raise mistakes.ConfigMistake(f'--workdir={workdir}: of URLs only {", ".join(URL_SCHEMES)} are '
-                     'supported; use a bucket or a path on a disk that every host sees.')
+    raise mistakes.ConfigMistake(
+        f'--workdir={workdir}: of URLs only {", ".join(URL_SCHEMES)} are supported; use a '
+        'bucket or a path on a disk that every host sees.')
   return epath.Path(workdir if is_bucket(workdir) else os.path.abspath(workdir))
 
 
@@ -163,7 +164,11 @@ def check_can_hold(config, workdir):
   """Raises mistakes.ConfigMistake unless `workdir` is new, or holds a run that `config`
   continues."""
   if has_config(workdir):
-    check_compatible(load_config(workdir), config, workdir)
+    try:
+      saved = load_config(workdir)
+    except ValueError as error:  # not JSON: damaged
+      raise mistakes.ConfigMistake(f'{error} Move it aside or use a new --workdir.') from None
+    check_compatible(saved, config, workdir)
   elif has_checkpoints(workdir):
     raise mistakes.ConfigMistake(
         f'{workdir} has checkpoints but no {CONFIG_FILE}: it was not written by ali_jax, '

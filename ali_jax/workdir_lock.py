@@ -36,9 +36,29 @@ from ali_jax.settings import mistakes
 LOCK_FILE = '.lock'
 
 
-def _busy(workdir, holder):
-  return mistakes.WorkdirInUse(f'Another run ({holder}) is using {workdir}; wait for it to finish '
-                      'or use another --workdir.')
+def busy(workdir, holder):
+  """The mistake of starting a run in a workdir that another run holds."""
+  return mistakes.WorkdirInUse(f'Another run ({holder}) is using {workdir}; wait for it to '
+                               'finish or use another --workdir.')
+
+
+def file_lock_holder(lock_path):
+  """Who holds the FileLock at `lock_path` ('process N'), or None; writes nothing.
+
+  A shared flock, taken and dropped at once: it fails only while a run holds the
+  exclusive one, and two of these never refuse each other.
+  """
+  try:
+    lock_file = open(lock_path)  # pylint: disable=consider-using-with
+  except FileNotFoundError:
+    return None  # a held lock has its file
+  with lock_file:
+    try:
+      fcntl.flock(lock_file, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+      return f'process {lock_file.read().strip() or "unknown"}'
+    fcntl.flock(lock_file, fcntl.LOCK_UN)
+  return None
 
 
 class FileLock:
@@ -56,7 +76,7 @@ class FileLock:
       self._file.seek(0)
       holder = self._file.read().strip() or 'unknown'
       self._file.close()
-      raise _busy(os.path.dirname(self._path), f'process {holder}') from None
+      raise busy(os.path.dirname(self._path), f'process {holder}') from None
     self._file.seek(0)
     self._file.truncate()
     self._file.write(str(os.getpid()))
@@ -154,13 +174,13 @@ class BucketLock:
         logging.info('%s is locked by %s; watching its heartbeat for up to %.0f s.',
                      self._workdir, holder, self._stale_after_s)
       elif generation != watched or time.monotonic() > deadline:
-        raise _busy(self._workdir, f'{holder}, whose lock {self._url} is renewed '
+        raise busy(self._workdir, f'{holder}, whose lock {self._url} is renewed '
                     f'every {self._beat_every_s:.0f} s')
       elif time.monotonic() - watched_since >= self._stale_after_s:
         try:  # not renewed for stale_after_s: its run died
           self._generation = self._write_or_find_mine(if_generation_match=watched)
         except exceptions.PreconditionFailed:
-          raise _busy(self._workdir, holder) from None
+          raise busy(self._workdir, holder) from None
         logging.warning('Took over the lock of %s from %s, which had not renewed it for '
                         '%.0f s.', self._workdir, holder, self._stale_after_s)
       else:

@@ -13,8 +13,8 @@ cores (experiments/benchmark.py at d3980aa), 2.8 hours, so this config trains 50
 steps (128 epochs, about an hour) with the schedule's shape kept: half at the constant
 rate, half decaying to 0.01x. `--config.num_train_steps=156250` restores BiGAN's length.
 """
-from ali_jax.data import fashion_mnist_builder
 from ali_jax.settings import choices
+from ali_jax.settings import datasets
 from configs import common
 
 BIGAN_EPOCHS = 400  # num_train_steps is then shortened below
@@ -23,7 +23,7 @@ BIGAN_EPOCHS = 400  # num_train_steps is then shortened below
 def get_config():
   config = common.image_config(dataset='fashion_mnist', architecture=choices.BIGAN_MLP,
                                train_examples=50_000, epochs=BIGAN_EPOCHS, batch_size=128)
-  config.data.manual_dir = fashion_mnist_builder.DEBIAN_DIR  # the four .gz IDX files
+  config.data.manual_dir = datasets.FASHION_MNIST_DEBIAN_DIR  # the four .gz IDX files
   config.data.num_heldout = 10_000  # the whole test split
   config.data.num_eval_samples = 10_000  # samples the reference classifier reads
   config.method = 'bigan'

@@ -8,8 +8,8 @@ step (BigGAN's and the port's 2 D steps per G step are not built), and an
 exponential moving average of E's and G's weights for evaluation and sampling.
 The data as configs/fashion_mnist.py (the Debian package's IDX files).
 """
+from ali_jax.settings import datasets
 from configs import common
-from ali_jax.data import fashion_mnist_builder
 
 STEPS = 6_000  # about an hour on 2 CPU cores (experiments/benchmark.py; docs/bigbigan.md)
 
@@ -17,7 +17,7 @@ STEPS = 6_000  # about an hour on 2 CPU cores (experiments/benchmark.py; docs/bi
 def get_config():
   config = common.image_config(dataset='fashion_mnist', architecture='bigbigan_28',
                                train_examples=60_000, epochs=1, batch_size=64)
-  config.data.manual_dir = fashion_mnist_builder.DEBIAN_DIR  # the four .gz IDX files
+  config.data.manual_dir = datasets.FASHION_MNIST_DEBIAN_DIR  # the four .gz IDX files
   config.data.num_heldout = 10_000  # the whole test split
   config.data.num_eval_samples = 10_000  # samples the reference classifier reads
   config.method = 'bigbigan'

@@ -97,7 +97,7 @@ def image_config(*, dataset, architecture, train_examples, epochs, batch_size=10
       remat='none',
       # D on the real and generated pairs in one call ('joint': shared batch norm
       # statistics, ALI's code) or one call each ('separate': BiGAN's code); each
-      # network family as its released code (ali_jax/networks.py JOINT, SEPARATE).
+      # network family as its released code (ali_jax/settings/choices.py).
       discriminator_batches=choices.default_discriminator_batches(architecture),
   ))
   return config

@@ -13,14 +13,14 @@ that. E and G at 3e-4 with D at 1e-4 (and dropout 0.5) kept the game balanced
 than 0.5 (the architecture table) then trained E and G faster. Measurements:
 docs/fashion_mnist.md.
 """
+from ali_jax.settings import datasets
 from configs import common
-from ali_jax.data import fashion_mnist_builder
 
 
 def get_config():
   config = common.image_config(dataset='fashion_mnist', architecture='fashion_mnist',
                                train_examples=60_000, epochs=10)
-  config.data.manual_dir = fashion_mnist_builder.DEBIAN_DIR  # the four .gz IDX files
+  config.data.manual_dir = datasets.FASHION_MNIST_DEBIAN_DIR  # the four .gz IDX files
   config.data.num_heldout = 10_000  # the whole test split
   config.data.num_eval_samples = 10_000  # samples the reference classifier reads
   # 4,000 steps (6.7 epochs): about 25 minutes on 2 CPU cores.

@@ -33,6 +33,7 @@ from sklearn import exceptions as sklearn_exceptions
 
 import ali_jax
 from ali_jax import data
+from ali_jax import inference
 from experiments import records
 from experiments import reporting
 from experiments import svm_protocol
@@ -79,7 +80,8 @@ def main(argv):
     if model is None:
       svm_features = nn_features = {k: v.reshape(len(v), -1) for k, v in images.items()}
     else:
-      svm_features = {k: model.features(v) for k, v in images.items()}
+      svm_features = {k: model.features(v, hidden_layers=inference.PAPER_FEATURE_LAYERS)
+                      for k, v in images.items()}
       nn_features = {k: model.features(v, hidden_layers=0) for k, v in images.items()}
     with warnings.catch_warnings():  # liblinear stops at max_iter for the largest C
       warnings.simplefilter('ignore', sklearn_exceptions.ConvergenceWarning)

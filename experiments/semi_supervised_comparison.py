@@ -31,6 +31,7 @@ from absl import flags
 import numpy as np
 
 import ali_jax
+from ali_jax import inference
 from experiments import launch
 from experiments import records
 from experiments import reporting
@@ -90,7 +91,8 @@ def _svm_errors(ali_workdirs):
   c_values = np.exp(np.linspace(-20, 20, FLAGS.num_c))
   errors = {}
   for seed, model in models.items():
-    features = {part: model.features(x) for part, x in images.items()}
+    features = {part: model.features(x, hidden_layers=inference.PAPER_FEATURE_LAYERS)
+                for part, x in images.items()}
     for num_labels in map(int, FLAGS.labels):
       errors[num_labels, seed] = svm_protocol.mean_test_error(
           features, labels, num_labels=num_labels, num_svms=FLAGS.num_svms,

@@ -59,17 +59,17 @@ def svm_test_errors(features, labels, *, num_labels, num_svms, c_values, seed):
     subset = class_balanced_subset(labels['pool'], num_labels, rng)
     train, valid, test = span_coordinates(features['pool'][subset], features['valid'],
                                           features['test'])
-    best_error, best_model = np.inf, None
+    best_error, best_model, best_c = np.inf, None, None
     for c in c_values:
       model = svm.LinearSVC(C=c, loss='squared_hinge', fit_intercept=False).fit(
           train, labels['pool'][subset])
       error = np.mean(model.predict(valid) != labels['valid'])
       if error < best_error:
-        best_error, best_model = error, model
+        best_error, best_model, best_c = error, model, c
     errors.append(np.mean(best_model.predict(test) != labels['test']))
     elapsed = time.time() - started  # a few minutes each on raw pixels: say how far it is
     logging.info('L2-SVM %d/%d on %d labels: C=%g, validation error %.4f; %.0f s, about '
-                 '%.0f s left.', index + 1, num_svms, num_labels, best_model.C, best_error,
+                 '%.0f s left.', index + 1, num_svms, num_labels, best_c, best_error,
                  elapsed, elapsed / (index + 1) * (num_svms - index - 1))
   return np.array(errors)
 

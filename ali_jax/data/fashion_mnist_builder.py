@@ -25,8 +25,10 @@ from PIL import Image
 import tensorflow_datasets as tfds
 from tensorflow_datasets.image_classification import mnist as tfds_mnist
 
+from ali_jax.settings import datasets
+
 NAME = 'fashion_mnist'
-DEBIAN_DIR = '/usr/share/datasets/fashion-mnist'
+DEBIAN_DIR = datasets.FASHION_MNIST_DEBIAN_DIR
 FILES = {  # split -> (images, labels), the names TFDS downloads
     'train': ('train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz'),
     'test': ('t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz'),

@@ -21,8 +21,6 @@ from ali_jax.settings import datasets
 READ_THREADS = 8
 
 
-
-
 def to_unit_images(images, spec):
   """uint8 (H, W, C) from TFDS -> float32 [0, 1] at the spec's size."""
   image = np.asarray(images)

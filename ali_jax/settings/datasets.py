@@ -12,6 +12,7 @@ from typing import Optional, Tuple
 
 from ali_jax.settings import mistakes
 
+
 @dataclasses.dataclass(frozen=True)
 class ImageDatasetSpec:
   """Where a dataset's images come from (TFDS split syntax for each part).
@@ -133,6 +134,8 @@ def data_shape(config):
 
 # Prepared from files on this machine on first use (ali_jax/data/__init__.py).
 PREPARED_ON_FIRST_USE = ('digits', 'fashion_mnist')
+# Where Debian's dataset-fashion-mnist package puts the four original .gz IDX files.
+FASHION_MNIST_DEBIAN_DIR = '/usr/share/datasets/fashion-mnist'
 
 
 def default_data_dir(config):
@@ -155,8 +158,8 @@ def check_prepared(config):
   """Raises mistakes.DatasetNotPrepared if nothing of config.dataset is in its data_dir
   (what is there is read, and checked, once the run starts)."""
   if (config.dataset in PREPARED_ON_FIRST_USE or config.dataset not in SPECS
-      or config.data_source != 'tfds'):
-    return
+      or config.data_source != 'tfds' or '://' in default_data_dir(config)):
+    return  # a bucket's folders are read once the run starts
   folder = os.path.join(default_data_dir(config), SPECS[config.dataset].tfds_name)
   if not os.path.isdir(folder):
     raise not_prepared(config, f'there is no {folder}')
