@@ -11,7 +11,6 @@ Several hosts (a TPU pod, a SLURM job): run the same command on every host
 with --distributed; for a manual launch give --coordinator_address,
 --num_processes and --process_id instead.
 """
-import importlib.util
 import logging as python_logging
 import os
 import sys
@@ -53,44 +52,6 @@ def _stop(mistake, debug):
   sys.exit(mistakes.EXIT_STATUS)
 
 
-def _flag_value(argv, name):
-  values = [a.split('=', 1)[1] for a in argv if a.startswith(f'--{name}=')]
-  return values[-1] if values else None
-
-
-def _load_config_file(path):
-  spec = importlib.util.spec_from_file_location('config_of_the_command', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
-
-
-def _parse_mistake(argv, error):
-  """What a failure to parse the command line says to its user."""
-  config_path = _flag_value(argv, 'config')
-  if config_path and not os.path.isfile(config_path):
-    return preflight.missing_config_file(config_path, CONFIGS_DIR)
-  if isinstance(error, flags.UnrecognizedFlagError):
-    return mistakes.ConfigMistake(f'{error}; python main.py --helpfull lists the flags.')
-  message = str(error)
-  if 'Flag --config must have a value other than None' in message:
-    return mistakes.ConfigMistake(f'{config_path}: get_config() returned None; it must '
-                                  'return the config (an ml_collections.ConfigDict).')
-  if 'Error whilst parsing config file' in message:  # get_config's own error, traceback quoted
-    return mistakes.ConfigMistake(f'{config_path}: {message.strip().splitlines()[-1]}')
-  if isinstance(error, flags.Error):
-    return mistakes.ConfigMistake(message)
-  if isinstance(error, (AttributeError, KeyError)) and config_path:  # no such field
-    try:
-      unknown = preflight.unknown_override(argv, _load_config_file(config_path))
-    except Exception:  # pylint: disable=broad-except  (the file's own error, told below)
-      unknown = None
-    if unknown:
-      return unknown
-  cause = error.__cause__ or error  # ml_collections wraps a config file's own error
-  return mistakes.ConfigMistake(f'{config_path}: {type(cause).__name__}: {cause}')
-
-
 def parse_flags(argv):
   """absl's flag parsing, with each mistake told in one message."""
   try:
@@ -98,8 +59,8 @@ def parse_flags(argv):
     FLAGS.config.keys()  # a config file that failed to load raises here
     return remaining
   except Exception as error:  # pylint: disable=broad-except  (flags, a config file's own)
-    _stop(_parse_mistake(argv, error),
-          debug='--debug' in argv or _flag_value(argv, 'debug') in ('true', 'True', '1'))
+    _stop(preflight.parse_mistake(argv, error, CONFIGS_DIR),
+          debug='--debug' in argv or preflight.flag_value(argv, 'debug') in ('true', 'True', '1'))
 
 
 def _quiet_orbax(record):

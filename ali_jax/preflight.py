@@ -1,4 +1,4 @@
-"""What main.py checks before JAX starts: the config, its overrides and the workdir.
+"""What main.py checks before JAX starts: its flags, the config, its overrides, the workdir.
 
 Each check raises a settings.mistakes.Mistake whose message names the problem
 and its fix. Nothing here imports JAX, Flax or TensorFlow, so a mistake is
@@ -6,8 +6,11 @@ reported within about a second; the trainer makes the same checks again (and
 those that need JAX: the batch against the device count, the dataset).
 """
 import difflib
+import importlib.util
 import os
 import re
+
+from absl import flags
 
 from ali_jax import config_validation
 from ali_jax import workdir as workdir_lib
@@ -39,6 +42,46 @@ def unknown_override(argv, config):
       hint = f' Did you mean --config.{close[0]}?' if close else ''
       return mistakes.ConfigMistake(f'--config.{field}: the config has no such field.{hint}')
   return None
+
+
+def flag_value(argv, name):
+  """The value of the last --name=VALUE in `argv`, or None."""
+  values = [a.split('=', 1)[1] for a in argv if a.startswith(f'--{name}=')]
+  return values[-1] if values else None
+
+
+def load_config_file(path):
+  """get_config() of the config file at `path`."""
+  spec = importlib.util.spec_from_file_location('config_of_the_command', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+def parse_mistake(argv, error, configs_dir):
+  """The mistake that absl's failure `error` to parse `argv` tells its user."""
+  config_path = flag_value(argv, 'config')
+  if config_path and not os.path.isfile(config_path):
+    return missing_config_file(config_path, configs_dir)
+  if isinstance(error, flags.UnrecognizedFlagError):
+    return mistakes.ConfigMistake(f'{error}; python main.py --helpfull lists the flags.')
+  message = str(error)
+  if 'Flag --config must have a value other than None' in message:
+    return mistakes.ConfigMistake(f'{config_path}: get_config() returned None; it must '
+                                  'return the config (an ml_collections.ConfigDict).')
+  if 'Error whilst parsing config file' in message:  # get_config's own error, traceback quoted
+    return mistakes.ConfigMistake(f'{config_path}: {message.strip().splitlines()[-1]}')
+  if isinstance(error, flags.Error):
+    return mistakes.ConfigMistake(message)
+  if isinstance(error, (AttributeError, KeyError)) and config_path:  # no such field
+    try:
+      unknown = unknown_override(argv, load_config_file(config_path))
+    except Exception:  # pylint: disable=broad-except  (the file's own error, told below)
+      unknown = None
+    if unknown:
+      return unknown
+  cause = error.__cause__ or error  # ml_collections wraps a config file's own error
+  return mistakes.ConfigMistake(f'{config_path}: {type(cause).__name__}: {cause}')
 
 
 def check_run(config, workdir, *, single_process=True):
