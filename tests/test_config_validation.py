@@ -1,6 +1,5 @@
 """Every class of bad config fails before anything compiles, naming the field."""
 import glob
-import importlib.util
 import os
 
 import jax
@@ -14,6 +13,7 @@ from ali_jax import losses
 from ali_jax import methods
 from ali_jax import networks
 from ali_jax import optimizers
+from ali_jax import preflight
 from ali_jax import priors
 from ali_jax import remat as remat_lib
 from ali_jax import train
@@ -22,13 +22,6 @@ from configs import mixture_tiny
 from tests.conftest import NUM_DEVICES
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _load_config_file(path):
-  spec = importlib.util.spec_from_file_location('config_under_test', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
 
 
 CONFIG_FILES = sorted(path for path in glob.glob(os.path.join(REPO, 'configs', '*.py'))
@@ -44,7 +37,7 @@ def test_every_config_file_is_checked():
 
 @pytest.mark.parametrize('path', CONFIG_FILES)
 def test_every_shipped_config_is_valid(path):
-  config_validation.check_config(_load_config_file(path), device_count=NUM_DEVICES)
+  config_validation.check_config(preflight.load_config_file(path), device_count=NUM_DEVICES)
 
 
 @pytest.mark.parametrize('field, value, message', [
@@ -106,7 +99,7 @@ def test_trainer_checks_before_touching_the_workdir(tmp_path, tiny_config):
                                          ('configs/celeba.py', 'exp'),
                                          ('configs/bigbigan_cifar10.py', 'softplus')])
 def test_a_run_saved_before_encoder_sigma_reads_the_sigma_it_had(path, sigma):
-  config = _load_config_file(os.path.join(REPO, path))
+  config = preflight.load_config_file(os.path.join(REPO, path))
   assert config.model.encoder_sigma == sigma
   del config.model['encoder_sigma']
   assert config_validation.with_fields_added_since(config).model.encoder_sigma == sigma

@@ -140,16 +140,13 @@ def heavy_modules_imported_by(program):
 def test_no_config_starts_jax_to_be_checked(tmp_path):
   # Every config file loaded and checked as main.py checks it.
   assert heavy_modules_imported_by(
-      'import glob, importlib.util, sys\n'
+      'import glob, sys\n'
       'from ali_jax import preflight\n'
       'from ali_jax.settings import mistakes\n'
       'for path in sorted(glob.glob("configs/*.py")):\n'
-      '  spec = importlib.util.spec_from_file_location("config", path)\n'
-      '  module = importlib.util.module_from_spec(spec)\n'
-      '  spec.loader.exec_module(module)\n'
-      '  if hasattr(module, "get_config"):\n'
+      '  if "def get_config" in open(path).read():\n'
       '    try:\n'
-      f'      preflight.check_run(module.get_config(), "{tmp_path}/run")\n'
+      f'      preflight.check_run(preflight.load_config_file(path), "{tmp_path}/run")\n'
       '    except mistakes.DatasetNotPrepared:\n'
       '      pass  # the papers\' datasets are not prepared here\n') == '[]'
 

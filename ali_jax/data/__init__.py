@@ -32,13 +32,12 @@ def _prepare_offline_dataset(config, data_dir):
           file_format='array_record'))
   elif config.dataset == 'fashion_mnist':  # from the original IDX files
     from ali_jax.data import fashion_mnist_builder  # pylint: disable=g-import-not-at-top
-    source_dir = config.data.manual_dir
-    if fashion_mnist_builder.LocalFashionMnist(source_dir=source_dir,
-                                               data_dir=data_dir).is_prepared():
+    builder = fashion_mnist_builder.LocalFashionMnist(source_dir=config.data.manual_dir,
+                                                      data_dir=data_dir)
+    if builder.is_prepared():
       return
     try:
-      _prepare('fashion_mnist', data_dir,
-               lambda: fashion_mnist_builder.prepare(data_dir, source_dir))
+      _prepare(builder.name, data_dir, lambda: fashion_mnist_builder.prepare(builder))
     except fashion_mnist_builder.SourceFileError as error:
       raise mistakes.DatasetNotPrepared(f'config.dataset=fashion_mnist: {error}') from None
 

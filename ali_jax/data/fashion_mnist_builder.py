@@ -117,13 +117,13 @@ class LocalFashionMnist(tfds_mnist.FashionMNIST, skip_registration=True):
   name = NAME
 
   def __init__(self, *, source_dir, **kwargs):
-    self._source_dir = source_dir
+    self.source_dir = source_dir
     super().__init__(**kwargs)
 
   def _split_generators(self, dl_manager):
     del dl_manager  # nothing to download
     # Read and check every file before the first example is written.
-    splits = {split: read_split(self._source_dir, split) for split in FILES}
+    splits = {split: read_split(self.source_dir, split) for split in FILES}
     return {split: self._generate_examples(*arrays) for split, arrays in splits.items()}
 
   def _generate_examples(self, images, labels):  # pylint: disable=arguments-differ
@@ -133,19 +133,17 @@ class LocalFashionMnist(tfds_mnist.FashionMNIST, skip_registration=True):
       yield index, {'image': _png(image), 'label': int(label)}
 
 
-def prepare(data_dir, source_dir):
-  """Prepares fashion_mnist in `data_dir` from `source_dir` unless already prepared.
+def prepare(builder):
+  """Prepares `builder` (a LocalFashionMnist) from its source_dir's files.
 
   Raises SourceFileError (naming the file and the fix) if the files are
   missing or damaged; nothing is left half-written then.
   """
-  builder = LocalFashionMnist(source_dir=source_dir, data_dir=data_dir)
-  if builder.is_prepared():
-    return
-  missing = missing_files(source_dir)
+  missing = missing_files(builder.source_dir)
   if missing:
     raise SourceFileError('Fashion-MNIST\'s original files are missing: '
-                          + ', '.join(missing) + '.\n' + HOW_TO_GET.format(data_dir=data_dir))
+                          + ', '.join(missing) + '.\n'
+                          + HOW_TO_GET.format(data_dir=builder.data_dir_root))
   builder.download_and_prepare(file_format='array_record',
                                download_config=tfds.download.DownloadConfig(
                                    try_download_gcs=False))
