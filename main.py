@@ -20,7 +20,7 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
-from ali_jax import preflight
+from ali_jax.runs import preflight
 from ali_jax.settings import mistakes
 
 FLAGS = flags.FLAGS
@@ -70,13 +70,13 @@ def _quiet_orbax(record):
 
 def _train(command):
   # pylint: disable=g-import-not-at-top  JAX starts here, once the command is known to be right.
-  from ali_jax import xla_flags
+  from ali_jax.hosts import xla_flags
   logging.info('XLA_FLAGS=%s', xla_flags.set_flags())  # before JAX starts a backend
   # Its INFO lines list the backends this machine lacks ("Failed to open libtpu.so").
   python_logging.getLogger('jax._src.xla_bridge').setLevel(python_logging.WARNING)
   import jax
-  from ali_jax import checkpoints
-  from ali_jax import train
+  from ali_jax.runs import checkpoints
+  from ali_jax.training import trainer
   if FLAGS.distributed or FLAGS.coordinator_address:
     jax.distributed.initialize(coordinator_address=FLAGS.coordinator_address,
                                num_processes=FLAGS.num_processes,
@@ -86,7 +86,7 @@ def _train(command):
   if jax.process_index() != 0:
     logging.set_verbosity(logging.WARNING)  # one host reports progress
   try:
-    train.train_and_evaluate(FLAGS.config, FLAGS.workdir, command=command)
+    trainer.train_and_evaluate(FLAGS.config, FLAGS.workdir, command=command)
   except checkpoints.CheckpointWriteFailed as error:
     logging.error('%s', error)
     # orbax's writer threads, stuck in their retries, would keep the process

@@ -1,6 +1,6 @@
 """BiGAN as its authors built it for permutation-invariant MNIST, on any 28x28 grey data.
 
-BiGAN's released code (train_mnist.sh; docs/papers.md): its MLPs (ali_jax/bigan_networks.py),
+BiGAN's released code (train_mnist.sh; docs/papers.md): its MLPs (ali_jax/models/bigan_networks.py),
 the U(-1, 1)^50 prior with the encoder squashed into it, Adam(2e-4, beta1 0.5),
 batch 128, weight decay 2.5e-5, and a constant rate for half the run, then
 exponential decay to 0.01x. Fashion-MNIST by default (MNIST cannot be downloaded

@@ -1,4 +1,4 @@
-"""BigBiGAN on CIFAR-10 at 32 px (ali_jax/bigbigan_networks.py, table 'bigbigan_32').
+"""BigBiGAN on CIFAR-10 at 32 px (ali_jax/models/bigbigan_networks.py, table 'bigbigan_32').
 
 For an accelerator: BigGAN-style G (256 channels) and D (128), a ResNet-18-like
 E, 120-d Gaussian prior, Adam(2e-4, beta1 0.5) for all three networks (the

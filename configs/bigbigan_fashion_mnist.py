@@ -1,6 +1,6 @@
 """BigBiGAN (Donahue & Simonyan 2019) on Fashion-MNIST, sized for 2 CPU cores.
 
-BigBiGAN's objective and networks (ali_jax/bigbigan_networks.py, the 28-px
+BigBiGAN's objective and networks (ali_jax/models/bigbigan_networks.py, the 28-px
 table 'bigbigan_28': BigGAN-style residual G and D with spectral norm, a small
 pre-activation ResNet E, 120-d Gaussian prior), Adam(2e-4, beta1 0.5) for all
 three networks as the PyTorch port in docs/papers.md, one simultaneous update per

@@ -1,8 +1,8 @@
 """The fields shared by the image configs (each configs/<dataset>.py fills them in)."""
 import ml_collections
 
-from ali_jax import architectures
-from ali_jax import bigbigan_architectures
+from ali_jax.models import ali_architectures
+from ali_jax.models import bigbigan_architectures
 from ali_jax.settings import choices
 
 
@@ -12,7 +12,7 @@ def image_config(*, dataset, architecture, train_examples, epochs, batch_size=10
   The paper's epoch budget becomes num_train_steps = epochs * train_examples /
   batch_size.
   """
-  tables = {**architectures.ARCHITECTURES, **bigbigan_architectures.ARCHITECTURES}
+  tables = {**ali_architectures.ARCHITECTURES, **bigbigan_architectures.ARCHITECTURES}
   latent_dim = (choices.BIGAN_MLP_LATENT_DIM if architecture == choices.BIGAN_MLP
                 else tables[architecture].latent_dim)
   config = ml_collections.ConfigDict()
@@ -29,14 +29,14 @@ def image_config(*, dataset, architecture, train_examples, epochs, batch_size=10
       num_eval_samples=100,    # samples in the grid
   ))
   # Metrics that a reference classifier reads in samples and reconstructions,
-  # and 1-NN accuracy on E(x) (labelled datasets: ali_jax/evaluation.py).
+  # and 1-NN accuracy on E(x) (labelled datasets: ali_jax/evaluation/).
   config.evaluation = ml_collections.ConfigDict(dict(
       class_metrics=True,
       reference_examples=60_000,  # labelled training images: the classifier's and 1-NN's
       # Batch-norm statistics recomputed on this many training batches before each
       # evaluation and ali_jax.load, for the averaged networks ('averaged') or every
       # network ('all', BiGAN's --deploy_iters); 0: the statistics training kept
-      # (ali_jax/standing_statistics.py).
+      # (ali_jax/training/standing_statistics.py).
       standing_statistics_batches=50,
       standing_statistics_for='averaged',
   ))
@@ -51,10 +51,10 @@ def image_config(*, dataset, architecture, train_examples, epochs, batch_size=10
   # storage is unreachable) rather than hang it.
   config.checkpoint_write_timeout_s = 600.0
   # A gs:// workdir's lock is taken over when its run has not renewed it for
-  # this long (it died); ali_jax/workdir_lock.py says what the lock guarantees.
+  # this long (it died); ali_jax/runs/workdir_lock.py says what the lock guarantees.
   config.workdir_lock_stale_s = 120.0
   # 'ali'; 'bigan' with model.encoder='deterministic'; or a comparison
-  # (ali_jax/methods.py: gan, latent_regressor, joint_latent_regressor,
+  # (ali_jax/training/methods.py: gan, latent_regressor, joint_latent_regressor,
   # post_hoc, alice).
   config.method = 'ali'
   config.method_options = ml_collections.ConfigDict(choices.default_method_options())
@@ -75,9 +75,9 @@ def image_config(*, dataset, architecture, train_examples, epochs, batch_size=10
       weight_decay=0.0,  # L2 on weights and kernels, added to the gradient (BiGAN: 2.5e-5)
   ))
   config.model = ml_collections.ConfigDict(dict(
-      architecture=architecture,  # a layer table in ali_jax/architectures.py
+      architecture=architecture,  # a layer table in ali_jax/models/ali_architectures.py
       encoder='gaussian',         # ALI's stochastic encoder; 'deterministic' for BiGAN
-      # A gaussian encoder's sigma from its last layer a (ali_jax/networks.py
+      # A gaussian encoder's sigma from its last layer a (ali_jax/models/
       # SIGMAS): ALI's exp(a); BigBiGAN's softplus(a); sigmoid(a), bounded by 1.
       encoder_sigma=choices.default_encoder_sigma(architecture),
       latent_dim=latent_dim,
@@ -86,13 +86,13 @@ def image_config(*, dataset, architecture, train_examples, epochs, batch_size=10
       dropout_rate=0.2,           # on the input of every D layer (unless a layer says)
       condition_dim=0,            # 40 for conditional ALI on CelebA's attributes
       condition_embedding=256,    # the attributes' linear embedding
-      # How convolutions are computed (ali_jax/conv_layers.py IMPLEMENTATIONS):
+      # How convolutions are computed (ali_jax/models/conv_layers.py IMPLEMENTATIONS):
       # all give the same numbers; 'auto' picks the fastest measured per backend.
       conv_implementation='auto',
       # What layers compute in: 'float32', or 'bfloat16' for TPUs and GPUs
       # (parameters, batch norm statistics and losses stay float32).
       dtype='float32',
-      # What the backward pass keeps (ali_jax/remat.py): 'none', 'elementwise'
+      # What the backward pass keeps (ali_jax/models/remat.py): 'none', 'elementwise'
       # (recompute batch norm and activations: less memory) or 'full'.
       remat='none',
       # D on the real and generated pairs in one call ('joint': shared batch norm

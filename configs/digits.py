@@ -1,7 +1,7 @@
 """ALI on scikit-learn's handwritten digits at 32x32: the offline image quick start.
 
 The data ships with scikit-learn (prepared as a TFDS dataset on first use); the
-networks are the SVHN layout at a quarter of the width (ali_jax/architectures.py).
+networks are the SVHN layout at a quarter of the width (ali_jax/models/ali_architectures.py).
 """
 from configs import common
 

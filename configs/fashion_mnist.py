@@ -2,7 +2,7 @@
 
 The data is prepared on first use from the four original IDX files in
 config.data.manual_dir (Debian: `apt-get install dataset-fashion-mnist`). The
-networks are a 28x28 table in the paper's style (ali_jax/architectures.py).
+networks are a 28x28 table in the paper's style (ali_jax/models/ali_architectures.py).
 
 The paper's objective, simultaneous update and Adam(beta1=0.5); not its rates.
 With the paper's 1e-4 for every network and dropout 0.2, D wins within 200

@@ -2,7 +2,7 @@
 
 configs/fashion_mnist.py's networks, rates and 4,000 steps (the unsupervised
 runs the comparison sets it beside), with method='semi_supervised': D(x, z)
-outputs 10 class logits, the fake class's fixed at 0 (ali_jax/methods.py).
+outputs 10 class logits, the fake class's fixed at 0 (ali_jax/training/methods.py).
 Each step also reads a labelled batch of 100 from 1,000 class-balanced
 training examples. 100 labels: --config.method_options.num_labels=100. The
 supervised baseline (the same E and D trained on the labels alone):

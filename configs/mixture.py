@@ -35,10 +35,10 @@ def get_config():
   # storage is unreachable) rather than hang it.
   config.checkpoint_write_timeout_s = 600.0
   # A gs:// workdir's lock is taken over when its run has not renewed it for
-  # this long (it died); ali_jax/workdir_lock.py says what the lock guarantees.
+  # this long (it died); ali_jax/runs/workdir_lock.py says what the lock guarantees.
   config.workdir_lock_stale_s = 120.0
 
-  # What to train (ali_jax/methods.py): 'ali', 'bigan' (with encoder=
+  # What to train (ali_jax/training/methods.py): 'ali', 'bigan' (with encoder=
   # 'deterministic'), or the paper's comparisons 'gan', 'latent_regressor',
   # 'joint_latent_regressor', 'post_hoc', 'alice', 'vae' (encoder='gaussian').
   config.method = 'ali'
@@ -66,7 +66,7 @@ def get_config():
   config.model = ml_collections.ConfigDict(dict(
       architecture='mlp',
       encoder='noise',          # 'noise' (paper), 'gaussian' (ALI) or 'deterministic' (BiGAN)
-      encoder_sigma='exp',      # a gaussian encoder's sigma: ALI's exp(a) (ali_jax/networks.py)
+      encoder_sigma='exp',      # a gaussian encoder's sigma: ALI's exp(a) (ali_jax/models/)
       latent_dim=2,
       prior='gaussian',         # p(z): N(0, I); 'uniform' is BiGAN's U(-1, 1)
       encoder_hidden=(400, 400),
@@ -76,9 +76,9 @@ def get_config():
       dropout_rate=0.0,
       init_std=0.02,
       dtype='float32',          # or 'bfloat16' (TPU/GPU): what layers compute in
-      remat='none',             # what the backward pass keeps (ali_jax/remat.py)
+      remat='none',             # what the backward pass keeps (ali_jax/models/remat.py)
       # D on the real and generated pairs in one call, as ALI's code ('separate':
-      # one call each, their own batch norm statistics; ali_jax/networks.py).
+      # one call each, their own batch norm statistics; ali_jax/models/).
       discriminator_batches='joint',
   ))
   return config

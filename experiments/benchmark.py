@@ -35,7 +35,7 @@ from absl import flags
 import numpy as np
 from ml_collections import config_flags
 
-from ali_jax import xla_flags
+from ali_jax.hosts import xla_flags
 from ali_jax.settings import datasets
 from experiments import reporting
 
@@ -122,21 +122,21 @@ def benchmark_jax_step(config):
   """The trainer's pmapped step, on batches prefetched to the devices."""
   import jax
   from ali_jax import data
-  from ali_jax import devices
-  from ali_jax import host_memory
-  from ali_jax import run_setup
-  from ali_jax import state as state_lib
+  from ali_jax.hosts import devices
+  from ali_jax.hosts import memory
+  from ali_jax.training import run_setup
+  from ali_jax.training import state as state_lib
   dataset = data.load_dataset(config)
   run = run_setup.RunSetup(config)
   state = devices.replicate(state_lib.create_train_state(run))
-  host_memory.release(drop_compiled=True)  # as the trainer does (ali_jax/train.py)
+  memory.release(drop_compiled=True)  # as the trainer does (ali_jax/training/trainer.py)
   step = run.pmapped_train_step(run.phases[0])
   batches = list(devices.device_batches(dataset, config.batch_size,
                                         range(FLAGS.warmup + FLAGS.steps + 1)))
   start = time.perf_counter()
   compiled = step.lower(state, batches[0]).compile()
   compile_s = time.perf_counter() - start
-  host_memory.release()
+  memory.release()
   rss_before_steps = current_rss_mb()
   cost = compiled.cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
@@ -160,11 +160,11 @@ def benchmark_torch_step(config):
   """experiments/torch_reference.py's step on random tensors of the same shapes."""
   import torch
   from torch.utils import flop_counter
-  from ali_jax import architectures
+  from ali_jax.models import ali_architectures
   from experiments import torch_reference
   torch.manual_seed(config.seed)
   torch.set_num_threads(os.cpu_count())
-  arch = architectures.ARCHITECTURES[config.model.architecture]
+  arch = ali_architectures.ARCHITECTURES[config.model.architecture]
   o = config.optimizer
   step = torch_reference.ALIStep(config.model.architecture,
                                  dropout_rate=config.model.dropout_rate,
@@ -211,7 +211,7 @@ def main(argv):
     raise app.UsageError('--config is required, e.g. --config=configs/svhn.py')
   xla_flags.set_flags()  # the flags main.py trains with, before jax starts
   import jax
-  from ali_jax import config_validation
+  from ali_jax.config import validation
   config = FLAGS.config
   if FLAGS.batch_size:
     config.batch_size = FLAGS.batch_size
@@ -220,7 +220,7 @@ def main(argv):
     raise app.UsageError('--framework=torch times the image train step only.')
   if is_images and FLAGS.mode == 'step':
     config.data_source = 'fake'  # the step's speed does not depend on the pixels
-  config_validation.check_config(config, device_count=jax.local_device_count())
+  validation.check_config(config, device_count=jax.local_device_count())
 
   results = dict(config=os.path.relpath(FLAGS['config'].config_filename, REPO)
                  if FLAGS['config'].config_filename else None,

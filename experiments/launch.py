@@ -7,7 +7,7 @@ import sys
 
 from absl import app
 
-from ali_jax import workdir as workdir_lib
+from ali_jax.runs import workdir as workdir_lib
 from experiments import reporting
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

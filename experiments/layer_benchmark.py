@@ -24,12 +24,12 @@ from absl import app
 from absl import flags
 import numpy as np
 
-from ali_jax import architectures
-from ali_jax import xla_flags
+from ali_jax.hosts import xla_flags
+from ali_jax.models import ali_architectures
 from experiments import reporting
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string('architecture', 'svhn', 'A key of ali_jax/architectures.py.')
+flags.DEFINE_string('architecture', 'svhn', 'A key of ali_jax/models/ali_architectures.py.')
 flags.DEFINE_list('frameworks', ['jax', 'torch'], 'Whose layers to time.')
 flags.DEFINE_string('conv_implementation', 'auto', 'jax: model.conv_implementation.')
 flags.DEFINE_integer('batch_size', 100, 'The train step\'s batch (D sees twice it).')
@@ -76,9 +76,9 @@ def _median_ms(run, steps):
 def time_jax(arch, layer, shape, dropout, pieces):
   import jax
   import jax.numpy as jnp
-  from ali_jax import conv_layers
-  from ali_jax import networks
-  stack = networks.ConvStack(
+  from ali_jax.models import conv_layers
+  from ali_jax.models import ali_networks
+  stack = ali_networks.ConvStack(
       (layer,), arch.leaky_relu_slope, 0.01, maxout_pieces=pieces, input_dropout=dropout,
       conv_implementation=conv_layers.resolve_implementation(FLAGS.conv_implementation))
   x = jax.random.uniform(jax.random.PRNGKey(0), shape)
@@ -124,7 +124,7 @@ def layer_name(layer):
 def main(argv):
   del argv
   xla_flags.set_flags()  # the flags main.py trains with, before jax starts
-  arch = architectures.ARCHITECTURES[FLAGS.architecture]
+  arch = ali_architectures.ARCHITECTURES[FLAGS.architecture]
   timers = {'jax': time_jax, 'torch': time_torch}
   rows = []
   for network, index, layer, shape, dropout, pieces in layer_cases(arch, FLAGS.batch_size):

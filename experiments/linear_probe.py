@@ -32,7 +32,7 @@ import optax
 
 import ali_jax
 from ali_jax import data
-from ali_jax import workdir as workdir_lib
+from ali_jax.runs import workdir as workdir_lib
 from ali_jax.settings import datasets
 from experiments import records
 from experiments import reporting

@@ -2,7 +2,7 @@
 
   python experiments/mixture_comparison.py --output_dir=experiments/results
 
-Trains every method (ali_jax/methods.py) on the mixture over several seeds
+Trains every method (ali_jax/training/methods.py) on the mixture over several seeds
 with the same networks and trainer (latent_regressor and post_hoc start from
 the final state of the gan run of their seed, which is exactly their own GAN
 phase: config.method_options.gan_workdir), then writes mixture_comparison.md (modes
@@ -32,11 +32,11 @@ import matplotlib.pyplot as plt
 
 import ali_jax
 from ali_jax import data
-from ali_jax import evaluation
-from ali_jax import methods as methods_lib
 from ali_jax.data import mixture
+from ali_jax.evaluation import evaluator
 from ali_jax.settings import choices
 from ali_jax.settings import datasets
+from ali_jax.training import methods as methods_lib
 from experiments import launch
 from experiments import records
 from experiments import reporting
@@ -55,7 +55,7 @@ flags.DEFINE_string('output_dir', None, 'Where to write the table and figure '
                     '(default: --workdir).')
 flags.DEFINE_bool('quick', False, 'configs/mixture_tiny.py and few steps: a smoke test.')
 
-# Settings that a method needs beyond config.method (see ali_jax/methods.py).
+# Settings that a method needs beyond config.method (see ali_jax/training/methods.py).
 METHOD_OVERRIDES = {
     choices.BIGAN: {'model.encoder': 'deterministic'},
     choices.VAE: {'model.encoder': 'gaussian'},
@@ -157,7 +157,7 @@ def comparison_figure(path, methods, seed):
     model = ali_jax.load(_workdir(method, seed))
     dataset = data.load_dataset(model.config)
     heldout = dataset.heldout(datasets.TEST)
-    _, arrays = evaluation.evaluate_mixture(
+    _, arrays = evaluator.evaluate_mixture(
         model, heldout, num_samples=model.config.data.num_eval_samples, seed=seed,
         with_encoder=methods_lib.trains_encoder(model.config))
     modes, _ = mixture.assign_components(heldout.images)
@@ -216,7 +216,7 @@ def main(argv):
       + (' (starting from the gan run of their seed: its final state is exactly their '
          'GAN phase; their wall time is the second phase only)'
          if any(map(_takes_gan_phase, FLAGS.methods)) else '') + '. Metrics '
-      'on 10,000 samples and 10,000 held-out points (ali_jax/evaluation.py); mean +- '
+      'on 10,000 samples and 10,000 held-out points (ali_jax/evaluation/metrics.py); mean +- '
       'sample std (ddof=1) over seeds.',
       summary_table(results, FLAGS.methods),
       f'![samples, reconstructions and q(z) per method, seed {seeds[0]}]'

@@ -13,7 +13,7 @@ are compared on paired draws. Every run is `main.py --config=configs/mixture_pap
 (the paper's networks, constant learning rate) with --num_train_steps steps,
 in <workdir>/<method>/run_<i>; finished runs are only read again. The table
 (modes covered mean +- std, min, max: the paper's count and the stricter ones
-of ali_jax/evaluation.py) goes to <output_dir>/mixture_protocol.md with the
+of ali_jax/evaluation/) goes to <output_dir>/mixture_protocol.md with the
 command, commit and wall time (each run's too). --notrain tables the finished
 runs only. --quick: configs/mixture_tiny.py, a few steps.
 """
@@ -29,8 +29,8 @@ from absl import app
 from absl import flags
 import numpy as np
 
-from ali_jax import methods as methods_lib
 from ali_jax.settings import choices
+from ali_jax.training import methods as methods_lib
 from experiments import launch
 from experiments import records
 from experiments import reporting
@@ -163,7 +163,7 @@ def main(argv):
       f'seed i and settings drawn from default_rng({FLAGS.draw_seed} + i): learning rate '
       f'log-uniform over {list(LEARNING_RATE_RANGE)}, beta1 uniform over {list(BETA1_RANGE)}, '
       f'initialisation std log-uniform over {list(INIT_STD_RANGE)} (the paper gives no '
-      'ranges). Modes covered out of 25 on 10,000 samples (ali_jax/evaluation.py); mean +- '
+      'ranges). Modes covered out of 25 on 10,000 samples (ali_jax/evaluation/); mean +- '
       'sample std (ddof=1) [min, max] over runs. Each run\'s wall time is in the last '
       'column (the runs of one table may come from several invocations; the wall time '
       'above is this one\'s).',

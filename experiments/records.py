@@ -27,7 +27,7 @@ import re
 import sys
 import time
 
-from ali_jax import provenance
+from ali_jax.runs import provenance
 from experiments import reporting
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results')

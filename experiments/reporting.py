@@ -4,7 +4,7 @@ import sys
 
 import numpy as np
 
-from ali_jax import provenance as provenance_lib
+from ali_jax.runs import provenance as provenance_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

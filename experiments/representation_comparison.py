@@ -50,7 +50,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import ali_jax
-from ali_jax import workdir as workdir_lib
+from ali_jax.runs import workdir as workdir_lib
 from experiments import launch
 from experiments import records
 from experiments import reporting

@@ -12,7 +12,7 @@ from sklearn import exceptions as sklearn_exceptions
 from sklearn import svm
 
 from ali_jax import data
-from ali_jax import evaluation
+from ali_jax.evaluation import metrics
 from ali_jax.settings import datasets
 
 # dataset -> (label pool, validation split for C, test split, labels per SVM): the
@@ -76,7 +76,7 @@ def svm_test_errors(features, labels, *, num_labels, num_svms, c_values, seed):
 
 def nearest_neighbour_accuracy(features, labels):
   """1-NN test accuracy with the whole label pool as neighbours (Euclidean)."""
-  return evaluation.nearest_neighbour_accuracy(features['pool'], labels['pool'],
+  return metrics.nearest_neighbour_accuracy(features['pool'], labels['pool'],
                                                features['test'], labels['test'])
 
 

@@ -1,7 +1,7 @@
 """A PyTorch reference of the ALI image train step, for speed comparisons.
 
 Optional: `pip install torch==2.13.0` (the CPU wheel). It builds the same
-networks from the same layer tables (ali_jax/architectures.py), the same
+networks from the same layer tables (ali_jax/models/ali_architectures.py), the same
 losses, ONE discriminator call on the joint batch and one Adam per network, as
 ali_jax's step does, in eager PyTorch written the way a careful user would
 (autograd.grad for each player's loss, no compilation). experiments/
@@ -15,7 +15,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from ali_jax import architectures
+from ali_jax.models import ali_architectures
 
 BATCH_NORM_MOMENTUM = 0.05  # torch's convention: new = 0.95 old + 0.05 batch, as ali_jax
 
@@ -111,7 +111,7 @@ class ALIStep:
 
   def __init__(self, architecture, *, dropout_rate=0.2, init_std=0.01, learning_rate=1e-4,
                b1=0.5, b2=0.999, channels_last=False):
-    arch = architectures.ARCHITECTURES[architecture]
+    arch = ali_architectures.ARCHITECTURES[architecture]
     self.latent_dim = arch.latent_dim
     self.encoder, self.generator = Encoder(arch), Generator(arch)
     self.discriminator = Discriminator(arch, dropout_rate)

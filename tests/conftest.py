@@ -19,15 +19,27 @@ if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:  # workers inherit the control
   os.environ['JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES'] = '-1'
 os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
                            ' --xla_force_host_platform_device_count=4')
-from ali_jax import xla_flags  # pylint: disable=g-import-not-at-top,wrong-import-position
+from ali_jax.hosts import xla_flags  # pylint: disable=g-import-not-at-top,wrong-import-position
 xla_flags.set_flags()  # the flags main.py runs with
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 
 import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from configs import mixture_tiny  # pylint: disable=g-import-not-at-top,wrong-import-position
+from tests import helpers  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 NUM_DEVICES = 4
+
+
+@pytest.fixture(autouse=True)
+def _waits_end_before_the_test_timeout(request):
+  """helpers' waits stop short of pytest-timeout's limit for this test, so a test whose
+  run hangs fails with its own message and kills its processes in its `finally`."""
+  marker = request.node.get_closest_marker('timeout')
+  limit_s = float(marker.args[0] if marker else request.config.getini('timeout') or 0)
+  helpers.set_test_deadline(limit_s)
+  yield
+  helpers.set_test_deadline(0)
 
 
 @pytest.fixture

@@ -11,16 +11,21 @@ answers 304 if that equals ifGenerationNotMatch, 412 unless it equals
 ifGenerationMatch.
 """
 import contextlib
+import functools
 import http
+from http import server as http_server
 import os
+import threading
+import time
 
 from gcp_storage_emulator import server as emulator_server
-from gcp_storage_emulator.handlers import objects
+from gcp_storage_emulator import storage as emulator_storage
 from gcp_storage_emulator.exceptions import NotFound
-
-from tests import helpers
+from gcp_storage_emulator.handlers import buckets
+from gcp_storage_emulator.handlers import objects
 
 BUCKET = 'ali-jax-tests'
+REBIND_WAIT_S = 5.0  # how long a restart tries its old port
 
 
 def _object_name(request):
@@ -89,18 +94,26 @@ def _add_generations():
 
 
 class Emulator:
-  """The emulator on a free port; `env` points every client at it.
+  """The emulator on a loopback port; `env` points every client at it.
+
+  The first start binds port 0 and keeps the port the kernel gave; a start after a stop
+  binds that port again (clients keep its URL), trying for a few seconds should the old
+  socket still linger. A start that cannot bind raises instead of waiting.
 
   data_dir: keep objects on disk, so that a stopped emulator started again
-  (on the same port) still has them; None keeps them in memory.
+  still has them; None keeps them in memory.
   """
 
   def __init__(self, data_dir=None):
     _add_generations()
-    self.port = helpers.free_port()
-    self.url = f'http://127.0.0.1:{self.port}'
+    self.port = None
     self._data_dir = data_dir
-    self._server = None
+    self._httpd = None
+    self._thread = None
+
+  @property
+  def url(self):
+    return f'http://127.0.0.1:{self.port}'
 
   @property
   def env(self):
@@ -109,23 +122,41 @@ class Emulator:
             'GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT': 'false',
             'GOOGLE_CLOUD_PROJECT': 'ali-jax-tests'}
 
+  def _bind(self, handler):
+    deadline = time.monotonic() + REBIND_WAIT_S
+    while True:
+      try:
+        return http_server.HTTPServer(('127.0.0.1', self.port or 0), handler)
+      except OSError as error:
+        if self.port is None or time.monotonic() > deadline:
+          raise RuntimeError(f'The storage emulator cannot bind 127.0.0.1:{self.port}: '
+                             f'{error}') from error
+        time.sleep(0.1)
+
   def start(self):
-    self._server = emulator_server.create_server(
-        '127.0.0.1', self.port, in_memory=self._data_dir is None, default_bucket=BUCKET,
+    storage = emulator_storage.Storage(
+        use_memory_fs=self._data_dir is None,
         data_dir=None if self._data_dir is None else str(self._data_dir))
-    self._server.start()
+    buckets.create_bucket(BUCKET, storage)
+    self._httpd = self._bind(functools.partial(emulator_server.RequestHandler, storage))
+    self.port = self._httpd.server_address[1]
+    self._thread = threading.Thread(target=self._httpd.serve_forever, name='gcs emulator',
+                                    daemon=True)
+    self._thread.start()
 
   def stop(self):
-    if self._server is not None:
-      self._server.stop()
-      self._server = None
+    if self._httpd is not None:
+      self._httpd.shutdown()
+      self._httpd.server_close()
+      self._thread.join(timeout=10)
+      self._httpd = self._thread = None
 
 
 @contextlib.contextmanager
 def running(data_dir=None):
   """An emulator for the block, with os.environ pointing at it."""
   emulator = Emulator(data_dir)
-  emulator.start()
+  emulator.start()  # binds its port, which env names
   saved = {key: os.environ.get(key) for key in emulator.env}
   os.environ.update(emulator.env)
   try:

@@ -1,6 +1,7 @@
 """Test helpers: steps in a loop, main.py as local processes with hard timeouts, checkpoints,
 and the check that each network descends its own loss."""
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -11,13 +12,13 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ali_jax import checkpoints
-from ali_jax import devices
-from ali_jax import priors
-from ali_jax import run_setup
-from ali_jax import state as state_lib
-from ali_jax import step as step_lib
-from ali_jax import workdir as workdir_lib
+from ali_jax.hosts import devices
+from ali_jax.models import priors
+from ali_jax.runs import checkpoints
+from ali_jax.runs import workdir as workdir_lib
+from ali_jax.training import run_setup
+from ali_jax.training import state as state_lib
+from ali_jax.training import step as step_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -34,10 +35,35 @@ def run_steps(step_fn, state, batches, shard=None):
   return state, metrics
 
 
-def free_port():
-  with socket.socket() as s:
-    s.bind(('127.0.0.1', 0))
-    return s.getsockname()[1]
+def _ephemeral_ports():
+  """The range the kernel hands out for port 0 and outgoing connections."""
+  try:
+    with open('/proc/sys/net/ipv4/ip_local_port_range') as f:
+      low, high = map(int, f.read().split())
+    return low, high
+  except (OSError, ValueError):
+    return 32768, 60999  # Linux's default
+
+
+def free_port(attempts=200):
+  """A loopback port for a server that another process binds (jax.distributed's
+  coordinator), where the bound socket cannot be handed over.
+
+  It is drawn outside the ephemeral range, so no outgoing connection and no other
+  server bound to port 0 (the storage emulator) can take it between this check and the
+  coordinator's bind; only another explicit bind could, and each test draws at random.
+  """
+  low, _ = _ephemeral_ports()
+  rng = random.Random()
+  for _ in range(attempts):
+    port = rng.randrange(max(1024, low - 12_000), low)
+    with socket.socket() as s:
+      try:
+        s.bind(('127.0.0.1', port))
+      except OSError:
+        continue
+      return port
+  raise RuntimeError(f'No free loopback port below {low} in {attempts} tries.')
 
 
 def launch_main(workdir, log_path, *flags, devices=4, env=None):
@@ -63,8 +89,28 @@ def launch_two_hosts(workdir, log_paths, *flags):
           for i in range(2)]
 
 
+# When the running test's waits must end (time.monotonic()), set by conftest.py from
+# pytest-timeout's limit less CLEANUP_S; None: no limit.
+_test_deadline = None
+CLEANUP_S = 45  # kill and reap processes, then the test's own checks
+
+
+def set_test_deadline(limit_s):
+  global _test_deadline
+  _test_deadline = time.monotonic() + limit_s - CLEANUP_S if limit_s else None
+
+
+def _bounded(timeout):
+  """`timeout`, cut to what is left before the running test's deadline."""
+  if _test_deadline is None:
+    return timeout
+  return max(0.0, min(timeout, _test_deadline - time.monotonic()))
+
+
 def wait_all(processes, timeout):
-  """Waits for every process; SIGKILLs them all (JAX catches SIGTERM) past `timeout`."""
+  """Waits for every process; SIGKILLs them all (JAX catches SIGTERM) past `timeout`
+  (or past the test's deadline, if sooner)."""
+  timeout = _bounded(timeout)
   deadline = time.time() + timeout
   try:
     for process in processes:
@@ -78,8 +124,9 @@ def wait_all(processes, timeout):
 
 
 def wait_until(condition, process, timeout, interval=0.05):
-  """Polls `condition()` while `process` runs; False if it ended or time ran out first."""
-  deadline = time.time() + timeout
+  """Polls `condition()` while `process` runs; False if it ended or time ran out first
+  (`timeout`, or the test's deadline if sooner)."""
+  deadline = time.time() + _bounded(timeout)
   while time.time() < deadline and process.poll() is None:
     if condition():
       return True

@@ -7,9 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ali_jax import architectures
-from ali_jax import conv_layers
-from ali_jax import networks
+from ali_jax.models import ali_architectures
+from ali_jax.models import conv_layers
+from ali_jax.models import registry
 
 # docs/papers.md section 3, transcribed with each table's "out" column: (layer, out).
 TABLES = {
@@ -58,9 +58,9 @@ JOINT_INPUT = {'svhn': 1024, 'cifar10': 512, 'celeba': 1536, 'imagenet64': 2304}
 
 @pytest.mark.parametrize('name', sorted(TABLES))
 def test_layers_and_output_sizes_match_the_table(name):
-  arch = architectures.ARCHITECTURES[name]
+  arch = ali_architectures.ARCHITECTURES[name]
   for network, rows in TABLES[name].items():
-    assert getattr(arch, network) == architectures.parse([layer for layer, _ in rows])
+    assert getattr(arch, network) == ali_architectures.parse([layer for layer, _ in rows])
     assert arch.sizes(network) == [out for _, out in rows], network
 
 
@@ -68,7 +68,7 @@ def _table_params(rows, in_channels, pieces=1, last='bias'):
   """Parameters of a table's layers: weights, a bias without BN, BN scale and shift."""
   total = 0
   for i, (text, _) in enumerate(rows):
-    layer = architectures.parse_layer(text)
+    layer = ali_architectures.parse_layer(text)
     total += layer.kernel ** 2 * in_channels * layer.features
     is_last = i == len(rows) - 1
     if layer.batch_norm:
@@ -81,21 +81,21 @@ def _table_params(rows, in_channels, pieces=1, last='bias'):
 
 def expected_param_counts(name, condition_dim=0):
   """Counts from the tables alone (and the paper's conditional embeddings)."""
-  table, arch = TABLES[name], architectures.ARCHITECTURES[name]
+  table, arch = TABLES[name], ali_architectures.ARCHITECTURES[name]
   pieces = arch.maxout_pieces
   embedding = (condition_dim * 256 + 256) if condition_dim else 0
   encoder = _table_params(table['encoder'][:-1], arch.channels)
-  last_in = architectures.parse_layer(table['encoder'][-2][0]).features + (
+  last_in = ali_architectures.parse_layer(table['encoder'][-2][0]).features + (
       256 if condition_dim else 0)
-  last = architectures.parse_layer(table['encoder'][-1][0])
+  last = ali_architectures.parse_layer(table['encoder'][-1][0])
   encoder += last_in * last.features + last.features + embedding
   generator = _table_params(table['generator'], arch.latent_dim + (256 if condition_dim else 0),
                             last='pixel_bias')
   generator += arch.image_size ** 2 * arch.channels + embedding  # the per-pixel bias
   d_x = _table_params(table['discriminator_x'], arch.channels, pieces)
   d_z = _table_params(table['discriminator_z'], arch.latent_dim, pieces)
-  x_out = architectures.parse_layer(table['discriminator_x'][-1][0]).features // pieces
-  z_out = architectures.parse_layer(table['discriminator_z'][-1][0]).features // pieces
+  x_out = ali_architectures.parse_layer(table['discriminator_x'][-1][0]).features // pieces
+  z_out = ali_architectures.parse_layer(table['discriminator_z'][-1][0]).features // pieces
   assert x_out + z_out == JOINT_INPUT[name]  # the tables' D_xz input width
   d_joint = _table_params(table['discriminator_joint'],
                           x_out + z_out + (256 if condition_dim else 0), pieces)
@@ -113,7 +113,7 @@ def test_svhn_encoder_count_by_hand():
 
 def _model_config(name, condition_dim=0):
   import ml_collections  # pylint: disable=g-import-not-at-top
-  arch = architectures.ARCHITECTURES[name]
+  arch = ali_architectures.ARCHITECTURES[name]
   return ml_collections.ConfigDict(dict(
       architecture=name, latent_dim=arch.latent_dim, encoder='gaussian', init_std=0.01,
       dropout_rate=0.2, condition_dim=condition_dim, condition_embedding=256,
@@ -122,8 +122,8 @@ def _model_config(name, condition_dim=0):
 
 @pytest.mark.parametrize('name', sorted(TABLES))
 def test_modules_have_the_tables_shapes_and_parameters(name):
-  arch = architectures.ARCHITECTURES[name]
-  nets = networks.build_networks(_model_config(name), data_shape=(
+  arch = ali_architectures.ARCHITECTURES[name]
+  nets = registry.build_networks(_model_config(name), data_shape=(
       arch.image_size, arch.image_size, arch.channels))
   x = jnp.zeros((2, arch.image_size, arch.image_size, arch.channels))
   z = jnp.zeros((2, arch.latent_dim))
@@ -147,7 +147,7 @@ def _conv_shapes():
   are reshaped generically and tested small)."""
   shapes = set()
   for name in sorted(TABLES):
-    arch = architectures.ARCHITECTURES[name]
+    arch = ali_architectures.ARCHITECTURES[name]
     for stack, size in ((arch.encoder, arch.image_size), (arch.generator, 1),
                         (arch.discriminator_x, arch.image_size)):
       for layer in stack:

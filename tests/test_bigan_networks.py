@@ -1,16 +1,16 @@
-"""BiGAN's MNIST MLPs (ali_jax/bigan_networks.py) against the layer list of its code."""
+"""BiGAN's MNIST MLPs (ali_jax/models/bigan_networks.py) against the layer list of its code."""
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ali_jax import bigan_networks
-from ali_jax import config_validation
 from ali_jax import data
-from ali_jax import networks
-from ali_jax import run_setup
-from ali_jax import state as state_lib
+from ali_jax.config import validation
+from ali_jax.models import bigan_networks
+from ali_jax.models import common
 from ali_jax.settings import choices
+from ali_jax.training import run_setup
+from ali_jax.training import state as state_lib
 from configs import bigan_digits_mlp
 from configs import bigan_mnist_mlp
 from tests.conftest import NUM_DEVICES
@@ -102,7 +102,7 @@ def test_outputs_and_where_z_enters():
 ])
 def test_a_step_on_bigan_networks(method, changes):
   config = _config(method=method, **changes)
-  config_validation.check_config(config, device_count=NUM_DEVICES)
+  validation.check_config(config, device_count=NUM_DEVICES)
   run, state = _variables(config)
   batch = next(data.load_dataset(config).batches(0, global_batch_size=config.batch_size))
   new_state, metrics = jax.jit(run_setup.RunSetup(config, axis_name=None).train_step(
@@ -123,7 +123,7 @@ def test_a_gaussian_encoders_sigma_follows_its_rule(rule, sigma):
   last = variables['params']['Dense_2']  # [mu, a] = 3 for every image
   last['kernel'], last['bias'] = jnp.zeros_like(last['kernel']), jnp.full_like(last['bias'], 3)
   z, sown = encoder.apply(variables, x, noise, train=False, mutable=['intermediates'])
-  mu, log_sigma = np.split(networks.sown(sown['intermediates'], networks.MU_LOG_SIGMA)[0], 2, -1)
+  mu, log_sigma = np.split(common.sown(sown['intermediates'], common.MU_LOG_SIGMA)[0], 2, -1)
   np.testing.assert_allclose(np.exp(log_sigma), sigma, rtol=1e-6)
   np.testing.assert_allclose(z, mu + sigma * noise, rtol=1e-6)
   assert np.all(np.exp(log_sigma) < 1) == (rule == 'sigmoid')
@@ -136,13 +136,13 @@ def test_a_gaussian_encoders_sigma_follows_its_rule(rule, sigma):
 def test_config_mistakes_are_named(changes, message):
   config = _config(**changes)
   with pytest.raises(ValueError, match=message):
-    config_validation.check_config(config, device_count=NUM_DEVICES)
+    validation.check_config(config, device_count=NUM_DEVICES)
 
 
 def test_the_digits_variant_reads_32x32_images():
   config = bigan_digits_mlp.get_config()
   config.data_source, config.batch_size = 'fake', BATCH * NUM_DEVICES
-  config_validation.check_config(config, device_count=NUM_DEVICES)
+  validation.check_config(config, device_count=NUM_DEVICES)
   run, state = _variables(config)
   assert _kernel_shapes(state.encoder.params)[0] == (32 * 32, 1024)
   assert _kernel_shapes(state.generator.params)[-1] == (1024, 32 * 32)

@@ -7,16 +7,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ali_jax import bigbigan_architectures
-from ali_jax import bigbigan_networks as bb
-from ali_jax import checkpoints
-from ali_jax import config_validation
 from ali_jax import data
-from ali_jax import devices
 from ali_jax import losses
-from ali_jax import methods
-from ali_jax import run_setup
-from ali_jax import state as state_lib
+from ali_jax.config import validation
+from ali_jax.hosts import devices
+from ali_jax.models import bigbigan_architectures
+from ali_jax.models import bigbigan_networks as bb
+from ali_jax.runs import checkpoints
+from ali_jax.training import methods
+from ali_jax.training import run_setup
+from ali_jax.training import state as state_lib
 from configs import bigbigan_fashion_mnist
 from tests import helpers
 from tests.conftest import NUM_DEVICES
@@ -134,7 +134,8 @@ def _hand_count_32px():
 def test_param_counts_of_the_32px_networks_by_hand():
   config = bigbigan_fashion_mnist.get_config()
   config.model.architecture = 'bigbigan_32'
-  networks = bb.build(config.model, axis_name=None, dtype=jnp.float32)
+  networks = bb.build(config.model, data_shape=(32, 32, 3), axis_name=None, dtype=jnp.float32,
+                      discriminator_outputs=1)
   x, z = jnp.zeros((1, 32, 32, 3)), jnp.zeros((1, 120))
   key = jax.random.PRNGKey(0)
   count = lambda shapes: sum(int(np.prod(a.shape)) for a in jax.tree.leaves(shapes['params']))
@@ -175,7 +176,7 @@ def test_step_averages_resume_and_four_devices(tmp_path, config):
   """One compiled step serves four checks (each compile of these networks is slow
   on a CPU): the objective, the EMA update, a checkpoint round trip continuing
   bit for bit, and 4 devices equal to 1."""
-  config_validation.check_config(config, device_count=NUM_DEVICES)
+  validation.check_config(config, device_count=NUM_DEVICES)
   (phase,) = methods.phases(config)
   assert phase.objective.minimises == dict(encoder='encoder_loss', generator='generator_loss',
                                            discriminator='discriminator_loss')
@@ -232,7 +233,7 @@ def test_step_averages_resume_and_four_devices(tmp_path, config):
 def test_bad_bigbigan_settings_are_named(config, changes, message):
   config.update_from_flattened_dict(changes)
   with pytest.raises(ValueError, match=message):
-    config_validation.check_config(config, device_count=1)
+    validation.check_config(config, device_count=1)
 
 
 def test_each_network_gets_the_gradient_of_its_own_loss_only(config):

@@ -18,10 +18,10 @@ import pytest
 from tensorboardX.proto import event_pb2
 
 import ali_jax
-from ali_jax import summaries as summaries_lib
-from ali_jax import train
-from ali_jax import workdir as workdir_lib
-from ali_jax import workdir_lock
+from ali_jax.runs import summaries as summaries_lib
+from ali_jax.runs import workdir as workdir_lib
+from ali_jax.runs import workdir_lock
+from ali_jax.training import trainer
 from tests import gcs_emulator
 from tests import helpers
 
@@ -60,7 +60,7 @@ def _checkpoint_every_5_steps(config, steps):
 
 def _ends_like_a_local_run(bucket_workdir, local_workdir, config):
   """Trains `config` on local disk; the bucket run must end in the same state, bit for bit."""
-  train.train_and_evaluate(config, str(local_workdir))
+  trainer.train_and_evaluate(config, str(local_workdir))
   jax.tree.map(np.testing.assert_array_equal, helpers.restored_state(bucket_workdir, config),
                helpers.restored_state(local_workdir, config))
 
@@ -94,22 +94,23 @@ def test_a_second_writer_is_refused_and_a_dead_ones_lock_taken_over(
                               timeout=120), log.read_text()
     tiny_config.workdir_lock_stale_s = STALE_S
     with pytest.raises(RuntimeError, match=f'Another run \\(.* process {process.pid},'):
-      train.train_and_evaluate(tiny_config, bucket_workdir)
+      trainer.train_and_evaluate(tiny_config, bucket_workdir)
   finally:
     process.send_signal(signal.SIGKILL)
     process.wait()
   assert (epath.Path(bucket_workdir) / '.lock').exists()  # a killed run leaves its lock
   # Not renewed for STALE_S, it is taken over: the workdir is usable again.
   tiny_config.num_train_steps = 16
-  assert train.train_and_evaluate(tiny_config, bucket_workdir)['step'] == 16
+  assert trainer.train_and_evaluate(tiny_config, bucket_workdir)['step'] == 16
 
 
 def test_sigkill_mid_run_and_mid_checkpoint_then_resume_bit_for_bit(
     bucket_workdir, tmp_path, tiny_config):
-  final_step = 40
+  # The killed runs are given more steps than a kill can reach, so that none ends before
+  # its kill; a constant learning rate keeps their updates the same.
   flags = (LOCK_FLAG, '--config.optimizer.schedule=constant', '--config.log_every_steps=5',
            '--config.checkpoint_every_steps=5', '--config.eval_every_steps=100000',
-           f'--config.num_train_steps={final_step}')
+           '--config.num_train_steps=100000')
   killed_mid_write = 0
   for attempt in range(3):
     log = tmp_path / f'attempt_{attempt}.log'
@@ -128,8 +129,9 @@ def test_sigkill_mid_run_and_mid_checkpoint_then_resume_bit_for_bit(
     assert process.returncode == -signal.SIGKILL, log.read_text()
   assert killed_mid_write >= 1  # at least one kill left a checkpoint half written
 
+  final_step = max(40, max(helpers.finished_checkpoints(bucket_workdir)) + 10)
   _checkpoint_every_5_steps(tiny_config, final_step)
-  assert train.train_and_evaluate(tiny_config, bucket_workdir)['step'] == final_step
+  assert trainer.train_and_evaluate(tiny_config, bucket_workdir)['step'] == final_step
   _ends_like_a_local_run(bucket_workdir, tmp_path / 'uninterrupted', tiny_config)
 
 
@@ -143,10 +145,10 @@ def _truncate_data(checkpoint):
 def test_truncated_newest_checkpoint_is_skipped_and_kept_aside(bucket_workdir, tmp_path,
                                                                tiny_config):
   _constant_rate(tiny_config, 12)
-  train.train_and_evaluate(tiny_config, bucket_workdir)
+  trainer.train_and_evaluate(tiny_config, bucket_workdir)
   _truncate_data(workdir_lib.checkpoint_dir(bucket_workdir) / '12')
   tiny_config.num_train_steps = 16
-  assert train.train_and_evaluate(tiny_config, bucket_workdir)['step'] == 16  # from 8
+  assert trainer.train_and_evaluate(tiny_config, bucket_workdir)['step'] == 16  # from 8
   corrupt = [p.name for p in (epath.Path(bucket_workdir) / 'corrupt_checkpoints').iterdir()]
   assert len(corrupt) == 1 and corrupt[0].startswith('12-')
   assert helpers.finished_checkpoints(bucket_workdir) == [8, 12, 16]
@@ -172,15 +174,44 @@ def test_sigterm_to_one_of_two_hosts_saves_in_the_bucket(bucket_workdir, tmp_pat
   assert not (epath.Path(bucket_workdir) / '.lock').exists()
 
 
+class _Clock:
+  """A clock that moves only when the test moves it."""
+
+  def __init__(self):
+    self.now = 0.0
+
+  def __call__(self):
+    return self.now
+
+
+def _wait_for(condition, what, timeout_s=30.0):
+  deadline = time.monotonic() + timeout_s
+  while not condition():
+    assert time.monotonic() < deadline, f'{what} within {timeout_s} s'
+    time.sleep(0.02)
+
+
 def test_a_run_that_cannot_renew_its_lock_stops_before_its_next_checkpoint(emulator):
   del emulator  # this test stops an emulator of its own
+  clock, stale_s = _Clock(), 2.0  # heartbeats every 0.5 s of real time
   with gcs_emulator.running() as going_away:
-    lock = workdir_lock.BucketLock(f'gs://{gcs_emulator.BUCKET}/run/.lock', stale_after_s=1.0)
+    lock = workdir_lock.BucketLock(f'gs://{gcs_emulator.BUCKET}/run/.lock',
+                                   stale_after_s=stale_s, clock=clock)
     with lock:
-      time.sleep(0.6)  # heartbeats every 0.25 s
+      # Renewed, it stays held however long the run has been going.
+      clock.now = 100.0
+      # pylint: disable=protected-access
+      first = lock._generation
+      _wait_for(lambda: lock._generation != first, 'a heartbeat')
       lock.check_held()
+      # The bucket goes away: once a heartbeat has failed (heartbeats are written one
+      # after another, so none after it can succeed), stale_s of silence stops the run.
       going_away.stop()
-      time.sleep(1.5)
+      lock._last_error = None
+      _wait_for(lambda: lock._last_error is not None, 'a failed heartbeat')
+      clock.now += stale_s - 0.5
+      lock.check_held()
+      clock.now += 1.0
       with pytest.raises(RuntimeError, match='could not renew its lock .*last error: '
                          '.*run the same command again'):
         lock.check_held()
@@ -227,13 +258,14 @@ def test_summaries_in_a_bucket_arrive_whole_in_small_files(bucket_workdir, monke
 
 def test_the_bucket_going_away_stops_the_run_and_a_restart_loses_nothing(
     emulator, bucket_workdir, tmp_path, tiny_config):
-  final_step = 40
   log = tmp_path / 'run.log'
+  # Given more steps than it can take before the bucket goes away, so that it is still
+  # running then; a constant learning rate keeps its updates the same.
   process = helpers.launch_main(
       bucket_workdir, log, LOCK_FLAG, '--config.checkpoint_write_timeout_s=10',
       '--config.optimizer.schedule=constant', '--config.log_every_steps=5',
       '--config.checkpoint_every_steps=5', '--config.eval_every_steps=100000',
-      f'--config.num_train_steps={final_step}')
+      '--config.num_train_steps=100000')
   try:
     assert helpers.wait_until(helpers.has_checkpoint_at_least(bucket_workdir, 10), process,
                               timeout=120), log.read_text()
@@ -250,6 +282,7 @@ def test_the_bucket_going_away_stops_the_run_and_a_restart_loses_nothing(
 
   # Restarted, it continues from its last committed checkpoint and ends where
   # an uninterrupted run ends.
+  final_step = max(40, max(committed) + 10)
   _checkpoint_every_5_steps(tiny_config, final_step)
-  assert train.train_and_evaluate(tiny_config, bucket_workdir)['step'] == final_step
+  assert trainer.train_and_evaluate(tiny_config, bucket_workdir)['step'] == final_step
   _ends_like_a_local_run(bucket_workdir, tmp_path / 'uninterrupted', tiny_config)

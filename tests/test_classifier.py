@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from ali_jax import classifier
+from ali_jax.evaluation import classifier
 
 
 def _split(count, seed):

@@ -7,17 +7,18 @@ import jax.numpy as jnp
 import ml_collections
 import pytest
 
-from ali_jax import config_validation
-from ali_jax import conv_layers
 from ali_jax import losses
-from ali_jax import methods
-from ali_jax import networks
-from ali_jax import optimizers
-from ali_jax import preflight
-from ali_jax import priors
-from ali_jax import remat as remat_lib
-from ali_jax import train
+from ali_jax.config import fields
+from ali_jax.config import validation
+from ali_jax.models import common
+from ali_jax.models import conv_layers
+from ali_jax.models import priors
+from ali_jax.models import remat as remat_lib
+from ali_jax.runs import preflight
 from ali_jax.settings import choices
+from ali_jax.training import methods
+from ali_jax.training import optimizers
+from ali_jax.training import trainer
 from configs import mixture_tiny
 from tests.conftest import NUM_DEVICES
 
@@ -37,7 +38,7 @@ def test_every_config_file_is_checked():
 
 @pytest.mark.parametrize('path', CONFIG_FILES)
 def test_every_shipped_config_is_valid(path):
-  config_validation.check_config(preflight.load_config_file(path), device_count=NUM_DEVICES)
+  validation.check_config(preflight.load_config_file(path), device_count=NUM_DEVICES)
 
 
 @pytest.mark.parametrize('field, value, message', [
@@ -79,19 +80,19 @@ def test_invalid_configs_fail_fast_naming_the_field(tiny_config, field, value, m
   inner[name] = value
   config = ml_collections.ConfigDict(values)
   with pytest.raises(ValueError, match=message):
-    config_validation.check_config(config, device_count=NUM_DEVICES)
+    validation.check_config(config, device_count=NUM_DEVICES)
 
 
 def test_missing_field_is_named(tiny_config):
   del tiny_config.model['maxout_pieces']
   with pytest.raises(ValueError, match='config.model.maxout_pieces is missing'):
-    config_validation.check_config(tiny_config, device_count=NUM_DEVICES)
+    validation.check_config(tiny_config, device_count=NUM_DEVICES)
 
 
 def test_trainer_checks_before_touching_the_workdir(tmp_path, tiny_config):
   tiny_config.model.encoder = 'vae'
   with pytest.raises(ValueError, match='config.model.encoder'):
-    train.train_and_evaluate(tiny_config, str(tmp_path / 'run'))
+    trainer.train_and_evaluate(tiny_config, str(tmp_path / 'run'))
   assert not (tmp_path / 'run').exists()
 
 
@@ -102,14 +103,14 @@ def test_a_run_saved_before_encoder_sigma_reads_the_sigma_it_had(path, sigma):
   config = preflight.load_config_file(os.path.join(REPO, path))
   assert config.model.encoder_sigma == sigma
   del config.model['encoder_sigma']
-  assert config_validation.with_fields_added_since(config).model.encoder_sigma == sigma
+  assert fields.with_fields_added_since(config).model.encoder_sigma == sigma
 
 
 def test_each_choice_is_implemented_and_nothing_else():
   # The names live apart from their implementations (settings/choices.py, JAX-free).
   assert tuple(methods.PHASES) == choices.METHODS
-  assert tuple(networks.SIGMAS) == choices.ENCODER_SIGMAS
-  assert tuple(networks.COMPUTE_DTYPES) == choices.DTYPES
+  assert tuple(common.SIGMAS) == choices.ENCODER_SIGMAS
+  assert tuple(common.COMPUTE_DTYPES) == choices.DTYPES
   assert tuple(conv_layers.IMPLEMENTATIONS) == choices.CONV_IMPLEMENTATIONS
   for remat in choices.REMAT_POLICIES:
     assert remat_lib.rematerialised(lambda x: 2 * x, remat)(1.0) == 2.0

@@ -6,17 +6,19 @@ import signal
 import jax
 import numpy as np
 
-from ali_jax import train
+from ali_jax.training import trainer
 from tests import helpers
 
 FINAL_STEP = 60
-FLAGS = (f'--config.num_train_steps={FINAL_STEP}', '--config.checkpoint_every_steps=5',
+# The killed runs are given more steps than any kill can reach, so that none ends before
+# its kill; a constant learning rate keeps their updates those of a FINAL_STEP run.
+FLAGS = ('--config.num_train_steps=100000', '--config.checkpoint_every_steps=5',
          '--config.log_every_steps=5', '--config.eval_every_steps=100000',
          '--config.optimizer.schedule=constant')
 
 
-def _configure(config):
-  config.num_train_steps = FINAL_STEP
+def _configure(config, final_step):
+  config.num_train_steps = final_step
   config.checkpoint_every_steps = 5
   config.log_every_steps = 5
   config.eval_every_steps = 100000
@@ -48,9 +50,10 @@ def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(tmp_path, ti
     assert process.returncode == -signal.SIGKILL, log.read_text()
   assert killed_mid_write >= 1  # at least one kill hit a checkpoint write
 
-  _configure(tiny_config)
-  assert train.train_and_evaluate(tiny_config, str(workdir))['step'] == FINAL_STEP
-  train.train_and_evaluate(tiny_config, str(tmp_path / 'uninterrupted'))
+  final_step = max(FINAL_STEP, max(helpers.finished_checkpoints(str(workdir))) + 10)
+  _configure(tiny_config, final_step)
+  assert trainer.train_and_evaluate(tiny_config, str(workdir))['step'] == final_step
+  trainer.train_and_evaluate(tiny_config, str(tmp_path / 'uninterrupted'))
   jax.tree.map(np.testing.assert_array_equal, helpers.restored_state(workdir, tiny_config),
                helpers.restored_state(tmp_path / 'uninterrupted', tiny_config))
   assert not os.path.exists(workdir / 'corrupt_checkpoints')

@@ -5,11 +5,11 @@ import numpy as np
 import optax
 import pytest
 
-from ali_jax import priors
-from ali_jax import run_setup
-from ali_jax import state as state_lib
-from ali_jax import step as step_lib
+from ali_jax.models import priors
 from ali_jax.settings import choices
+from ali_jax.training import run_setup
+from ali_jax.training import state as state_lib
+from ali_jax.training import step as step_lib
 from configs import bigan_mnist_mlp
 from configs import digits
 from configs import mixture

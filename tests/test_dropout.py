@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ali_jax import dropout
+from ali_jax.models import dropout
 
 
 def test_mask_keeps_units_at_the_quantised_rate_independently():

@@ -2,14 +2,16 @@
 import numpy as np
 
 from ali_jax import data
-from ali_jax import evaluation
 from ali_jax.data import mixture
+from ali_jax.evaluation import evaluator
+from ali_jax.evaluation import figures
+from ali_jax.evaluation import metrics
 
 
 def _metrics(samples, reconstructions=None, latents=None):
   heldout, _ = mixture.sample(np.random.default_rng(1), 2000)
   rng = np.random.default_rng(2)
-  return evaluation.mixture_metrics(
+  return metrics.mixture_metrics(
       samples, heldout,
       heldout if reconstructions is None else reconstructions,
       rng.standard_normal((2000, 2)) if latents is None else latents)
@@ -45,7 +47,7 @@ def test_spread_out_samples_cover_modes_without_quality():
 
 def test_frechet_distance_of_shifted_prior():
   latents = np.random.default_rng(0).standard_normal((100_000, 2)) + [3.0, 0.0]
-  np.testing.assert_allclose(evaluation.gaussian_frechet_distance_to_prior(latents), 9.0,
+  np.testing.assert_allclose(metrics.gaussian_frechet_distance_to_prior(latents), 9.0,
                              rtol=0.01)
 
 
@@ -77,34 +79,34 @@ def _images_of_classes(classes, seed=0):
 
 
 def test_class_count_metrics_by_hand():
-  assert evaluation.kl_to_uniform(np.arange(1000) % 10, 10) == 0.0
-  np.testing.assert_allclose(evaluation.kl_to_uniform(np.zeros(50, int), 10), np.log(10))
+  assert metrics.kl_to_uniform(np.arange(1000) % 10, 10) == 0.0
+  np.testing.assert_allclose(metrics.kl_to_uniform(np.zeros(50, int), 10), np.log(10))
   confident_and_even = np.eye(10)[np.arange(100) % 10]
-  np.testing.assert_allclose(evaluation.classifier_score(confident_and_even), 10, rtol=1e-6)
-  np.testing.assert_allclose(evaluation.classifier_score(np.full((100, 10), 0.1)), 1.0)
+  np.testing.assert_allclose(metrics.classifier_score(confident_and_even), 10, rtol=1e-6)
+  np.testing.assert_allclose(metrics.classifier_score(np.full((100, 10), 0.1)), 1.0)
   one_class = np.eye(10)[np.zeros(100, int)]
-  np.testing.assert_allclose(evaluation.classifier_score(one_class), 1.0, rtol=1e-6)
+  np.testing.assert_allclose(metrics.classifier_score(one_class), 1.0, rtol=1e-6)
 
 
 def test_frechet_distance_of_identical_and_shifted_sets():
   features = np.random.default_rng(0).normal(size=(5000, 8))
-  assert abs(evaluation.frechet_distance(features, features)) < 1e-6
+  assert abs(metrics.frechet_distance(features, features)) < 1e-6
   # A shift of the mean by m adds |m|^2 and nothing else.
   shift = np.arange(8.0)
-  np.testing.assert_allclose(evaluation.frechet_distance(features, features + shift),
+  np.testing.assert_allclose(metrics.frechet_distance(features, features + shift),
                              shift @ shift, rtol=1e-6)
   # Against the prior's formula when the second set is N(0, I) itself.
   latents = np.random.default_rng(1).normal(size=(200_000, 2)) * [2.0, 0.5] + [1.0, 0.0]
   prior = np.random.default_rng(2).normal(size=(200_000, 2))
-  np.testing.assert_allclose(evaluation.frechet_distance(latents, prior),
-                             evaluation.gaussian_frechet_distance_to_prior(latents), atol=0.02)
+  np.testing.assert_allclose(metrics.frechet_distance(latents, prior),
+                             metrics.gaussian_frechet_distance_to_prior(latents), atol=0.02)
 
 
 def test_nearest_neighbour_accuracy_on_identical_and_disjoint_sets():
   rng = np.random.default_rng(0)
   references, labels = rng.normal(size=(50, 6)), rng.integers(0, 3, 50)
-  assert evaluation.nearest_neighbour_accuracy(references, labels, references, labels) == 1.0
-  assert evaluation.nearest_neighbour_accuracy(references, labels, references,
+  assert metrics.nearest_neighbour_accuracy(references, labels, references, labels) == 1.0
+  assert metrics.nearest_neighbour_accuracy(references, labels, references,
                                                (labels + 1) % 3) == 0.0
 
 
@@ -112,7 +114,7 @@ def test_class_metrics_of_a_perfect_model_and_a_collapsed_one():
   classes = np.arange(200) % 10
   heldout = _images_of_classes(classes, seed=1)
   train = _images_of_classes(classes, seed=2)
-  references = evaluation.class_references(_ClassInFirstPixel(), train, classes, heldout,
+  references = metrics.class_references(_ClassInFirstPixel(), train, classes, heldout,
                                            classes)
   assert references.pixel_1nn_accuracy < 1.0  # the other pixels are noise
 
@@ -131,7 +133,7 @@ def test_class_metrics_of_a_perfect_model_and_a_collapsed_one():
     def features(self, x, hidden_layers):
       return x[:, :1, 0, 0] * (0 if self.collapsed else 1)
 
-  perfect, arrays = evaluation.evaluate_images(Model(False), data.HeldOut(heldout, None, None),
+  perfect, arrays = evaluator.evaluate_images(Model(False), data.HeldOut(heldout, None, None),
                                                num_samples=1000, references=references)
   assert perfect['sample_class_kl_to_uniform'] == 0.0
   np.testing.assert_allclose(perfect['classifier_score'], 10, rtol=1e-6)
@@ -139,9 +141,9 @@ def test_class_metrics_of_a_perfect_model_and_a_collapsed_one():
   assert perfect['encoder_1nn_accuracy'] == 1.0
   assert perfect['pixel_1nn_accuracy'] == references.pixel_1nn_accuracy
   assert perfect['reference_classifier_test_accuracy'] == 1.0
-  assert arrays['samples'].shape[0] == evaluation.GRID_ROWS ** 2
+  assert arrays['samples'].shape[0] == figures.GRID_ROWS ** 2
   np.testing.assert_array_equal(arrays['reconstruction_classes'], classes[:50])
-  collapsed, _ = evaluation.evaluate_images(Model(True), data.HeldOut(heldout, None, None),
+  collapsed, _ = evaluator.evaluate_images(Model(True), data.HeldOut(heldout, None, None),
                                             num_samples=1000,
                                             references=references)
   np.testing.assert_allclose(collapsed['sample_class_kl_to_uniform'], np.log(10))
@@ -161,7 +163,7 @@ def test_frechet_distance_on_non_commuting_covariances_matches_scipy_sqrtm():
   assert not np.allclose(cov_a @ cov_b, cov_b @ cov_a)  # the case a diagonal shortcut gets wrong
   expected = (np.sum((a.mean(0) - b.mean(0)) ** 2) + np.trace(cov_a) + np.trace(cov_b)
               - 2 * np.trace(linalg.sqrtm(cov_a @ cov_b)).real)
-  np.testing.assert_allclose(evaluation.frechet_distance(a, b), expected, rtol=1e-6)
+  np.testing.assert_allclose(metrics.frechet_distance(a, b), expected, rtol=1e-6)
 
 
 def test_classifier_score_and_class_kl_at_a_middle_point_by_hand():
@@ -169,8 +171,8 @@ def test_classifier_score_and_class_kl_at_a_middle_point_by_hand():
   p = np.array([[1.0, 0.0], [0.5, 0.5]])
   kl_1 = np.log(1 / 0.75)
   kl_2 = 0.5 * np.log(0.5 / 0.75) + 0.5 * np.log(0.5 / 0.25)
-  np.testing.assert_allclose(evaluation.classifier_score(p), np.exp((kl_1 + kl_2) / 2),
+  np.testing.assert_allclose(metrics.classifier_score(p), np.exp((kl_1 + kl_2) / 2),
                              rtol=1e-6)
   # Class shares (3/4, 1/4) against uniform: 3/4 log(3/2) + 1/4 log(1/2).
-  np.testing.assert_allclose(evaluation.kl_to_uniform(np.array([0, 0, 0, 1]), 2),
+  np.testing.assert_allclose(metrics.kl_to_uniform(np.array([0, 0, 0, 1]), 2),
                              0.75 * np.log(1.5) + 0.25 * np.log(0.5), rtol=1e-6)

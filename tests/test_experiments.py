@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from sklearn import svm
 
-from ali_jax import train
+from ali_jax.training import trainer
 from configs import digits
 from experiments import linear_probe
 from experiments import mixture_protocol
@@ -110,7 +110,7 @@ def _tiny_digits_run(workdir, data_dir, **changes):
       eval_every_steps=100, **{'data.data_dir': str(data_dir), 'data.num_heldout': 6,
                                'data.num_eval_samples': 4, 'evaluation.class_metrics': False},
       **changes))
-  train.train_and_evaluate(config, str(workdir))
+  trainer.train_and_evaluate(config, str(workdir))
 
 
 def test_feature_protocols_read_a_trained_encoder(tmp_path):

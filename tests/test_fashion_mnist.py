@@ -12,9 +12,9 @@ import tensorflow_datasets as tfds
 from tensorflow_datasets.image_classification import mnist as tfds_mnist
 
 from ali_jax import data
-from ali_jax import train
 from ali_jax.data import fashion_mnist_builder
 from ali_jax.settings import mistakes
+from ali_jax.training import trainer
 from tests import helpers
 
 SIZES = {'train': 12, 'test': 6}
@@ -84,7 +84,7 @@ def test_missing_files_name_the_install_command_and_write_nothing(tmp_path):
   with pytest.raises(mistakes.DatasetNotPrepared,
                      match=r'(?s)train-images-idx3-ubyte.gz.*apt-get install -y '
                            r'dataset-fashion-mnist.*tfds build fashion_mnist'):
-    train.train_and_evaluate(config, str(tmp_path / 'run'))
+    trainer.train_and_evaluate(config, str(tmp_path / 'run'))
   assert not (tmp_path / 'run').exists()
   assert not (tmp_path / 'tfds' / 'fashion_mnist').exists()
 
@@ -129,7 +129,7 @@ def test_missing_dataset_stops_before_anything_without_downloading(tmp_path, mon
   if name == 'fashion_mnist':
     config.data.manual_dir = str(tmp_path / 'no_idx_files')
   with pytest.raises(mistakes.DatasetNotPrepared, match=r'(?s)(apt-get|tfds build)'):
-    train.train_and_evaluate(config, str(tmp_path / 'run'))
+    trainer.train_and_evaluate(config, str(tmp_path / 'run'))
   assert not (tmp_path / 'run').exists()
 
 
@@ -153,7 +153,7 @@ CLASS_METRICS = ('sample_class_kl_to_uniform', 'classifier_score', 'classifier_f
 def test_a_run_reports_the_class_metrics(tmp_path):
   write_source_files(tmp_path / 'idx')
   config = _config(tmp_path)
-  metrics = train.train_and_evaluate(config, str(tmp_path / 'run'))
+  metrics = trainer.train_and_evaluate(config, str(tmp_path / 'run'))
   for key in CLASS_METRICS:
     assert np.isfinite(metrics[key]), key
   assert 0 <= metrics['sample_class_kl_to_uniform'] <= np.log(10)

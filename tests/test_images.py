@@ -7,12 +7,13 @@ import pytest
 import tensorflow_datasets as tfds
 
 import ali_jax
-from ali_jax import config_validation
 from ali_jax import data
-from ali_jax import evaluation
-from ali_jax import train
+from ali_jax.config import validation
 from ali_jax.data import images
+from ali_jax.evaluation import evaluator
+from ali_jax.evaluation import figures
 from ali_jax.settings import datasets
+from ali_jax.training import trainer
 from tests.conftest import NUM_DEVICES
 from tests.test_architectures import expected_param_counts
 
@@ -40,7 +41,7 @@ def test_paper_config_trains_and_evaluates_on_mock_tfds(tmp_path, name, architec
                                                         condition_dim):
   config = _shrunk(name, tmp_path / 'tfds')
   with tfds.testing.mock_data(num_examples=24):
-    metrics = train.train_and_evaluate(config, str(tmp_path / 'run'))
+    metrics = trainer.train_and_evaluate(config, str(tmp_path / 'run'))
   assert metrics['step'] == 2
   for key in ('reconstruction_mse', 'reconstruction_distance', 'random_pair_distance',
               'reconstruction_ratio'):
@@ -133,7 +134,7 @@ def test_image_config_mismatches_are_named(tmp_path, change, message):
   config = _shrunk('svhn', tmp_path)
   config.update_from_flattened_dict(change)
   with pytest.raises(ValueError, match=message):
-    config_validation.check_config(config, device_count=NUM_DEVICES)
+    validation.check_config(config, device_count=NUM_DEVICES)
 
 
 def test_image_metrics_by_hand():
@@ -149,12 +150,12 @@ def test_image_metrics_by_hand():
       return np.zeros((len(z), 4, 4, 1), np.float32)
 
   heldout = np.random.default_rng(0).uniform(size=(10, 4, 4, 1)).astype(np.float32)
-  metrics, arrays = evaluation.evaluate_images(Perfect(), data.HeldOut(heldout, None, None),
+  metrics, arrays = evaluator.evaluate_images(Perfect(), data.HeldOut(heldout, None, None),
                                                num_samples=4)
   assert metrics['reconstruction_mse'] == 0 and metrics['reconstruction_ratio'] == 0
   assert metrics['random_pair_distance'] > 0
-  assert arrays['interpolations'].shape == (5 * evaluation.INTERPOLATION_STEPS, 4, 4, 1)
-  grid = evaluation.image_grid(np.ones((3, 4, 4, 1)), columns=2)
+  assert arrays['interpolations'].shape == (5 * figures.INTERPOLATION_STEPS, 4, 4, 1)
+  grid = figures.image_grid(np.ones((3, 4, 4, 1)), columns=2)
   assert grid.shape == (2 * 5 + 1, 2 * 5 + 1) and grid.dtype == np.uint8
 
 

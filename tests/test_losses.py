@@ -67,6 +67,6 @@ def test_stable_for_large_logits():
 
 def test_importable_without_flax_or_the_trainer():
   code = ('import sys, ali_jax.losses; '
-          'bad = [m for m in ("flax", "optax", "orbax", "ml_collections", "ali_jax.train") '
+          'bad = [m for m in ("flax", "optax", "orbax", "ml_collections", "ali_jax.training") '
           'if m in sys.modules]; assert not bad, bad')
   subprocess.run([sys.executable, '-c', code], check=True)

@@ -9,16 +9,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ali_jax import config_validation
 from ali_jax import data
 from ali_jax import losses
-from ali_jax import methods
-from ali_jax import run_setup
-from ali_jax import state as state_lib
-from ali_jax import summaries as summaries_lib
-from ali_jax import train
-from ali_jax import workdir as workdir_lib
+from ali_jax.config import validation
+from ali_jax.runs import summaries as summaries_lib
+from ali_jax.runs import workdir as workdir_lib
 from ali_jax.settings import choices
+from ali_jax.training import methods
+from ali_jax.training import run_setup
+from ali_jax.training import state as state_lib
+from ali_jax.training import trainer
 from tests import helpers
 from tests.conftest import NUM_DEVICES
 
@@ -65,7 +65,7 @@ def test_every_mixture_method_is_covered_here():
 @pytest.mark.parametrize('method', methods.MIXTURE_METHODS)
 def test_each_method_trains_exactly_its_networks(tiny_config, method):
   config = _config(tiny_config, method)
-  config_validation.check_config(config, device_count=NUM_DEVICES)
+  validation.check_config(config, device_count=NUM_DEVICES)
   before, after, metrics = _one_step(config, -1)  # the last phase
   trained = TRAINED[method][0]
   for name in choices.NETWORK_NAMES:
@@ -169,7 +169,7 @@ def test_two_phase_schedule(tiny_config):
 def test_post_hoc_trains_a_fresh_discriminator_against_a_frozen_generator(tmp_path,
                                                                           tiny_config):
   config = _config(tiny_config, 'post_hoc', checkpoint_every_steps=4)
-  train.train_and_evaluate(config, str(tmp_path))
+  trainer.train_and_evaluate(config, str(tmp_path))
   at_gan_end = helpers.restored_state(str(tmp_path), config, step=8)
   final = helpers.restored_state(str(tmp_path), config)
   # G frozen in the inference phase, E untouched during the GAN phase.
@@ -183,7 +183,7 @@ def test_post_hoc_trains_a_fresh_discriminator_against_a_frozen_generator(tmp_pa
   # An evaluation at the end of the GAN phase leaves out the encoder's metrics
   # (of an encoder still at its initial weights); the final one has them.
   summaries = summaries_lib.Summaries(tmp_path / 'gan_end')
-  at_gan_end_metrics = train.evaluate(run, str(tmp_path / 'gan_end'), at_gan_end,
+  at_gan_end_metrics = trainer.evaluate(run, str(tmp_path / 'gan_end'), at_gan_end,
                                       data.load_dataset(config), summaries)
   summaries.close()
   with open(tmp_path / workdir_lib.EVAL_FILE) as f:
@@ -196,12 +196,12 @@ def test_post_hoc_trains_a_fresh_discriminator_against_a_frozen_generator(tmp_pa
 def test_gan_phase_from_a_gan_run_is_the_same_run(tmp_path, tiny_config, method):
   """Starting from a finished gan run ends in exactly the state of training it all."""
   alone = _config(tiny_config.copy_and_resolve_references(), method)
-  train.train_and_evaluate(alone, str(tmp_path / 'alone'))
+  trainer.train_and_evaluate(alone, str(tmp_path / 'alone'))
   gan = _config(tiny_config.copy_and_resolve_references(), 'gan', num_train_steps=8)
-  train.train_and_evaluate(gan, str(tmp_path / 'gan'))
+  trainer.train_and_evaluate(gan, str(tmp_path / 'gan'))
   reused = _config(tiny_config, method)
   reused.method_options.gan_workdir = str(tmp_path / 'gan')
-  train.train_and_evaluate(reused, str(tmp_path / 'reused'))
+  trainer.train_and_evaluate(reused, str(tmp_path / 'reused'))
   jax.tree.map(np.testing.assert_array_equal,
                helpers.restored_state(tmp_path / 'reused', reused),
                helpers.restored_state(tmp_path / 'alone', alone))
@@ -221,22 +221,22 @@ def test_a_gan_run_that_is_not_the_gan_phase_is_refused(tmp_path, tiny_config,
   config = _config(tiny_config, 'latent_regressor')
   config.method_options.gan_workdir = str(tmp_path / 'gan')
   with pytest.raises(ValueError, match=re.escape(message)):
-    train.train_and_evaluate(config, str(tmp_path / 'run'))
+    trainer.train_and_evaluate(config, str(tmp_path / 'run'))
   assert not list((tmp_path / 'run' / 'checkpoints').iterdir())  # nothing trained
 
 
 def test_an_unfinished_or_missing_gan_run_is_refused(tmp_path, tiny_config):
   gan = _config(tiny_config.copy_and_resolve_references(), 'gan', num_train_steps=8,
                 checkpoint_every_steps=4)
-  train.train_and_evaluate(gan, str(tmp_path / 'gan'))
+  trainer.train_and_evaluate(gan, str(tmp_path / 'gan'))
   shutil.rmtree(tmp_path / 'gan' / 'checkpoints' / '8')  # as if stopped at step 4
   config = _config(tiny_config, 'post_hoc')
   config.method_options.gan_workdir = str(tmp_path / 'gan')
   with pytest.raises(ValueError, match=r'has no checkpoint at step 8.*\[4\]'):
-    train.train_and_evaluate(config, str(tmp_path / 'run'))
+    trainer.train_and_evaluate(config, str(tmp_path / 'run'))
   config.method_options.gan_workdir = str(tmp_path / 'nowhere')
   with pytest.raises(FileNotFoundError, match='config.method_options.gan_workdir: No such'):
-    train.train_and_evaluate(config, str(tmp_path / 'run'))
+    trainer.train_and_evaluate(config, str(tmp_path / 'run'))
 
 
 @pytest.mark.parametrize('method, changes, message', [
@@ -252,7 +252,7 @@ def test_method_mismatches_are_named(tiny_config, method, changes, message):
   tiny_config.method = method
   tiny_config.update_from_flattened_dict(changes)
   with pytest.raises(ValueError, match=message):
-    config_validation.check_config(tiny_config, device_count=NUM_DEVICES)
+    validation.check_config(tiny_config, device_count=NUM_DEVICES)
 
 
 @pytest.mark.parametrize('method,changes', [(m, {}) for m in methods.MIXTURE_METHODS] + [

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from ali_jax import workdir as workdir_lib
-from ali_jax import workdir_lock
+from ali_jax.runs import workdir as workdir_lib
+from ali_jax.runs import workdir_lock
 from ali_jax.settings import mistakes
 from configs import mixture_tiny
 
@@ -141,7 +141,7 @@ def test_no_config_starts_jax_to_be_checked(tmp_path):
   # Every config file loaded and checked as main.py checks it.
   assert heavy_modules_imported_by(
       'import glob, sys\n'
-      'from ali_jax import preflight\n'
+      'from ali_jax.runs import preflight\n'
       'from ali_jax.settings import mistakes\n'
       'for path in sorted(glob.glob("configs/*.py")):\n'
       '  if "def get_config" in open(path).read():\n'

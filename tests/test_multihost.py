@@ -4,7 +4,7 @@ import signal
 import jax
 import numpy as np
 
-from ali_jax import train
+from ali_jax.training import trainer
 from tests import helpers
 
 
@@ -34,7 +34,7 @@ def test_two_processes_train_and_resume_like_one(tmp_path, tiny_config):
   # equals one process with 4 devices on the same global batches.
   tiny_config.optimizer.schedule = 'constant'
   together = helpers.restored_state(workdir, tiny_config)
-  train.train_and_evaluate(tiny_config, str(tmp_path / 'one_process'))
+  trainer.train_and_evaluate(tiny_config, str(tmp_path / 'one_process'))
   alone = helpers.restored_state(tmp_path / 'one_process', tiny_config)
   assert int(together.step) == tiny_config.num_train_steps
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
@@ -64,8 +64,8 @@ def test_sigterm_saves_and_resume_matches_uninterrupted(tmp_path, tiny_config):
 
   tiny_config.num_train_steps = preempted_at + 12
   tiny_config.eval_every_steps = 100000
-  train.train_and_evaluate(tiny_config, str(workdir))
-  train.train_and_evaluate(tiny_config, str(tmp_path / 'uninterrupted'))
+  trainer.train_and_evaluate(tiny_config, str(workdir))
+  trainer.train_and_evaluate(tiny_config, str(tmp_path / 'uninterrupted'))
   resumed = helpers.restored_state(workdir, tiny_config)
   assert int(resumed.step) == preempted_at + 12
   jax.tree.map(np.testing.assert_array_equal, resumed,

@@ -6,9 +6,9 @@ import numpy as np
 import optax
 import pytest
 
-from ali_jax import config_validation
-from ali_jax import networks
-from ali_jax import optimizers
+from ali_jax.config import validation
+from ali_jax.models import common
+from ali_jax.training import optimizers
 from tests.conftest import NUM_DEVICES
 
 
@@ -33,7 +33,7 @@ def test_exponential_holds_then_decays_to_the_final_scale():
 
 
 PARAMS = {'Dense_0': {'kernel': jnp.full((2, 3), 0.5), 'bias': jnp.full((3,), 0.5)},
-          networks.OUTPUT_BIAS: jnp.full((2, 2, 1), 0.5)}
+          common.OUTPUT_BIAS: jnp.full((2, 2, 1), 0.5)}
 
 
 def _one_update(weight_decay):
@@ -51,7 +51,7 @@ def test_weight_decay_pulls_only_weights_towards_zero():
   # against its sign; biases and the output bias stay.
   np.testing.assert_allclose(updates['Dense_0']['kernel'], -2e-4, rtol=1e-3)
   np.testing.assert_array_equal(updates['Dense_0']['bias'], 0.0)
-  np.testing.assert_array_equal(updates[networks.OUTPUT_BIAS], 0.0)
+  np.testing.assert_array_equal(updates[common.OUTPUT_BIAS], 0.0)
   updates, state = _one_update(0.0)
   for leaf in jax.tree.leaves(updates):
     np.testing.assert_array_equal(leaf, 0.0)
@@ -68,4 +68,4 @@ def test_weight_decay_pulls_only_weights_towards_zero():
 def test_bad_optimizer_values_are_refused(tiny_config, field, value, message):
   tiny_config.optimizer[field] = value
   with pytest.raises(ValueError, match=message):
-    config_validation.check_config(tiny_config, device_count=NUM_DEVICES)
+    validation.check_config(tiny_config, device_count=NUM_DEVICES)

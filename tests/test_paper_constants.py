@@ -4,10 +4,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ali_jax import architectures
-from ali_jax import dropout
-from ali_jax import networks
-from ali_jax import train
+from ali_jax.models import ali_architectures
+from ali_jax.models import ali_networks
+from ali_jax.models import common
+from ali_jax.models import dropout
+from ali_jax.models import mixture_networks
+from ali_jax.training import trainer
 
 # docs/papers.md section 3: the LeakyReLU slope of each dataset's networks.
 PAPER_SLOPES = {'svhn': 0.01, 'cifar10': 0.1, 'celeba': 0.02, 'imagenet64': 0.01}
@@ -15,11 +17,11 @@ PAPER_SLOPES = {'svhn': 0.01, 'cifar10': 0.1, 'celeba': 0.02, 'imagenet64': 0.01
 
 @pytest.mark.parametrize('name, slope', sorted(PAPER_SLOPES.items()))
 def test_leaky_relu_slope_of_each_paper_dataset(name, slope):
-  arch = architectures.ARCHITECTURES[name]
+  arch = ali_architectures.ARCHITECTURES[name]
   assert arch.leaky_relu_slope == slope
   # ... and it is the slope the layers apply: a 1x1 identity conv of -1 and 2.
-  layer = architectures.parse_layer('c1/1/1')
-  stack = networks.ConvStack((layer,), arch.leaky_relu_slope, init_std=0.01)
+  layer = ali_architectures.parse_layer('c1/1/1')
+  stack = ali_networks.ConvStack((layer,), arch.leaky_relu_slope, init_std=0.01)
   variables = {'params': {'Conv_0': {'kernel': jnp.ones((1, 1, 1, 1)),
                                      'bias': jnp.zeros((1,))}}}
   out = stack.apply(variables, jnp.array([-1.0, 2.0]).reshape(2, 1, 1, 1), train=False)
@@ -28,8 +30,8 @@ def test_leaky_relu_slope_of_each_paper_dataset(name, slope):
 
 def test_batch_norm_population_statistics_follow_momentum_095():
   """p <- 0.95 p + 0.05 batch, from the initial mean 0 and variance 1."""
-  assert networks.BATCH_NORM_MOMENTUM == 0.95
-  generator = networks.MLPGenerator(data_dim=2, hidden=(3,))
+  assert common.BATCH_NORM_MOMENTUM == 0.95
+  generator = mixture_networks.MLPGenerator(data_dim=2, hidden=(3,))
   z = jax.random.normal(jax.random.PRNGKey(0), (64, 2))
   variables = generator.init(jax.random.PRNGKey(1), z, train=False)
   _, updated = generator.apply(variables, z, train=True, mutable=['batch_stats'])
@@ -42,7 +44,7 @@ def test_batch_norm_population_statistics_follow_momentum_095():
 @pytest.mark.parametrize('name', sorted(PAPER_SLOPES))
 def test_dropout_acts_on_the_input_of_every_discriminator_layer(name, monkeypatch):
   """Raw x and raw z included, and only in training."""
-  arch = architectures.ARCHITECTURES[name]
+  arch = ali_architectures.ARCHITECTURES[name]
   seen = []
   original = dropout.Dropout.__call__
 
@@ -51,7 +53,7 @@ def test_dropout_acts_on_the_input_of_every_discriminator_layer(name, monkeypatc
     return original(module, x)
 
   monkeypatch.setattr(dropout.Dropout, '__call__', recording)
-  discriminator = networks.ConvDiscriminator(arch, init_std=0.01, dropout_rate=0.2)
+  discriminator = ali_networks.ConvDiscriminator(arch, init_std=0.01, dropout_rate=0.2)
   x = jnp.zeros((2, arch.image_size, arch.image_size, arch.channels))
   z = jnp.zeros((2, arch.latent_dim))
   variables = discriminator.init(jax.random.PRNGKey(0), x, z, train=False)
@@ -72,10 +74,10 @@ def test_dropout_acts_on_the_input_of_every_discriminator_layer(name, monkeypatc
 
 
 def test_output_bias_starts_at_the_log_odds_of_500_images():
-  assert train.INITIAL_BIAS_IMAGES == 500
+  assert trainer.INITIAL_BIAS_IMAGES == 500
   images = np.stack([np.full((2, 2, 1), 0.25), np.full((2, 2, 1), 0.75),
                      np.full((2, 2, 1), 0.5)]).astype(np.float32)
   images[:, 0, 0, 0] = [0.1, 0.1, 0.1]
-  bias = networks.output_bias_from_data(images)
+  bias = common.output_bias_from_data(images)
   np.testing.assert_allclose(bias[0, 0, 0], np.log(0.1 / 0.9), rtol=1e-5)
   np.testing.assert_allclose(bias[1, 1, 0], 0.0, atol=1e-6)  # mean 0.5

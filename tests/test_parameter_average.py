@@ -3,12 +3,12 @@ import jax
 import numpy as np
 import pytest
 
-from ali_jax import config_validation
 from ali_jax import data
 from ali_jax import inference
-from ali_jax import run_setup
-from ali_jax import state as state_lib
-from ali_jax import train
+from ali_jax.config import validation
+from ali_jax.training import run_setup
+from ali_jax.training import state as state_lib
+from ali_jax.training import trainer
 from tests import helpers
 
 ALL = ('encoder', 'generator', 'discriminator')
@@ -68,10 +68,10 @@ def test_resume_with_averages_equals_an_uninterrupted_run(tmp_path, tiny_config)
   tiny_config.update_from_flattened_dict(dict(checkpoint_every_steps=4,
                                               eval_every_steps=1000, log_every_steps=4))
   tiny_config.num_train_steps = 4
-  train.train_and_evaluate(tiny_config, str(tmp_path / 'resumed'))
+  trainer.train_and_evaluate(tiny_config, str(tmp_path / 'resumed'))
   tiny_config.num_train_steps = 8  # continue the same run from its step-4 checkpoint
-  train.train_and_evaluate(tiny_config, str(tmp_path / 'resumed'))
-  train.train_and_evaluate(tiny_config, str(tmp_path / 'straight'))
+  trainer.train_and_evaluate(tiny_config, str(tmp_path / 'resumed'))
+  trainer.train_and_evaluate(tiny_config, str(tmp_path / 'straight'))
   resumed = helpers.restored_state(str(tmp_path / 'resumed'), tiny_config)
   straight = helpers.restored_state(str(tmp_path / 'straight'), tiny_config)
   assert int(resumed.step) == 8 and set(resumed.averages) == set(ALL)
@@ -85,4 +85,4 @@ def test_resume_with_averages_equals_an_uninterrupted_run(tmp_path, tiny_config)
 def test_bad_average_settings_are_named(tiny_config, changes, message):
   tiny_config.update_from_flattened_dict(changes)
   with pytest.raises(ValueError, match=message):
-    config_validation.check_config(tiny_config, device_count=1)
+    validation.check_config(tiny_config, device_count=1)

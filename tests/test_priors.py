@@ -4,15 +4,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ali_jax import config_validation
 from ali_jax import data
 from ali_jax import inference
 from ali_jax import losses
-from ali_jax import priors
-from ali_jax import run_setup
-from ali_jax import state as state_lib
-from ali_jax import step as step_lib
+from ali_jax.config import validation
+from ali_jax.models import priors
 from ali_jax.settings import choices
+from ali_jax.training import run_setup
+from ali_jax.training import state as state_lib
+from ali_jax.training import step as step_lib
 from configs import digits
 from tests.conftest import NUM_DEVICES
 
@@ -69,7 +69,7 @@ def test_the_encoder_is_squashed_into_the_support(tiny_config, name):
 def test_a_run_samples_its_prior_and_the_latent_regressor_reads_the_logits(tiny_config):
   config = _uniform(tiny_config, method='latent_regressor')
   config.method_options.inference_steps = 4
-  config_validation.check_config(config, device_count=NUM_DEVICES)
+  validation.check_config(config, device_count=NUM_DEVICES)
   run = run_setup.RunSetup(config, axis_name=None)
   state = state_lib.create_train_state(run)
   model = inference.TrainedModel(run, state)
@@ -88,7 +88,7 @@ def test_a_run_samples_its_prior_and_the_latent_regressor_reads_the_logits(tiny_
 def test_a_gaussian_encoder_with_the_uniform_prior_is_refused(tiny_config):
   config = _uniform(tiny_config, encoder='gaussian', method='ali')
   with pytest.raises(ValueError, match=r"prior='uniform'.*encoder='deterministic'"):
-    config_validation.check_config(config, device_count=NUM_DEVICES)
+    validation.check_config(config, device_count=NUM_DEVICES)
   config.model.prior = 'laplace'
   with pytest.raises(ValueError, match=r'config.model.prior'):
-    config_validation.check_config(config, device_count=NUM_DEVICES)
+    validation.check_config(config, device_count=NUM_DEVICES)

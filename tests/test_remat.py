@@ -6,12 +6,12 @@ import jax
 import numpy as np
 import pytest
 
-from ali_jax import config_validation
 from ali_jax import data
-from ali_jax import remat
-from ali_jax import run_setup
-from ali_jax import state as state_lib
-from ali_jax import step as step_lib
+from ali_jax.config import validation
+from ali_jax.models import remat
+from ali_jax.training import run_setup
+from ali_jax.training import state as state_lib
+from ali_jax.training import step as step_lib
 from configs import digits
 
 REMATS = ('none', 'elementwise')
@@ -91,6 +91,6 @@ def test_elementwise_keeps_less_and_keeps_the_dropout_masks(tiny_config, capsys)
 def test_an_unknown_choice_is_refused_by_the_config_check(tiny_config):
   tiny_config.model.remat = 'some'
   with pytest.raises(ValueError, match=r'config.model.remat'):
-    config_validation.check_config(tiny_config, device_count=1)
+    validation.check_config(tiny_config, device_count=1)
   with pytest.raises(ValueError, match='remat must be one of'):
     remat.rematerialised(lambda x: x, 'some')

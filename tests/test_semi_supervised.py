@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 
 import ali_jax
-from ali_jax import config_validation
 from ali_jax import data
-from ali_jax import devices
 from ali_jax import losses
-from ali_jax import run_setup
-from ali_jax import state as state_lib
-from ali_jax import train
+from ali_jax.config import validation
 from ali_jax.data import labelled as labelled_lib
+from ali_jax.hosts import devices
 from ali_jax.settings import choices
+from ali_jax.training import run_setup
+from ali_jax.training import state as state_lib
+from ali_jax.training import trainer
 from configs import digits
 from configs import fashion_mnist_semi_supervised
 from tests import helpers
@@ -149,21 +149,21 @@ def test_labelled_batches_are_the_same_after_resume_and_across_hosts(digits_dir)
 def test_bad_label_settings_are_named_before_anything_is_built(digits_dir, changes,
                                                                message):
   with pytest.raises(ValueError, match=message):
-    config_validation.check_config(_digits_config(digits_dir, **changes), device_count=1)
+    validation.check_config(_digits_config(digits_dir, **changes), device_count=1)
 
 
 def test_a_dataset_without_labels_is_refused(tiny_config):
   tiny_config.method = 'semi_supervised'
   tiny_config.method_options.num_labels = 10
   with pytest.raises(ValueError, match=r"config.dataset='mixture' has none"):
-    config_validation.check_config(tiny_config, device_count=1)
+    validation.check_config(tiny_config, device_count=1)
 
 
 def test_more_labels_than_the_split_stops_before_the_workdir_is_touched(digits_dir,
                                                                        tmp_path):
   config = _digits_config(digits_dir, **{'method_options.num_labels': 2000})
   with pytest.raises(ValueError, match=r'num_labels=2000 is more than the 1200 examples'):
-    train.train_and_evaluate(config, str(tmp_path / 'run'))
+    trainer.train_and_evaluate(config, str(tmp_path / 'run'))
   assert not (tmp_path / 'run').exists()
 
 
@@ -264,7 +264,7 @@ def test_pmap_over_devices_equals_one_device():
 # ---- End to end ----------------------------------------------------------------------
 
 def test_a_run_reports_test_error_and_the_model_classifies(digits_dir, tmp_path):
-  metrics = train.train_and_evaluate(_digits_config(digits_dir), str(tmp_path / 'run'))
+  metrics = trainer.train_and_evaluate(_digits_config(digits_dir), str(tmp_path / 'run'))
   assert 0 <= metrics['test_error'] <= 1
   assert json.loads((tmp_path / 'run' / 'eval.json').read_text()) == metrics
   model = ali_jax.load(str(tmp_path / 'run'))
@@ -279,7 +279,7 @@ def test_a_run_reports_test_error_and_the_model_classifies(digits_dir, tmp_path)
 def test_an_unlabelled_model_does_not_classify(digits_dir, tmp_path):
   config = _digits_config(digits_dir, 'ali', **{'method_options.num_labels': 0,
                                                 'num_train_steps': 1})
-  metrics = train.train_and_evaluate(config, str(tmp_path / 'run'))
+  metrics = trainer.train_and_evaluate(config, str(tmp_path / 'run'))
   assert 'test_error' not in metrics
   with pytest.raises(ValueError, match='not a classifier'):
     ali_jax.load(str(tmp_path / 'run')).classify(np.zeros((1, 32, 32, 1), np.float32))
@@ -287,7 +287,7 @@ def test_an_unlabelled_model_does_not_classify(digits_dir, tmp_path):
 
 def test_the_cpu_config_is_valid():
   config = fashion_mnist_semi_supervised.get_config()
-  config_validation.check_config(config, device_count=1)
+  validation.check_config(config, device_count=1)
   assert config.method_options.num_labels == 1000
 
 

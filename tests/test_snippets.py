@@ -18,7 +18,7 @@ import sys
 
 import pytest
 
-from ali_jax import train
+from ali_jax.training import trainer
 from configs import mixture_tiny
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -76,7 +76,7 @@ def test_python_blocks_are_found_with_their_lines():
 def reader_folder(tmp_path_factory):
   """A folder where the quick start has been run (a tiny version of it)."""
   folder = tmp_path_factory.mktemp('reader')
-  train.train_and_evaluate(mixture_tiny.get_config(), str(folder / 'runs' / 'mixture'))
+  trainer.train_and_evaluate(mixture_tiny.get_config(), str(folder / 'runs' / 'mixture'))
   return folder
 
 

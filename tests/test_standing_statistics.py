@@ -3,10 +3,10 @@ import jax
 import numpy as np
 
 from ali_jax import inference
-from ali_jax import run_setup
-from ali_jax import standing_statistics
-from ali_jax import state as state_lib
 from ali_jax.settings import choices
+from ali_jax.training import run_setup
+from ali_jax.training import standing_statistics
+from ali_jax.training import state as state_lib
 from configs import bigan_mnist_mlp
 from configs import bigbigan_fashion_mnist
 from configs import svhn_semi_supervised

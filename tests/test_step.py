@@ -8,11 +8,11 @@ import pytest
 import optax
 
 from ali_jax import data
-from ali_jax import devices
-from ali_jax import run_setup
-from ali_jax import state as state_lib
-from ali_jax import step as step_lib
+from ali_jax.hosts import devices
 from ali_jax.settings import choices
+from ali_jax.training import run_setup
+from ali_jax.training import state as state_lib
+from ali_jax.training import step as step_lib
 from configs import digits
 from tests import helpers
 from tests.conftest import NUM_DEVICES

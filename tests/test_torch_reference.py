@@ -7,11 +7,11 @@ import jax
 import numpy as np
 import pytest
 
-from ali_jax import architectures
-from ali_jax import run_setup
-from ali_jax import state as state_lib
-from ali_jax import step as step_lib
+from ali_jax.models import ali_architectures
 from ali_jax.settings import choices
+from ali_jax.training import run_setup
+from ali_jax.training import state as state_lib
+from ali_jax.training import step as step_lib
 from configs import svhn
 
 torch = pytest.importorskip('torch')  # requirements-dev.txt; skipped where it is absent
@@ -52,7 +52,7 @@ def test_torch_step_matches_the_flax_step():
 
   step = torch_reference.ALIStep('svhn', dropout_rate=0.0)
   torch_reference.copy_from_flax(step, jax.device_get(state),
-                                 architectures.ARCHITECTURES['svhn'])
+                                 ali_architectures.ARCHITECTURES['svhn'])
   (d_loss, g_loss), grads = step.gradients(
       torch.from_numpy(x.transpose(0, 3, 1, 2)), torch.from_numpy(z), torch.from_numpy(noise))
   np.testing.assert_allclose(d_loss.item(), float(losses['discriminator_loss']), rtol=1e-5)

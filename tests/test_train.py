@@ -10,12 +10,12 @@ import pytest
 
 import ali_jax
 from ali_jax import data
-from ali_jax import evaluation
 from ali_jax import inference
-from ali_jax import run_setup
-from ali_jax import state as state_lib
-from ali_jax import train
+from ali_jax.evaluation import evaluator
 from ali_jax.settings import datasets
+from ali_jax.training import run_setup
+from ali_jax.training import state as state_lib
+from ali_jax.training import trainer
 from configs import mixture
 from configs.mixture_tiny import get_config as mixture_tiny_config
 from tests import helpers
@@ -23,7 +23,7 @@ from tests import helpers
 
 
 def test_train_writes_metrics_images_summaries_and_checkpoints(tmp_path, tiny_config):
-  metrics = train.train_and_evaluate(tiny_config, str(tmp_path))
+  metrics = trainer.train_and_evaluate(tiny_config, str(tmp_path))
   with open(tmp_path / 'eval.json') as f:
     written = json.load(f)
   assert written == metrics and written['step'] == 12
@@ -39,7 +39,7 @@ def test_train_writes_metrics_images_summaries_and_checkpoints(tmp_path, tiny_co
   assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['12', '4', '8']
   # record.json: what made the run, one session per invocation (a finished run only
   # evaluates again), and the last evaluation's numbers.
-  train.train_and_evaluate(tiny_config, str(tmp_path), command='python main.py ...')
+  trainer.train_and_evaluate(tiny_config, str(tmp_path), command='python main.py ...')
   with open(tmp_path / 'record.json') as f:
     record = json.load(f)
   assert record['numbers'] == written and record['config']['num_train_steps'] == 12
@@ -65,7 +65,7 @@ def test_only_the_final_evaluation_may_read_the_test_split(tmp_path, tiny_config
     return dataset
 
   monkeypatch.setattr(data, 'load_dataset', recording)
-  metrics = train.train_and_evaluate(tiny_config, str(tmp_path))
+  metrics = trainer.train_and_evaluate(tiny_config, str(tmp_path))
   assert reads == ['validation', final_split]
   assert json.loads((tmp_path / 'eval_validation.json').read_text())['step'] == 8
   assert json.loads((tmp_path / 'eval.json').read_text()) == metrics
@@ -73,11 +73,11 @@ def test_only_the_final_evaluation_may_read_the_test_split(tmp_path, tiny_config
 
 def test_load_round_trips_the_trained_model(tmp_path, tiny_config):
   tiny_config.model.encoder = 'gaussian'
-  metrics = train.train_and_evaluate(tiny_config, str(tmp_path))
+  metrics = trainer.train_and_evaluate(tiny_config, str(tmp_path))
   model = ali_jax.load(str(tmp_path))
   assert model.step == 12
   # The loaded model reproduces the run's own evaluation exactly.
-  reloaded, _ = evaluation.evaluate_mixture(
+  reloaded, _ = evaluator.evaluate_mixture(
       model, data.load_dataset(tiny_config).heldout(datasets.TEST),
       num_samples=tiny_config.data.num_eval_samples, seed=tiny_config.seed)
   assert reloaded | {'step': 12} == metrics
@@ -161,8 +161,8 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path, tiny_config):
   tiny_config.num_train_steps = final_step
   tiny_config.checkpoint_every_steps = 20
   tiny_config.eval_every_steps = 100000
-  train.train_and_evaluate(tiny_config, str(interrupted))
-  train.train_and_evaluate(tiny_config, str(tmp_path / 'uninterrupted'))
+  trainer.train_and_evaluate(tiny_config, str(interrupted))
+  trainer.train_and_evaluate(tiny_config, str(tmp_path / 'uninterrupted'))
   resumed = helpers.restored_state(str(interrupted), tiny_config)
   reference = helpers.restored_state(str(tmp_path / 'uninterrupted'), tiny_config)
   assert int(resumed.step) == final_step
@@ -171,13 +171,13 @@ def test_resume_after_sigkill_equals_uninterrupted_run(tmp_path, tiny_config):
 
 def test_url_workdir_of_another_scheme_is_refused(tiny_config):
   with pytest.raises(ValueError, match='of URLs only gs:// are supported'):
-    train.train_and_evaluate(tiny_config, 's3://bucket/run')
+    trainer.train_and_evaluate(tiny_config, 's3://bucket/run')
 
 
 def test_bad_batch_size_fails_before_compiling(tmp_path, tiny_config):
   tiny_config.batch_size = 18  # 4 devices
   with pytest.raises(ValueError, match='batch_size=18 must be divisible'):
-    train.train_and_evaluate(tiny_config, str(tmp_path))
+    trainer.train_and_evaluate(tiny_config, str(tmp_path))
   assert not (tmp_path / 'checkpoints').exists()
 
 
@@ -201,7 +201,7 @@ def _inject_nan_from(monkeypatch, step):
 def test_divergence_stops_the_run_and_keeps_good_checkpoints(tmp_path, tiny_config,
                                                              monkeypatch):
   tiny_config.num_train_steps = 8
-  train.train_and_evaluate(tiny_config, str(tmp_path))
+  trainer.train_and_evaluate(tiny_config, str(tmp_path))
   good = helpers.restored_state(str(tmp_path), tiny_config)
   eval_before = (tmp_path / 'eval.json').read_text()
   tiny_config.num_train_steps = 16
@@ -213,7 +213,7 @@ def test_divergence_stops_the_run_and_keeps_good_checkpoints(tmp_path, tiny_conf
                      match='diverged at step 10: non-finite discriminator_loss, '
                            'generator_loss; non-finite gradients in the encoder, '
                            'discriminator\\. The checkpoints'):
-    train.train_and_evaluate(tiny_config, str(tmp_path))
+    trainer.train_and_evaluate(tiny_config, str(tmp_path))
   assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['4', '8']
   jax.tree.map(np.testing.assert_array_equal,
                helpers.restored_state(str(tmp_path), tiny_config), good)
@@ -224,12 +224,12 @@ def test_skip_mode_skips_nonfinite_updates_and_counts_them(tmp_path, tiny_config
                                                           monkeypatch):
   tiny_config.nonfinite = 'skip'
   tiny_config.num_train_steps = 8
-  train.train_and_evaluate(tiny_config, str(tmp_path))
+  trainer.train_and_evaluate(tiny_config, str(tmp_path))
   before = helpers.restored_state(str(tmp_path), tiny_config)
   tiny_config.num_train_steps = 12
   _inject_nan_from(monkeypatch, 8)
   with pytest.raises(FloatingPointError, match=r'Every update of steps 9\.\.12 was skipped'):
-    train.train_and_evaluate(tiny_config, str(tmp_path))
+    trainer.train_and_evaluate(tiny_config, str(tmp_path))
   # Nothing changed, nothing was saved past step 8.
   assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['4', '8']
   jax.tree.map(np.testing.assert_array_equal,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import ali_jax
-from ali_jax import train
+from ali_jax.training import trainer
 from tests import helpers
 
 
@@ -22,7 +22,7 @@ def trained(tmp_path_factory, tiny_config):
   """
   tiny_config.optimizer.schedule = 'constant'
   workdir = tmp_path_factory.mktemp('trained')
-  train.train_and_evaluate(tiny_config, str(workdir))
+  trainer.train_and_evaluate(tiny_config, str(workdir))
   return workdir
 
 
@@ -33,7 +33,7 @@ def test_incompatible_config_refuses_and_changes_nothing(trained, tiny_config):
   with pytest.raises(ValueError, match=r"different config \(config.model.generator_hidden: "
                                        r"\[32, 32\] in the workdir, \[64, 64\] now; "
                                        r"config.optimizer.b1: 0.8 in the workdir, 0.5 now\)"):
-    train.train_and_evaluate(tiny_config, str(trained))
+    trainer.train_and_evaluate(tiny_config, str(trained))
   assert {p: (trained / p).read_bytes() for p in before} == before
   assert sorted(os.listdir(trained / 'checkpoints')) == ['12', '4', '8']
 
@@ -41,7 +41,7 @@ def test_incompatible_config_refuses_and_changes_nothing(trained, tiny_config):
 def test_resumable_fields_may_change(trained, tiny_config):
   tiny_config.num_train_steps = 16
   tiny_config.log_every_steps = 8
-  assert train.train_and_evaluate(tiny_config, str(trained))['step'] == 16
+  assert trainer.train_and_evaluate(tiny_config, str(trained))['step'] == 16
 
 
 def test_a_run_from_before_later_fields_loads_and_resumes(trained, tiny_config):
@@ -55,17 +55,17 @@ def test_a_run_from_before_later_fields_loads_and_resumes(trained, tiny_config):
   assert model.config.method_options.inference_steps == 0
   assert model.config.optimizer.discriminator_learning_rate_scale == 1.0
   tiny_config.num_train_steps = 16
-  assert train.train_and_evaluate(tiny_config, str(trained))['step'] == 16
+  assert trainer.train_and_evaluate(tiny_config, str(trained))['step'] == 16
   tiny_config.model.encoder = 'deterministic'
   tiny_config.method = 'bigan'  # ... and the old run was not a BiGAN
   with pytest.raises(ValueError, match="config.method: 'ali' in the workdir, 'bigan' now"):
-    train.train_and_evaluate(tiny_config, str(trained))
+    trainer.train_and_evaluate(tiny_config, str(trained))
 
 
 def test_checkpoints_without_config_are_not_taken_over(trained, tiny_config):
   (trained / 'config.json').unlink()
   with pytest.raises(ValueError, match='has checkpoints but no config.json'):
-    train.train_and_evaluate(tiny_config, str(trained))
+    trainer.train_and_evaluate(tiny_config, str(trained))
 
 
 def test_second_run_on_a_busy_workdir_is_refused(tmp_path, tiny_config):
@@ -77,13 +77,13 @@ def test_second_run_on_a_busy_workdir_is_refused(tmp_path, tiny_config):
     assert helpers.wait_until(helpers.log_contains(tmp_path / 'run.log', 'step 10/'),
                               process, timeout=120)
     with pytest.raises(RuntimeError, match=f'Another run \\(process {process.pid}\\) is using'):
-      train.train_and_evaluate(tiny_config, str(workdir))
+      trainer.train_and_evaluate(tiny_config, str(workdir))
   finally:
     process.send_signal(signal.SIGKILL)
     process.wait()
   # The kernel released the killed run's lock: the workdir is usable again.
   tiny_config.num_train_steps = 16
-  assert train.train_and_evaluate(tiny_config, str(workdir))['step'] == 16
+  assert trainer.train_and_evaluate(tiny_config, str(workdir))['step'] == 16
 
 
 def _truncate_newest(workdir, step):
@@ -99,13 +99,13 @@ def test_truncated_newest_checkpoint_is_skipped_and_kept_aside(tmp_path, trained
                                                                tiny_config):
   _truncate_newest(trained, 12)
   tiny_config.num_train_steps = 16
-  metrics = train.train_and_evaluate(tiny_config, str(trained))  # resumes from 8
+  metrics = trainer.train_and_evaluate(tiny_config, str(trained))  # resumes from 8
   assert metrics['step'] == 16
   corrupt = os.listdir(trained / 'corrupt_checkpoints')
   assert len(corrupt) == 1 and corrupt[0].startswith('12-')
   assert sorted(os.listdir(trained / 'checkpoints'), key=int) == ['8', '12', '16']
   # Continuing from step 8 lost nothing: it ends where an uninterrupted run ends.
-  train.train_and_evaluate(tiny_config, str(tmp_path / 'uninterrupted'))
+  trainer.train_and_evaluate(tiny_config, str(tmp_path / 'uninterrupted'))
   jax.tree.map(np.testing.assert_array_equal, helpers.restored_state(trained, tiny_config),
                helpers.restored_state(tmp_path / 'uninterrupted', tiny_config))
 
@@ -114,7 +114,7 @@ def test_no_readable_checkpoint_stops_without_moving_anything(trained, tiny_conf
   for step in (4, 8, 12):
     _truncate_newest(trained, step)
   with pytest.raises(RuntimeError, match='None of the checkpoints .* restores'):
-    train.train_and_evaluate(tiny_config, str(trained))
+    trainer.train_and_evaluate(tiny_config, str(trained))
   assert sorted(os.listdir(trained / 'checkpoints')) == ['12', '4', '8']
   assert not (trained / 'corrupt_checkpoints').exists()
 

@@ -1,12 +1,11 @@
 """The values that a config's choice fields take, and defaults that follow from them.
 
-The modules that implement a choice (methods.py, networks.py, losses.py ...) key
-their tables by these names; tests/test_config_validation.py checks that each
-table covers exactly its names.
+The modules that implement a choice (training/methods.py, models/registry.py,
+losses.py ...) key their tables by these names; tests/test_config_validation.py
+checks that each table covers exactly its names.
 """
-from ali_jax import bigbigan_architectures
 
-# ---- config.method (ali_jax/methods.py says what each trains) ---------------------------
+# ---- config.method (ali_jax/training/methods.py says what each trains) -----------------
 ALI = 'ali'
 BIGAN = 'bigan'
 GAN = 'gan'
@@ -58,7 +57,7 @@ L2 = 'l2'  # method_options.reconstruction: squared error
 L1 = 'l1'
 RECONSTRUCTION_NORMS = (L2, L1)
 
-# ---- config.model (ali_jax/networks.py) --------------------------------------------------
+# ---- config.model (ali_jax/models/) --------------------------------------------------
 # Encoder kinds. 'gaussian' is ALI's reparameterised q(z|x) = N(mu, sigma^2);
 # 'noise' makes E stochastic by concatenating the noise to x (the paper's
 # mixture encoder); 'deterministic' is BiGAN's z = E(x).
@@ -82,21 +81,45 @@ SEPARATE = 'separate'
 DISCRIMINATOR_BATCHES = (JOINT, SEPARATE)
 NETWORK_NAMES = ('encoder', 'generator', 'discriminator')
 DTYPES = ('float32', 'bfloat16')  # model.dtype: what layers compute in
-# model.prior (ali_jax/priors.py)
+# model.prior (ali_jax/models/priors.py)
 GAUSSIAN_PRIOR = 'gaussian'
 UNIFORM_PRIOR = 'uniform'
 PRIORS = (GAUSSIAN_PRIOR, UNIFORM_PRIOR)
-REMAT_POLICIES = ('none', 'elementwise')  # model.remat (ali_jax/remat.py)
-# model.conv_implementation, besides 'auto' (ali_jax/conv_layers.py).
+REMAT_POLICIES = ('none', 'elementwise')  # model.remat (ali_jax/models/remat.py)
+# model.conv_implementation, besides 'auto' (ali_jax/models/conv_layers.py).
 CONV_IMPLEMENTATIONS = ('plain', 'padded', 'phase', 'phase_space_to_depth', 'phase_all',
                         'per_shape')
 AUTO = 'auto'
 
-# model.architecture: a table of the paper's conv nets (ali_jax/architectures.py),
-# BiGAN's MLPs (ali_jax/bigan_networks.py) or BigBiGAN's networks
-# (ali_jax/bigbigan_architectures.py).
+# model.architecture, by the family of networks that builds it (ali_jax/models/registry.py):
+# the ALI paper's mixture MLPs, a table of its conv nets (models/ali_architectures.py),
+# BiGAN's MLPs (models/bigan_networks.py) or a table of BigBiGAN's networks
+# (models/bigbigan_architectures.py).
+MIXTURE_MLP = 'mlp'
+ALI_CONV_ARCHITECTURES = ('svhn', 'cifar10', 'celeba', 'imagenet64', 'digits', 'fashion_mnist')
 BIGAN_MLP = 'bigan_mlp'
 BIGAN_MLP_LATENT_DIM = 50  # BiGAN's MNIST prior
+BIGBIGAN_ARCHITECTURES = ('bigbigan_128', 'bigbigan_32', 'bigbigan_28')
+MIXTURE_FAMILY = 'mixture_mlp'
+ALI_CONV_FAMILY = 'ali_conv'
+BIGAN_FAMILY = 'bigan_mlp'
+BIGBIGAN_FAMILY = 'bigbigan'
+ARCHITECTURE_FAMILIES = {
+    MIXTURE_FAMILY: (MIXTURE_MLP,),
+    ALI_CONV_FAMILY: ALI_CONV_ARCHITECTURES,
+    BIGAN_FAMILY: (BIGAN_MLP,),
+    BIGBIGAN_FAMILY: BIGBIGAN_ARCHITECTURES,
+}
+IMAGE_ARCHITECTURES = ALI_CONV_ARCHITECTURES + (BIGAN_MLP,) + BIGBIGAN_ARCHITECTURES
+
+
+def architecture_family(architecture):
+  """The family (a key of ARCHITECTURE_FAMILIES) whose networks `architecture` names."""
+  for family, architectures in ARCHITECTURE_FAMILIES.items():
+    if architecture in architectures:
+      return family
+  raise ValueError(f'Unknown model.architecture {architecture!r}; one of '
+                   f'{sum(ARCHITECTURE_FAMILIES.values(), ())}.')
 
 
 def default_discriminator_batches(architecture):
@@ -110,14 +133,13 @@ def default_discriminator_batches(architecture):
 def default_encoder_sigma(architecture):
   """config.model.encoder_sigma unless set: BigBiGAN's softplus for its networks, ALI's
   exp for the others."""
-  return (SOFTPLUS_SIGMA if bigbigan_architectures.is_bigbigan(architecture)
-          else EXP_SIGMA)
+  return SOFTPLUS_SIGMA if architecture in BIGBIGAN_ARCHITECTURES else EXP_SIGMA
 
 
-# ---- config.optimizer (ali_jax/optimizers.py) ---------------------------------------------
+# ---- config.optimizer (ali_jax/training/optimizers.py) -----------------------------
 LEARNING_RATE_SCHEDULES = ('constant', 'cosine', 'exponential')
 
-# ---- config.evaluation (ali_jax/standing_statistics.py) ------------------------------------
+# ---- config.evaluation (ali_jax/training/standing_statistics.py) -------------------
 AVERAGED_NETWORKS = 'averaged'  # standing_statistics_for: the averaged networks only
 ALL_NETWORKS = 'all'            # every network (BiGAN's --deploy_iters)
 STANDING_STATISTICS_FOR = (AVERAGED_NETWORKS, ALL_NETWORKS)

@@ -33,7 +33,7 @@ class ImageDatasetSpec:
   square_crop: bool = False
   how_to_prepare: str = ''
   # Classes of the 'label' feature that the class-reading metrics use
-  # (ali_jax/classifier.py); 0: no such metrics.
+  # (ali_jax/evaluation/classifier.py); 0: no such metrics.
   num_classes: int = 0
   # Where the labelled methods' labels are drawn (None: the training split).
   labels_split: Optional[str] = None

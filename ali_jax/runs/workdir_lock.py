@@ -94,16 +94,18 @@ class FileLock:
 class BucketLock:
   """A lock object in a GCS bucket with a heartbeat (see the module docstring)."""
 
-  def __init__(self, url, *, stale_after_s):
+  def __init__(self, url, *, stale_after_s, clock=time.monotonic):
+    """clock: seconds, for the staleness of heartbeats (tests advance their own)."""
     bucket, _, self._name = url[len('gs://'):].partition('/')
     self._bucket_name, self._url = bucket, url
     self._workdir = url.rsplit('/', 1)[0]
     self._stale_after_s = stale_after_s
+    self._clock = clock
     self._beat_every_s = stale_after_s / 4
     self._token = uuid.uuid4().hex
     self._holder = f'{socket.gethostname()} process {os.getpid()}'
     self._generation = None
-    self._renewed_at = None  # time.monotonic() of the last write that held
+    self._renewed_at = None  # clock() at the last write that held
     self._last_error = None
     self._lost = None
     self._stop = threading.Event()
@@ -127,7 +129,7 @@ class BucketLock:
                             if_generation_match=if_generation_match,
                             timeout=self._beat_every_s,
                             retry=storage_retry.DEFAULT_RETRY.with_timeout(self._beat_every_s))
-    self._renewed_at = time.monotonic()
+    self._renewed_at = self._clock()
     return blob.generation
 
   def _read(self):
@@ -157,7 +159,7 @@ class BucketLock:
 
   def __enter__(self):
     watched, watched_since = None, None
-    deadline = time.monotonic() + self._stale_after_s + 2 * self._beat_every_s
+    deadline = self._clock() + self._stale_after_s + 2 * self._beat_every_s
     while self._generation is None:
       try:
         self._generation = self._write_or_find_mine(if_generation_match=0)
@@ -170,13 +172,13 @@ class BucketLock:
       generation, record = found
       holder = record.get('holder', 'unknown')
       if watched is None:
-        watched, watched_since = generation, time.monotonic()
+        watched, watched_since = generation, self._clock()
         logging.info('%s is locked by %s; watching its heartbeat for up to %.0f s.',
                      self._workdir, holder, self._stale_after_s)
-      elif generation != watched or time.monotonic() > deadline:
+      elif generation != watched or self._clock() > deadline:
         raise busy(self._workdir, f'{holder}, whose lock {self._url} is renewed '
                     f'every {self._beat_every_s:.0f} s')
-      elif time.monotonic() - watched_since >= self._stale_after_s:
+      elif self._clock() - watched_since >= self._stale_after_s:
         try:  # not renewed for stale_after_s: its run died
           self._generation = self._write_or_find_mine(if_generation_match=watched)
         except exceptions.PreconditionFailed:
@@ -209,7 +211,7 @@ class BucketLock:
       raise RuntimeError(f'This run stopped: {self._lost} after this run could not renew it '
                          f'for {self._stale_after_s:.0f} s. The checkpoints it committed '
                          'are kept; the other run continues from them.')
-    silent_s = time.monotonic() - self._renewed_at
+    silent_s = self._clock() - self._renewed_at
     if silent_s > self._stale_after_s:
       raise RuntimeError(
           f'This run stopped: it could not renew its lock {self._url} for {silent_s:.0f} s '

@@ -12,8 +12,8 @@ from absl import logging
 import jax
 import orbax.checkpoint as ocp
 
-from ali_jax import devices
-from ali_jax import workdir as workdir_lib
+from ali_jax.hosts import devices
+from ali_jax.runs import workdir as workdir_lib
 
 
 def make_manager(workdir, *, max_to_keep=None, create=True):

@@ -20,7 +20,7 @@ bigbigan_architectures.py.
      D returns (batch, 3) scores [s_xz, s_x, s_z] (losses.bigbigan_*).
   E  A pre-activation ResNet (basic or bottleneck blocks) on 2x - 1, global
      average pooling, a residual MLP head, then mu and sigma = softplus(.) of a
-     Gaussian q(z|x): z = mu + sigma * noise (networks.gaussian_sample, as every
+     Gaussian q(z|x): z = mu + sigma * noise (common.gaussian_sample, as every
      Gaussian encoder here; model.encoder_sigma = 'softplus' in its configs).
 
 Every convolution and linear layer of G and D is spectrally normalised (flax's
@@ -36,7 +36,7 @@ are ours (docs/papers.md does not give them). One deviation from the paper: its 
 reads 256-px images while G and D work at 128 px; here every network works at
 the table's image size.
 
-Every network takes the same arguments as the conv networks (networks.py), so
+Every network is called as every family's are (common.py), so
 the step, the trainer and the inference API use them unchanged.
 """
 from typing import Optional
@@ -45,8 +45,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from ali_jax import bigbigan_architectures
-from ali_jax import networks
+from ali_jax.models import bigbigan_architectures
+from ali_jax.models import common
 from ali_jax.settings import choices
 
 
@@ -85,7 +85,7 @@ def _avgpool(h):
 
 
 def _batch_norm(train, axis_name, dtype, **kw):
-  return nn.BatchNorm(use_running_average=not train, momentum=networks.BATCH_NORM_MOMENTUM,
+  return nn.BatchNorm(use_running_average=not train, momentum=common.BATCH_NORM_MOMENTUM,
                       axis_name=axis_name, dtype=dtype, **kw)
 
 
@@ -184,7 +184,7 @@ class Generator(nn.Module):
         h = SelfAttention(self.dtype)(h, train=train)
     h = nn.relu(_batch_norm(train, self.axis_name, self.dtype)(h))
     h = _normalised(_conv(a.channels, 3, self.dtype, **_NO_BIAS), h, train).astype(jnp.float32)
-    bias = self.param(networks.OUTPUT_BIAS, nn.initializers.zeros, h.shape[1:])
+    bias = self.param(common.OUTPUT_BIAS, nn.initializers.zeros, h.shape[1:])
     return nn.sigmoid(h + bias)
 
 
@@ -265,7 +265,7 @@ class Encoder(nn.Module):
   arch: bigbigan_architectures.Architecture
   axis_name: Optional[str] = None
   dtype: jnp.dtype = jnp.float32
-  sigma: str = choices.SOFTPLUS_SIGMA  # a networks.SIGMAS rule
+  sigma: str = choices.SOFTPLUS_SIGMA  # a common.SIGMAS rule
 
   @nn.compact
   def __call__(self, x, noise, y=None, *, train):
@@ -284,20 +284,23 @@ class Encoder(nn.Module):
                          self.axis_name, self.dtype)(h, train=train)
     h = nn.relu(_batch_norm(train, self.axis_name, self.dtype)(h))
     h = jnp.mean(h, axis=(1, 2))
-    self.sow('intermediates', networks.HIDDEN, h)
+    self.sow('intermediates', common.HIDDEN, h)
     width, layers = a.encoder_head
     for i in range(layers):
       out = nn.relu(nn.Dense(width, dtype=self.dtype)(h))
       h = h + out if i and h.shape[-1] == width else out
-      self.sow('intermediates', networks.HIDDEN, h)
+      self.sow('intermediates', common.HIDDEN, h)
     last_layer = nn.Dense(2 * a.latent_dim, dtype=self.dtype)(h).astype(jnp.float32)
-    return networks.gaussian_sample(self, last_layer, noise, self.sigma)
+    return common.gaussian_sample(self, last_layer, noise, self.sigma)
 
 
-def build(model_config, *, axis_name, dtype):
-  """networks.Networks of the BigBiGAN that config.model.architecture names."""
+def build(model_config, *, data_shape, axis_name, dtype, discriminator_outputs):
+  """common.Networks of the BigBiGAN that config.model.architecture names."""
+  del data_shape  # the table fixes it (config validation checks it against the data)
+  if discriminator_outputs != 1:
+    raise ValueError('A BigBiGAN discriminator outputs its three scores only.')
   arch = bigbigan_architectures.ARCHITECTURES[model_config.architecture]
-  return networks.Networks(encoder=Encoder(arch, axis_name=axis_name, dtype=dtype,
+  return common.Networks(encoder=Encoder(arch, axis_name=axis_name, dtype=dtype,
                                            sigma=model_config.encoder_sigma),
                            generator=Generator(arch, axis_name=axis_name, dtype=dtype),
                            discriminator=Discriminator(arch, dtype=dtype))

@@ -12,9 +12,10 @@ import re
 
 from absl import flags
 
-from ali_jax import config_validation
-from ali_jax import workdir as workdir_lib
-from ali_jax import workdir_lock
+from ali_jax.config import fields
+from ali_jax.config import validation
+from ali_jax.runs import workdir as workdir_lib
+from ali_jax.runs import workdir_lock
 from ali_jax.settings import datasets
 from ali_jax.settings import mistakes
 
@@ -32,13 +33,13 @@ def missing_config_file(path, configs_dir):
 
 def unknown_override(argv, config):
   """The mistake of a --config.FIELD=VALUE whose FIELD `config` does not have."""
-  fields = config_validation.flatten(config)
-  groups = {name.rsplit('.', 1)[0] for name in fields if '.' in name}
+  flat = fields.flatten(config)
+  groups = {name.rsplit('.', 1)[0] for name in flat if '.' in name}
   for argument in argv:
     match = re.match(r'--config\.([\w.]+)', argument)
-    if match and match.group(1) not in fields and match.group(1) not in groups:
+    if match and match.group(1) not in flat and match.group(1) not in groups:
       field = match.group(1)
-      close = difflib.get_close_matches(field, list(fields), n=1)
+      close = difflib.get_close_matches(field, list(flat), n=1)
       hint = f' Did you mean --config.{close[0]}?' if close else ''
       return mistakes.ConfigMistake(f'--config.{field}: the config has no such field.{hint}')
   return None
@@ -91,7 +92,7 @@ def check_run(config, workdir, *, single_process=True):
   single_process: False for one process of a multi-process job, which leaves the
   question of a busy workdir to process 0's lock (its processes start together).
   """
-  config_validation.check_config(config)
+  validation.check_config(config)
   datasets.check_prepared(config)
   if not workdir:
     raise mistakes.ConfigMistake('--workdir is empty: give the folder of the run.')

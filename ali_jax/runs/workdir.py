@@ -21,14 +21,14 @@ from etils import epath
 import fsspec
 import ml_collections
 
-from ali_jax import config_validation
-from ali_jax import workdir_lock
+from ali_jax.config import fields
+from ali_jax.runs import workdir_lock
 from ali_jax.settings import mistakes
 
 # Fields that may change when a run resumes (declared in config_validation).
-REPORTING_FIELDS = config_validation.fields_that_may_change(config_validation.REPORTING)
-RESUMABLE_FIELDS = config_validation.fields_that_may_change(config_validation.REPORTING,
-                                                            config_validation.MAY_CHANGE)
+REPORTING_FIELDS = fields.fields_that_may_change(fields.REPORTING)
+RESUMABLE_FIELDS = fields.fields_that_may_change(fields.REPORTING,
+                                                            fields.MAY_CHANGE)
 CONFIG_FILE = 'config.json'
 EVAL_FILE = 'eval.json'  # the final evaluation, on config.data.final_split
 VALIDATION_EVAL_FILE = 'eval_validation.json'  # the latest one during training
@@ -137,12 +137,12 @@ def load_config(workdir):
     saved = ml_collections.ConfigDict(json.loads(file.read_text()))
   except json.JSONDecodeError as error:
     raise ValueError(f'{file} is not valid JSON ({error}); it was damaged.') from None
-  return config_validation.with_fields_added_since(saved)
+  return fields.with_fields_added_since(saved)
 
 
 def differences(saved_config, config, may_differ):
   """'config.x: 1 in the workdir, 2 now; ...' over the fields outside `may_differ`."""
-  saved, new = config_validation.flatten(saved_config), config_validation.flatten(config)
+  saved, new = fields.flatten(saved_config), fields.flatten(config)
   changed = sorted(key for key in saved.keys() | new.keys()
                    if key not in may_differ and saved.get(key) != new.get(key))
   return '; '.join(f'config.{k}: {saved.get(k, "(absent)")!r} in the workdir, '

@@ -17,14 +17,17 @@ inference, in the labelled methods). Other state in the batch_stats collection
 first of the run's training order (the same data, prior and noise draws every
 time), so the evaluation and `ali_jax.load` compute the same statistics.
 """
+import itertools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ali_jax import networks as networks_lib
-from ali_jax import priors
-from ali_jax import state as state_lib
+from ali_jax import data
+from ali_jax.models import common
+from ali_jax.models import priors
 from ali_jax.settings import choices
+from ali_jax.training import state as state_lib
 
 SEED = 0x57A7  # the prior, encoder noise and dropout draws of the standing batches
 
@@ -49,7 +52,7 @@ def _is_batch_norm_statistic(path):
   return getattr(path[-1], 'key', None) in ('mean', 'var')
 
 
-def batch_statistics(network, momentum=networks_lib.BATCH_NORM_MOMENTUM):
+def batch_statistics(network, momentum=common.BATCH_NORM_MOMENTUM):
   """(variables, dropout_key, *inputs) -> the batch_stats collection with every batch-norm
   mean and variance replaced by this batch's own (other state kept as saved).
 
@@ -122,3 +125,14 @@ def recompute(run, variables, batches, names):
   return {name: jax.tree_util.tree_map_with_path(
       lambda path, total, saved: total / count if _is_batch_norm_statistic(path) else saved,
       total, variables[name]['batch_stats']) for name, total in totals.items()}
+
+
+def standing_batches(config, dataset=None):
+  """The training batches that standing statistics are computed on (the first of the
+  run's order, all of each global batch), if `config` recomputes any; else None.
+  dataset: the run's, or None to load it."""
+  num_batches = config.get('evaluation', {}).get('standing_statistics_batches', 0)
+  if not networks_to_recompute(config):
+    return None
+  dataset = dataset or data.load_dataset(config)
+  return itertools.islice(dataset.batches(0, global_batch_size=config.batch_size), num_batches)

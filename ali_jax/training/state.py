@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ali_jax import networks as networks_lib
+from ali_jax.models import common
 
 
 @flax.struct.dataclass
@@ -125,5 +125,5 @@ def with_output_bias_from(state, images):
   Adam's initial state holds zeros of the parameters' shapes, so it stays valid.
   """
   params = flax.core.unfreeze(state.generator.params)
-  params[networks_lib.OUTPUT_BIAS] = jnp.asarray(networks_lib.output_bias_from_data(images))
+  params[common.OUTPUT_BIAS] = jnp.asarray(common.output_bias_from_data(images))
   return _with_params(state, 'generator', params)

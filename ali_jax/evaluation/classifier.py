@@ -5,7 +5,7 @@ itself (the ALICE paper's MNIST-classifier Inception Score), since no wheel
 ships Inception's weights. This one is a small conv net trained once on (up to
 `max_examples` of) the training split's labels, then cached beside the
 prepared data with its own held-out accuracy, so that readers can weigh the
-metrics it makes (ali_jax/evaluation.py).
+metrics it makes (ali_jax/evaluation/).
 """
 import json
 import os

@@ -16,7 +16,7 @@ from typing import NamedTuple
 import jax
 import optax
 
-from ali_jax import networks
+from ali_jax.models import common
 from ali_jax.settings import choices
 
 
@@ -48,7 +48,7 @@ def _is_weight(params):
   """True for weight matrices and kernels: 2 or more dimensions, and not the
   image generator's per-pixel output bias."""
   def is_weight(path, p):
-    return p.ndim >= 2 and not any(getattr(k, 'key', None) == networks.OUTPUT_BIAS
+    return p.ndim >= 2 and not any(getattr(k, 'key', None) == common.OUTPUT_BIAS
                                   for k in path)
   return jax.tree_util.tree_map_with_path(is_weight, params)
 

@@ -8,12 +8,12 @@
                        of this GAN phase) is taken instead of training it again.
 """
 
-from ali_jax import checkpoints
-from ali_jax import config_validation
-from ali_jax import methods
-from ali_jax import state as state_lib
-from ali_jax import workdir as workdir_lib
+from ali_jax.config import fields
+from ali_jax.runs import checkpoints
+from ali_jax.runs import workdir as workdir_lib
 from ali_jax.settings import choices
+from ali_jax.training import methods
+from ali_jax.training import state as state_lib
 
 
 def start_phase(phase, state, run):
@@ -48,7 +48,7 @@ def check_gan_phase_source(gan_config, config, gan_workdir, phase_end):
   details = workdir_lib.differences(
       gan_config, config,
       workdir_lib.REPORTING_FIELDS + ('num_train_steps', 'method') + tuple(
-          name for name in config_validation.COMMON_FIELDS
+          name for name in fields.COMMON_FIELDS
           if name.startswith('method_options.')))
   if details:
     problems.append(details)

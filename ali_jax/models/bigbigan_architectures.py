@@ -1,7 +1,7 @@
 """BigBiGAN's network sizes (Donahue & Simonyan 2019; docs/papers.md): named tables.
 
 Plain data, so that configs and their checks read them without JAX
-(ali_jax/bigbigan_networks.py builds the networks from them; its docstring says
+(ali_jax/models/bigbigan_networks.py builds the networks from them; its docstring says
 which sizes are the paper's and which are ours).
 """
 import dataclasses

@@ -14,9 +14,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ali_jax import networks as networks_lib
-from ali_jax import priors
-from ali_jax import remat as remat_lib
+from ali_jax.models import common
+from ali_jax.models import priors
+from ali_jax.models import remat as remat_lib
 from ali_jax.settings import choices
 
 
@@ -97,7 +97,7 @@ class NetworkCalls:
   def encode_gaussian(self, x, noise, y=None):
     """(z, mu, log_sigma) of a 'gaussian' encoder."""
     z, intermediates = self._apply('encoder', x, noise, y, collect_intermediates=True)
-    mu, log_sigma = jnp.split(networks_lib.sown(intermediates, networks_lib.MU_LOG_SIGMA)[0],
+    mu, log_sigma = jnp.split(common.sown(intermediates, common.MU_LOG_SIGMA)[0],
                               2, axis=-1)
     return z, mu, log_sigma
 
@@ -105,7 +105,7 @@ class NetworkCalls:
     """A non-Gaussian encoder's output before priors.squash (under the uniform
     prior: the logits a of z = 2 sigmoid(a) - 1)."""
     _, intermediates = self._apply('encoder', x, noise, y, collect_intermediates=True)
-    return networks_lib.sown(intermediates, networks_lib.PRE_SQUASH)[0]
+    return common.sown(intermediates, common.PRE_SQUASH)[0]
 
   def decode(self, z, y=None):
     return self._apply('generator', z, y)[0]
@@ -169,8 +169,8 @@ def make_train_step(networks, optimizers, objective, *, latent_dim,
   towards its network's new parameters: a <- decay a + (1 - decay) p, with
   decay = `average_decay`.
 
-  remat: what each network's backward pass keeps (remat.py; the same maths).
-  prior: what z is drawn from (priors.py).
+  remat: what each network's backward pass keeps (models/remat.py; the same maths).
+  prior: what z is drawn from (models/priors.py).
   discriminator_batches: D on the real and generated pairs in one call or one each
   (choices.DISCRIMINATOR_BATCHES).
   """

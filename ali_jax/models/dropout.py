@@ -22,7 +22,7 @@ from jax.extend import random as jax_random
 import jax.numpy as jnp
 import numpy as np
 
-from ali_jax import remat
+from ali_jax.models import remat
 
 DRAW_BITS = 16
 _DRAWS_PER_HASH = 64 // DRAW_BITS

@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 import tensorboardX
 
-from ali_jax import workdir as workdir_lib
+from ali_jax.runs import workdir as workdir_lib
 
 # TensorBoard events in a bucket: an upload at most this often, and a new event
 # file past this size.

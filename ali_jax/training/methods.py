@@ -31,7 +31,7 @@ starts. The trainer loops over phases without knowing any method by name.
                           q pairs predict their class, unlabelled ones any of the K,
                           p pairs the fake class (docs/papers.md section 6); E, G: ALI's
                           loss on the implied real/fake logit.
-  bigbigan                (BigBiGAN's networks, bigbigan_networks.py) D scores each
+  bigbigan                (BigBiGAN's networks, models/bigbigan_networks.py) D scores each
                           pair three ways, [s_xz, s_x, s_z]; D: the hinge loss, E:
                           the mean encoder-pair score, G: minus the mean generator-pair
                           score (losses.bigbigan_*, as BigBiGAN's TF Hub module).
@@ -126,7 +126,7 @@ def _gan_losses(calls, x, y, z, noise):
 
 
 def _regression_loss(calls, z, x_tilde, noise, y):
-  """How far E(G(z)) is from z, as the prior asks (priors.py)."""
+  """How far E(G(z)) is from z, as the prior asks (models/priors.py)."""
   if calls.prior == choices.UNIFORM_PRIOR:
     return losses_lib.uniform_latent_regression_loss(
         z, calls.encode_pre_squash(x_tilde, noise, y))
@@ -293,7 +293,7 @@ PHASES = {
                                      dict(encoder='classification_loss',
                                           discriminator='classification_loss'))),
 }
-# Methods with networks of their own (bigbigan_networks.py), and the only ones
+# Methods with networks of their own (models/bigbigan_networks.py), and the only ones
 # that those networks serve: their D returns three scores, not a logit.
 OWN_NETWORK_METHODS = (choices.BIGBIGAN,)
 # The methods that the 2-D mixture (unlabelled, MLPs) can train.

@@ -13,14 +13,14 @@ import functools
 
 import jax
 
-from ali_jax import devices
-from ali_jax import methods
-from ali_jax import networks as networks_lib
-from ali_jax import optimizers as optimizers_lib
-from ali_jax import standing_statistics
-from ali_jax import step as step_lib
+from ali_jax.hosts import devices
+from ali_jax.models import registry
 from ali_jax.settings import choices
 from ali_jax.settings import datasets
+from ali_jax.training import methods
+from ali_jax.training import optimizers as optimizers_lib
+from ali_jax.training import standing_statistics
+from ali_jax.training import step as step_lib
 
 
 class RunSetup:
@@ -42,7 +42,7 @@ class RunSetup:
     # The labelled methods' D gives one logit per class (choices.LABELLED_METHODS).
     self.num_classes = (datasets.SPECS[config.dataset].num_classes
                         if config.method in choices.LABELLED_METHODS else 0)
-    self.networks = networks_lib.build_networks(
+    self.networks = registry.build_networks(
         config.model, data_shape=self.data_shape, axis_name=axis_name,
         discriminator_outputs=self.num_classes or 1)
     self.phases = methods.phases(config)
@@ -114,7 +114,7 @@ class RunSetup:
     """jit of standing_statistics.batch_statistics for network `name`, built without a
     device axis (it runs on one device, outside the trainer's pmap)."""
     def make():
-      local = networks_lib.build_networks(
+      local = registry.build_networks(
           self.config.model, data_shape=self.data_shape, axis_name=None,
           discriminator_outputs=self.num_classes or 1)
       return jax.jit(standing_statistics.batch_statistics(getattr(local, name)))

@@ -15,22 +15,24 @@ from absl import logging
 import jax
 import numpy as np
 
-from ali_jax import checkpoints
-from ali_jax import config_validation
 from ali_jax import data
-from ali_jax import devices
-from ali_jax import evaluation
-from ali_jax import host_memory
-from ali_jax import inference
-from ali_jax import phase_starts
-from ali_jax import preemption
-from ali_jax import provenance
-from ali_jax import run_setup
-from ali_jax import state as state_lib
-from ali_jax import summaries as summaries_lib
-from ali_jax import workdir as workdir_lib
+from ali_jax.config import validation
+from ali_jax.evaluation import evaluator
+from ali_jax.evaluation import figures
+from ali_jax.hosts import devices
+from ali_jax.hosts import memory
+from ali_jax.hosts import preemption
+from ali_jax.runs import checkpoints
+from ali_jax.runs import provenance
+from ali_jax.runs import summaries as summaries_lib
+from ali_jax.runs import workdir as workdir_lib
 from ali_jax.settings import choices
 from ali_jax.settings import datasets
+from ali_jax.training import phase_starts
+from ali_jax.training import run_setup
+from ali_jax.training import standing_statistics
+from ali_jax.training import state as state_lib
+from ali_jax.training import trained_model
 
 INITIAL_BIAS_IMAGES = 500  # the paper sets the generator's output bias from 500 images
 
@@ -93,22 +95,22 @@ def evaluate(run, workdir, state, dataset, summaries, references=None, *, final=
   the final one reads config.data.final_split (eval.json): the test split, read once,
   unless the run is one of a sweep that chooses on validation.
   run: the run_setup.RunSetup (its compiled inference functions are reused).
-  references: {split: evaluation.ClassReferences} for the class-reading image metrics.
+  references: {split: ClassReferences (evaluation/metrics.py)} for the class-reading image metrics.
   Encoder metrics are left out until some phase has trained the encoder.
   """
   config = run.config
   split = config.data.final_split if final else datasets.VALIDATION
   logging.info('Evaluating at step %d on the %s split.', devices.step_of(state), split)
-  model = inference.TrainedModel(run, state,
-                                 inference.standing_batches(config, dataset))
+  model = trained_model.TrainedModel(run, state,
+                                     standing_statistics.standing_batches(config, dataset))
   is_mixture = config.dataset == 'mixture'
   with_encoder = run.encoder_trained_by(model.step)
   if is_mixture:
-    metrics, arrays = evaluation.evaluate_mixture(
+    metrics, arrays = evaluator.evaluate_mixture(
         model, dataset.heldout(split), num_samples=config.data.num_eval_samples,
         seed=config.seed, with_encoder=with_encoder)
   else:
-    metrics, arrays = evaluation.evaluate_images(
+    metrics, arrays = evaluator.evaluate_images(
         model, dataset.heldout(split), num_samples=config.data.num_eval_samples,
         seed=config.seed, with_encoder=with_encoder,
         references=None if references is None else references[split])
@@ -116,11 +118,11 @@ def evaluate(run, workdir, state, dataset, summaries, references=None, *, final=
   if devices.is_chief():
     workdir_lib.save_eval(workdir, metrics, workdir_lib.EVAL_FILE if final
                           else workdir_lib.VALIDATION_EVAL_FILE)
-    figures = (evaluation.mixture_figures if is_mixture
-               else evaluation.image_figures)(arrays, step=model.step)
-    workdir_lib.save_figures(workdir, figures)
+    pngs = (figures.mixture_figures if is_mixture
+            else figures.image_figures)(arrays, step=model.step)
+    workdir_lib.save_figures(workdir, pngs)
     summaries.scalars(split, metrics, model.step)
-    summaries.png_images(split, figures, model.step)
+    summaries.png_images(split, pngs, model.step)
     summaries.flush(force=True)
   logging.info('Evaluation at step %d on the %s split: %s', model.step, split,
                ', '.join(f'{k}={_format_number(v)}' for k, v in sorted(metrics.items())))
@@ -159,13 +161,13 @@ def train_and_evaluate(config, workdir, command=None):
 
   On SIGTERM (how pods and clusters preempt a job) it saves a checkpoint at the
   current step and returns None; the same call later continues from there.
-  workdir: a local path or a gs:// URL (ali_jax/workdir.py).
+  workdir: a local path or a gs:// URL (ali_jax/runs/workdir.py).
   command: how the run was started, for its record.json (main.py passes its command
   line; None records that it was called from Python).
   """
   session = _Session(command or 'train.train_and_evaluate called from Python')
   workdir = str(workdir_lib.path(workdir))
-  config_validation.check_config(config, device_count=jax.device_count())
+  validation.check_config(config, device_count=jax.device_count())
   # Before the workdir is touched: a missing dataset (mistakes.DatasetNotPrepared)
   # stops the run with nothing written.
   dataset = data.load_dataset(config)
@@ -242,12 +244,12 @@ def _train(run, workdir, dataset, lock, session):
   """The loop; `lock` (process 0's) is checked before each checkpoint."""
   config = run.config
   is_chief = devices.is_chief()
-  references = evaluation.class_references_for_run(config, dataset)
+  references = evaluator.class_references_for_run(config, dataset)
   manager, state = _start_or_resume(run, workdir, dataset)
   session.first_step = devices.step_of(state)
   # Creating the state compiled an executable per initialiser op that no step
   # uses: drop them all (anything else recompiles when next called).
-  host_memory.release(drop_compiled=True)
+  memory.release(drop_compiled=True)
   host_limit = devices.max_steps_in_flight()
 
   summaries = summaries_lib.Summaries(workdir) if is_chief else None
@@ -280,7 +282,7 @@ def _train(run, workdir, dataset, lock, session):
                      'steps.', time.time() - compile_start, config.log_every_steps)
         compile_start = None
       if timer_start is None:  # the run's first step compiled; time from here
-        host_memory.release()  # the compiler's freed working memory
+        memory.release()  # the compiler's freed working memory
         timer_start, timer_step = time.time(), step + 1
       done = step + 1
       preempted = watcher.reached(done)

@@ -11,13 +11,13 @@ Images are flattened to 784 inputs and G's 784 outputs are reshaped to
 28x28x1 (any other HxWxC image works the same way, H*W*C wide: the MLPs never
 see the layout; configs/bigan_digits_mlp.py runs them on 32x32 digits); as
 with the paper's conv generators, G's output has a per-pixel bias
-(networks.OUTPUT_BIAS, set from the data's mean by the trainer) before the
+(common.OUTPUT_BIAS, set from the data's mean by the trainer) before the
 sigmoid instead of the last layer's bias. z is 50-d; with BiGAN's U(-1, 1)
 prior the encoder's output is squashed into it (priors.py). A 'gaussian'
 encoder (for ALI on these networks) outputs [mu, a] instead, sigma from a by
-model.encoder_sigma (networks.SIGMAS).
+model.encoder_sigma (common.SIGMAS).
 
-Every network takes the same arguments as the conv networks (networks.py), so
+Every network is called as every family's are (common.py), so
 the step, the trainer and the inference API use them unchanged.
 """
 import math
@@ -26,7 +26,7 @@ from typing import Optional, Tuple
 import flax.linen as nn
 import jax.numpy as jnp
 
-from ali_jax import networks
+from ali_jax.models import common
 from ali_jax.settings import choices
 
 IMAGE_SHAPE = (28, 28, 1)  # MNIST's, for which BiGAN built them
@@ -41,7 +41,7 @@ def _dense(features, init_std, dtype, use_bias=True):
 
 
 def _batch_norm(h, train, axis_name, dtype):
-  return nn.BatchNorm(use_running_average=not train, momentum=networks.BATCH_NORM_MOMENTUM,
+  return nn.BatchNorm(use_running_average=not train, momentum=common.BATCH_NORM_MOMENTUM,
                       use_scale=False, use_bias=False, axis_name=axis_name, dtype=dtype)(h)
 
 
@@ -56,22 +56,22 @@ class Encoder(nn.Module):
   axis_name: Optional[str] = None
   dtype: jnp.dtype = jnp.float32
   prior: str = choices.GAUSSIAN_PRIOR
-  sigma: str = choices.EXP_SIGMA  # a gaussian encoder's networks.SIGMAS rule
+  sigma: str = choices.EXP_SIGMA  # a gaussian encoder's common.SIGMAS rule
 
   @nn.compact
   def __call__(self, x, noise, y=None, *, train):
     del y  # no conditional variant
     dense = lambda width, **kw: _dense(width, self.init_std, self.dtype, **kw)
     h = nn.leaky_relu(dense(WIDTH)(_flat(x)), LEAKY_RELU_SLOPE)
-    self.sow('intermediates', networks.HIDDEN, h)
+    self.sow('intermediates', common.HIDDEN, h)
     h = dense(WIDTH, use_bias=False)(h)
     h = nn.leaky_relu(_batch_norm(h, train, self.axis_name, self.dtype), LEAKY_RELU_SLOPE)
-    self.sow('intermediates', networks.HIDDEN, h)
+    self.sow('intermediates', common.HIDDEN, h)
     if self.kind == choices.GAUSSIAN_ENCODER:
       last_layer = dense(2 * self.latent_dim)(h).astype(jnp.float32)
-      return networks.gaussian_sample(self, last_layer, noise, self.sigma)
+      return common.gaussian_sample(self, last_layer, noise, self.sigma)
     output = dense(self.latent_dim)(h).astype(jnp.float32)
-    return networks.squashed(self, output, self.prior)
+    return common.squashed(self, output, self.prior)
 
 
 class Generator(nn.Module):
@@ -90,7 +90,7 @@ class Generator(nn.Module):
     h = nn.relu(_batch_norm(h, train, self.axis_name, self.dtype))
     pixels = dense(math.prod(self.image_shape), use_bias=False)(h)
     pixels = pixels.astype(jnp.float32).reshape((-1,) + self.image_shape)
-    bias = self.param(networks.OUTPUT_BIAS, nn.initializers.zeros, self.image_shape)
+    bias = self.param(common.OUTPUT_BIAS, nn.initializers.zeros, self.image_shape)
     return nn.sigmoid(pixels + bias)
 
 
@@ -113,9 +113,9 @@ class Discriminator(nn.Module):
 
 
 def build(model_config, *, data_shape, axis_name, dtype, discriminator_outputs):
-  """networks.Networks of BiGAN's MLPs from config.model, for (H, W, C) images."""
+  """common.Networks of BiGAN's MLPs from config.model, for (H, W, C) images."""
   m = model_config
-  return networks.Networks(
+  return common.Networks(
       encoder=Encoder(m.init_std, kind=m.encoder, latent_dim=m.latent_dim,
                       axis_name=axis_name, dtype=dtype, prior=m.prior, sigma=m.encoder_sigma),
       generator=Generator(m.init_std, image_shape=tuple(data_shape), axis_name=axis_name,

@@ -1,0 +1,124 @@
+"""Evaluation through the inference model: what a run logs and draws at each evaluation.
+
+evaluate_mixture and evaluate_images sample, encode and reconstruct with the model, then
+score with metrics.py and draw with figures.py.
+"""
+import numpy as np
+
+from ali_jax.evaluation import figures
+from ali_jax.evaluation import metrics
+from ali_jax.models import priors
+from ali_jax.settings import datasets
+
+def evaluate_mixture(model, heldout, *, num_samples, seed=0, with_encoder=True):
+  """Runs `model` on the mixture; returns (metrics, arrays for the figures).
+
+  heldout: the held-out points (data.HeldOut) of the split being evaluated.
+  with_encoder=False (a GAN, whose encoder is never trained): samples only.
+  """
+  samples = model.sample(num_samples, seed=seed)
+  arrays = dict(samples=samples, heldout=heldout.images)
+  if not with_encoder:
+    return metrics.sample_metrics(samples), arrays
+  latents = model.encode(heldout.images, seed=seed)
+  reconstructions = model.decode(latents)
+  prior = priors.sample_numpy(np.random.default_rng(seed), latents.shape,
+                             model.config.model.prior)
+  arrays.update(latents=latents, reconstructions=reconstructions, prior=prior)
+  return metrics.mixture_metrics(samples, heldout.images, reconstructions, latents), arrays
+
+
+def evaluate_images(model, heldout, *, num_samples, seed=0, with_encoder=True,
+                    references=None):
+  """Reconstruction error and BiGAN's distance ratio on the held-out images of one
+  split (`heldout`, a data.HeldOut), and with `references` (a labelled dataset's, of
+  that split) what a reference classifier reads in them.
+
+  reconstruction_mse: mean squared error per pixel of G(E(x)).
+  reconstruction_distance: mean ||x - G(E(x))|| (BiGAN's EGr); random_pair_distance:
+  mean ||x - x'|| to another held-out image (EGr_b); reconstruction_ratio: their
+  ratio, below 1 when reconstructions are closer to x than other images are.
+  With references: metrics.sample_class_metrics on `num_samples` samples and
+  metrics.inference_class_metrics on every held-out image.
+  test_error (a model whose D classifies, on labelled data): the share of
+  held-out images that model.classify gets wrong.
+  """
+  x, y = heldout.images, heldout.conditions
+  grid = figures.GRID_ROWS * figures.GRID_ROWS
+  if references is None:  # only the grid needs samples
+    num_samples = min(num_samples, grid)
+  sample_conditions = None if y is None else y[np.arange(num_samples) % len(y)]
+  samples = model.sample(num_samples, sample_conditions, seed=seed)
+  results = {} if references is None else metrics.sample_class_metrics(samples, references)
+  if model.num_classes and heldout.labels is not None:
+    results['test_error'] = float(np.mean(model.classify(x) != heldout.labels))
+  arrays = dict(samples=samples[:grid])
+  if not with_encoder:  # a GAN: samples only
+    return results, arrays
+  reconstructions = model.reconstruct(x, y, seed=seed)
+  flat = lambda a: a.reshape(len(a), -1)
+  distance = np.linalg.norm(flat(x) - flat(reconstructions), axis=1).mean()
+  others = x[(np.arange(len(x)) + 1 + np.random.default_rng(seed).integers(
+      len(x) - 1)) % len(x)]  # a random shift: every image paired with a different one
+  random_distance = np.linalg.norm(flat(x) - flat(others), axis=1).mean()
+  # Interpolation strips between the latents of held-out pairs.
+  pairs = min(figures.GRID_ROWS, len(x) // 2)
+  z = model.encode(x[:2 * pairs], None if y is None else y[:2 * pairs], seed=seed)
+  t = np.linspace(0, 1, figures.INTERPOLATION_STEPS)[None, :, None]
+  path = ((1 - t) * z[:pairs, None] + t * z[pairs:2 * pairs, None]).reshape(
+      pairs * figures.INTERPOLATION_STEPS, -1)
+  path_conditions = None if y is None else np.repeat(y[:pairs], figures.INTERPOLATION_STEPS, 0)
+  interpolations = model.decode(path, path_conditions)
+  results.update({
+      'reconstruction_mse': float(((x - reconstructions) ** 2).mean()),
+      'reconstruction_distance': float(distance),
+      'random_pair_distance': float(random_distance),
+      'reconstruction_ratio': float(distance / random_distance),
+  })
+  shown = grid // 2
+  arrays.update(heldout=x[:shown], reconstructions=reconstructions[:shown],
+                interpolations=interpolations, interpolation_rows=pairs)
+  if references is not None:
+    class_metrics, classes = metrics.inference_class_metrics(model, x, reconstructions, references)
+    results.update(class_metrics)
+    arrays.update(heldout_labels=references.heldout_labels[:shown],
+                  reconstruction_classes=classes[:shown])
+  return results, arrays
+
+
+def class_references_for_run(config, dataset):
+  """{split: metrics.ClassReferences} of the held-out splits ('validation', 'test') for a run on
+  a labelled dataset (None for others, fake data, or config.evaluation.class_metrics=
+  False); trains the reference classifier on the training split on first use."""
+  from ali_jax.evaluation import classifier as classifier_lib  # pylint: disable=g-import-not-at-top
+  evaluation_config = config.get('evaluation', {})
+  if (not evaluation_config.get('class_metrics', False)
+      or not hasattr(dataset, 'labelled_training_images')
+      or not datasets.SPECS[config.dataset].num_classes):
+    return None
+  spec = datasets.SPECS[config.dataset]
+  train_images, train_labels = dataset.labelled_training_images(
+      evaluation_config.reference_examples)
+  test = lambda: (dataset.heldout(datasets.TEST).images, dataset.heldout(datasets.TEST).labels)
+  classifier = classifier_lib.load_or_train(
+      classifier_lib.cache_dir(datasets.default_data_dir(config), config.dataset,
+                               spec.splits(config.data.carve_validation)['train']),
+      num_classes=spec.num_classes, image_shape=dataset.data_shape,
+      train_split=lambda: (train_images, train_labels), test_split=test)
+  # Each split's references are made when an evaluation first reads that split, so
+  # the test split's only at the final evaluation.
+  return _ReferencesBySplit(lambda split: metrics.class_references(
+      classifier, train_images, train_labels, dataset.heldout(split).images,
+      dataset.heldout(split).labels))
+
+
+class _ReferencesBySplit(dict):
+  """{split: metrics.ClassReferences}, each made on first use."""
+
+  def __init__(self, make):
+    super().__init__()
+    self._make = make
+
+  def __missing__(self, split):
+    self[split] = references = self._make(split)
+    return references
