@@ -2,6 +2,7 @@
 import glob
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -14,6 +15,19 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOG_FILE = 'sweep_log.txt'  # the run's output, in its workdir
 COMMITS_FILE = 'launch_commits.txt'  # the commit of every start of the run, a line each
 MACHINES_FILE = 'launch_machines.txt'  # the machine of every start (reporting.machine)
+# What the trainer says when it stops on non-finite numbers (trainer.check_divergence),
+# and when a run ends.
+DIVERGED = re.compile(r'Training diverged at step (\d+)')
+DONE = 'Done. Metrics:'
+
+
+class RunDiverged(RuntimeError):
+  """A run that stopped on non-finite losses or gradients: a result of its settings (the
+  same command diverges again at the same step), not a failure to retry."""
+
+  def __init__(self, workdir, step):
+    super().__init__(f'The run in {workdir} diverged at step {step}.')
+    self.workdir, self.step = workdir, step
 
 
 def check_choices(flag, chosen, allowed):
@@ -34,10 +48,13 @@ def train_run(config_path, workdir, overrides, *, skip_finished=False):
   A run started again resumes from its newest checkpoint; a finished one is
   only evaluated again, or with skip_finished not started at all (finished:
   its eval.json is at the num_train_steps of its config.json and of
-  `overrides`, if they set it).
+  `overrides`, if they set it). A run that diverges raises RunDiverged; with
+  skip_finished one that diverged before is not started again either.
   """
   if skip_finished and is_finished(workdir, overrides):
     return read_eval(workdir)
+  if skip_finished and (step := diverged_at(workdir)) is not None:
+    raise RunDiverged(workdir, step)
   command = [sys.executable, os.path.join(REPO, 'main.py'), f'--config={config_path}',
              f'--workdir={workdir}'] + [f'--config.{field}={value}'
                                         for field, value in overrides.items()]
@@ -47,8 +64,27 @@ def train_run(config_path, workdir, overrides, *, skip_finished=False):
     with open(os.path.join(workdir, name), 'a') as f:
       f.write(line + '\n')
   with open(os.path.join(workdir, LOG_FILE), 'a') as log:
-    subprocess.run(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, check=True)
+    ended = subprocess.run(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, check=False)
+  if ended.returncode:
+    step = diverged_at(workdir)
+    if step is not None:
+      raise RunDiverged(workdir, step)
+    raise subprocess.CalledProcessError(ended.returncode, command)
   return read_eval(workdir)
+
+
+def diverged_at(workdir):
+  """The step at which the run in `workdir` stopped on non-finite numbers, if its last
+  start ended so (its log says so after the last finished run's); else None."""
+  try:
+    with open(os.path.join(workdir, LOG_FILE)) as f:
+      log = f.read()
+  except OSError:
+    return None
+  stops = list(DIVERGED.finditer(log))
+  if not stops or stops[-1].start() < log.rfind(DONE):
+    return None
+  return int(stops[-1].group(1))
 
 
 def is_finished(workdir, overrides):

@@ -190,15 +190,19 @@ def markdown_table(runs, seeds):
   lines = ['| representation | runs | ' + ' | '.join(h for _, h, _ in columns)
            + ' | BiGAN paper, MNIST 1-NN |', '|---' * (len(columns) + 3) + '|']
   for row, row_runs in runs.items():
-    chosen = [row_runs[s]['values'] for s in seeds if s in row_runs]
-    if not chosen:
+    chosen = [row_runs[s]['values'] for s in seeds if s in row_runs and row_runs[s]['values']]
+    stopped = {s: step for s, step in run_records.diverged(row_runs).items() if s in seeds}
+    if not chosen and not stopped:
       continue
+    count = f'{len(chosen)}' + (f' (+{len(stopped)} diverged: ' + ', '.join(
+        f'seed {s} at step {step:,}' for s, step in sorted(stopped.items())) + ')'
+                                if stopped else '')
     cells = []
     for column, _, number_format in columns:
       column_values = [values[column] for values in chosen if column in values]
       cells.append(reporting.mean_std(column_values, number_format) if column_values else '-')
     paper = ROWS[row].bigan_mnist_1nn if row in ROWS else None
-    lines.append(f'| {row} | {len(chosen)} | ' + ' | '.join(cells) + ' | '
+    lines.append(f'| {row} | {count} | ' + ' | '.join(cells) + ' | '
                  + (f'{paper:.2f} %' if paper else '-') + ' |')
   return '\n'.join(lines)
 
@@ -211,7 +215,9 @@ def paired_differences_table(runs, seeds, reference):
   lines = [f'| representation minus {reference} | seeds | '
            + ' | '.join(h for _, h in columns) + ' |', '|---' * (len(columns) + 2) + '|']
   for row, row_runs in runs.items():
-    common = [s for s in seeds if s in row_runs and s in runs.get(reference, {})]
+    measured = lambda seeds_of: {s for s, r in seeds_of.items() if r['values']}
+    common = [s for s in seeds
+              if s in measured(row_runs) and s in measured(runs.get(reference, {}))]
     if row == reference or not common:
       continue
     cells = []
@@ -293,7 +299,8 @@ def main(argv):
                 if seed not in runs.get(row, {})]
   if not FLAGS.train:
     unrecorded = [(r, s) for r, s in unrecorded
-                  if launch.is_finished(_workdir(r, s), run_overrides(r, s, steps))]
+                  if launch.is_finished(_workdir(r, s), run_overrides(r, s, steps))
+                  or launch.diverged_at(_workdir(r, s)) is not None]
   splits = None
   with concurrent.futures.ThreadPoolExecutor(FLAGS.jobs) as pool:
     futures = {pool.submit(launch.train_run, FLAGS.config, _workdir(row, seed),
@@ -301,8 +308,16 @@ def main(argv):
                for row, seed in unrecorded}
     # Each run is measured and saved as it finishes: a sweep stopped halfway keeps them.
     for future in concurrent.futures.as_completed(futures):
-      (row, seed), evaluation = futures[future], future.result()
+      (row, seed) = futures[future]
       workdir = _workdir(row, seed)
+      try:
+        evaluation = future.result()
+      except launch.RunDiverged as stop:  # a result of the row's settings: tabled as one
+        runs.setdefault(row, {})[seed] = run_records.record(
+            {}, commit, launch.trained_at(workdir), machine, launch.trained_on(workdir),
+            diverged_at_step=stop.step)
+        run_records.save(records_file, settings(), runs)
+        continue
       splits = splits or svm_protocol.labelled_splits(workdir_lib.load_config(workdir))
       runs.setdefault(row, {})[seed] = run_records.record(
           measure_run(row, seed, splits, evaluation), commit, launch.trained_at(workdir),
@@ -314,7 +329,7 @@ def main(argv):
       keep_images(row, seed)
   tabled = {row: runs[row] for row in [RAW_PIXELS] + _rows() if row in runs}
   figure = _output_stem() + '.png'  # beside its table, one per dataset
-  shown = [row for row in _rows() if seeds[0] in tabled.get(row, {})]
+  shown = [row for row in _rows() if tabled.get(row, {}).get(seeds[0], {}).get('values')]
   for row in shown:  # also the runs recorded before their grids were kept
     keep_images(row, seeds[0])
   missing = [row for row in shown if not _has_kept_images(row, seeds[0])]
@@ -334,7 +349,10 @@ def main(argv):
       f'{run_records.machines(tabled)}.',
       f'Every row: `{FLAGS.config}` ({steps} steps; the two-phase rows train a GAN for the '
       f'first {1 - FLAGS.inference_fraction:.0%} of them, then inference), seeds '
-      f'{", ".join(map(str, seeds))}. Mean +- sample std (ddof=1) over seeds. L2-SVMs: '
+      f'{", ".join(map(str, seeds))}. Mean +- sample std (ddof=1) over seeds. A run that '
+      'diverged (non-finite losses or gradients; the trainer stops it, and the same command '
+      'stops at the same step) is counted beside the runs, with its step, and has no '
+      'numbers: its row\'s are those of its other seeds. L2-SVMs: '
       f'{FLAGS.num_svms} per run and label count on E(x), {FLAGS.num_c} values of C. The '
       'last column is BiGAN\'s own Table 1, on MNIST, not this dataset. '
       + PIXELS_PAPER_NOTE + ' The runs of one table may come from several invocations and '

@@ -9,7 +9,8 @@ with other settings are refused rather than mixed in.
   {"settings": {...},
    "runs": {"<row>": {"<seed>": {"values": {...}, "measured_at": "<commit>",
                                  "trained_at": ["<commit>", ...],
-                                 "measured_on": "<machine>", "trained_on": ["<machine>", ...]}}}}
+                                 "measured_on": "<machine>", "trained_on": ["<machine>", ...],
+                                 "diverged_at_step": <step>  (only a run that diverged)}}}}
 
 Machines (reporting.machine) are named because the same seed and commit can give
 other numbers on another CPU; records made before they were named lack them.
@@ -57,11 +58,19 @@ def save(path, settings, runs):
   reporting.write_text(path, text + '\n')
 
 
-def record(values, measured_at, trained_at, measured_on, trained_on=()):
+def record(values, measured_at, trained_at, measured_on, trained_on=(), diverged_at_step=None):
   """One run's entry: its table values, the commits and the machines that trained and
-  measured it."""
-  return {'values': values, 'measured_at': measured_at, 'trained_at': list(trained_at),
-          'measured_on': measured_on, 'trained_on': list(trained_on)}
+  measured it; a run that diverged (launch.RunDiverged) has no values and the step."""
+  entry = {'values': values, 'measured_at': measured_at, 'trained_at': list(trained_at),
+           'measured_on': measured_on, 'trained_on': list(trained_on)}
+  if diverged_at_step is not None:
+    entry['diverged_at_step'] = diverged_at_step
+  return entry
+
+
+def diverged(seeds):
+  """{seed: step} of the records in {seed: record} that diverged."""
+  return {s: r['diverged_at_step'] for s, r in seeds.items() if 'diverged_at_step' in r}
 
 
 def commits(runs):
@@ -91,11 +100,13 @@ def machines(runs):
 
 def summary(runs):
   """{row: {value: {mean, std_ddof0, std_ddof1, n, by_seed}}} of the records in `runs`
-  (std_ddof1, the sample std, is None for one seed)."""
+  (std_ddof1, the sample std, is None for one seed), and {'diverged_at_step': {seed:
+  step}} for a row with runs that diverged (their seeds are in no value's n)."""
   table = {}
   for row, seeds in runs.items():
     names = dict.fromkeys(name for r in seeds.values() for name in r['values'])
-    table[row] = {}
+    table[row] = ({'diverged_at_step': {str(s): step for s, step in diverged(seeds).items()}}
+                  if diverged(seeds) else {})
     for name in names:
       by_seed = {str(s): r['values'][name] for s, r in sorted(seeds.items())
                  if name in r['values']}

@@ -12,6 +12,7 @@ from sklearn import svm
 
 from ali_jax.training import trainer
 from configs import digits
+from experiments import launch
 from experiments import linear_probe
 from experiments import mixture_protocol
 from experiments import records
@@ -236,6 +237,22 @@ def test_representation_comparison_trains_rows_and_tables_them(tmp_path):
   stdout = _run_script(*flags, '--notrain')
   assert "grids of ['bigan'] are neither kept" in stdout
   assert (tmp_path / 'out' / 'table.png').read_bytes() == drawn
+  # A run that diverged is tabled as such, from its log, and not started again.
+  stopped = runs / 'ali_bounded_sigma' / 'seed_0'
+  stopped.mkdir(parents=True)
+  (stopped / launch.LOG_FILE).write_text(
+      'step 2/4 | discriminator_loss 1.3\nFloatingPointError: Training diverged at step 3: '
+      'non-finite discriminator_loss.\n')
+  rows = next(f for f in flags if f.startswith('--rows='))
+  _run_script(*[f for f in flags if f != rows], rows + ',ali_bounded_sigma', '--notrain')
+  report = output.read_text()
+  assert re.search(r'^\| ali_bounded_sigma \| 0 \(\+1 diverged: seed 0 at step 3\) \| - \| - \|',
+                   report, re.M), report
+  assert sorted(os.listdir(stopped)) == [launch.LOG_FILE]  # not launched
+  records = json.loads((tmp_path / 'out' / 'table.json').read_text())['runs']
+  assert records['ali_bounded_sigma']['0']['diverged_at_step'] == 3
+  assert re.search(r'^\| bigan \| 1 \| - \| \d', report, re.M)  # the others as they were
+  assert len(re.findall(r'^\| ali_bounded_sigma \|', report, re.M)) == 1  # nothing to pair
 
 
 def test_run_records_round_trip_and_refuse_other_settings(tmp_path):
