@@ -17,7 +17,8 @@ it (batch statistics), on one batch of 100 training images and 100 prior draws:
     table's ALI row), and on both at once ('joint');
   - the ALI paper's conv nets for 32x32 digits (configs/digits.py) at initialisation,
     'joint' as ALI's code runs them: their D_z has no batch norm;
-  - each --workdirs run at its last checkpoint, with its own E(x) as the unscaled z.
+  - each --workdirs run at its last checkpoint, with its own E(x) as the unscaled z
+    (named by its workdir's last two folders, e.g. 'ali seed_1').
 
 A derivative that falls towards 0 as s grows means D cannot see z's scale: nothing in
 the loss holds sigma back, and Adam, which divides each update by the gradient's own
@@ -119,7 +120,8 @@ def _cases():
     yield name, run, state, data.load_dataset(config), False
   for workdir in FLAGS.workdirs:
     run, state = _state_at_end(workdir)
-    yield (f'{workdir}, step {int(state.step):,}, '
+    folder, run_name = os.path.split(os.path.normpath(workdir))
+    yield (f'{os.path.basename(folder)} {run_name}, step {int(state.step):,}, '
            f'{run.config.model.discriminator_batches}', run, state,
            data.load_dataset(run.config), True)
 
