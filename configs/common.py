@@ -77,7 +77,7 @@ def image_config(*, dataset, architecture, train_examples, epochs, batch_size=10
   config.model = ml_collections.ConfigDict(dict(
       architecture=architecture,  # a layer table in ali_jax/models/ali_architectures.py
       encoder='gaussian',         # ALI's stochastic encoder; 'deterministic' for BiGAN
-      # A gaussian encoder's sigma from its last layer a (ali_jax/models/
+      # A gaussian encoder's sigma from its last layer a (ali_jax/models/common.py,
       # SIGMAS): ALI's exp(a); BigBiGAN's softplus(a); sigmoid(a), bounded by 1.
       encoder_sigma=choices.default_encoder_sigma(architecture),
       latent_dim=latent_dim,

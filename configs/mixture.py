@@ -66,7 +66,7 @@ def get_config():
   config.model = ml_collections.ConfigDict(dict(
       architecture='mlp',
       encoder='noise',          # 'noise' (paper), 'gaussian' (ALI) or 'deterministic' (BiGAN)
-      encoder_sigma='exp',      # a gaussian encoder's sigma: ALI's exp(a) (ali_jax/models/)
+      encoder_sigma='exp',      # a gaussian encoder's sigma: ALI's exp(a) (models/common.py)
       latent_dim=2,
       prior='gaussian',         # p(z): N(0, I); 'uniform' is BiGAN's U(-1, 1)
       encoder_hidden=(400, 400),
@@ -78,7 +78,7 @@ def get_config():
       dtype='float32',          # or 'bfloat16' (TPU/GPU): what layers compute in
       remat='none',             # what the backward pass keeps (ali_jax/models/remat.py)
       # D on the real and generated pairs in one call, as ALI's code ('separate':
-      # one call each, their own batch norm statistics; ali_jax/models/).
+      # one call each, their own batch norm statistics; ali_jax/training/step.py).
       discriminator_batches='joint',
   ))
   return config

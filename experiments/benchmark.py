@@ -4,7 +4,7 @@
   python experiments/benchmark.py --config=configs/svhn.py --framework=torch
   python experiments/benchmark.py --config=configs/digits.py --mode=input
 
---mode=step (default) runs the trainer's own pmapped step (ali_jax.train) on
+--mode=step (default) runs the trainer's own pmapped step (ali_jax/training/) on
 batches already on the devices, so only the step is timed. Image configs use
 random images of the right shape (config.data_source='fake'); the mixture uses
 its own data. It reports XLA's compile time and FLOP count for the compiled

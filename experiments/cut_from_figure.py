@@ -9,7 +9,7 @@ figure committed in a3c711a (5 rows, 8 x 20 in at 80 dpi) is their only copy:
 the samples come out at 289 x 289 pixels of the original 291, the
 reconstructions at 200 x 289 of 291 x 420 (their captions blur). The same layout is
 drawn again with blank grids of the original shapes (samples 291 x 291 grey,
-reconstructions 420 x 291 RGB: evaluation.image_grid / captioned_pairs_grid of
+reconstructions 420 x 291 RGB: figures.image_grid / captioned_pairs_grid of
 100 images) to find each image's pixel box, which is cut out of the PNG.
 """
 import os

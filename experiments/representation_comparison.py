@@ -7,7 +7,7 @@
 Every row trains --config's networks with one method (ROWS) and the config's
 optimisation, for each seed, in <workdir>/<row>/seed_<s>: ALI (a Gaussian
 encoder and prior, its sigma = exp(.) as published, and ali_bounded_sigma with
-sigma = sigmoid(.) < 1, the prior's std: networks.SIGMAS), BiGAN, a GAN
+sigma = sigmoid(.) < 1, the prior's std: models/common.py's SIGMAS), BiGAN, a GAN
 followed by a latent regressor, the joint latent regressor, post-hoc
 inference, ALICE, and autoencoders with l2 and l1 reconstruction errors; every
 non-ALI row has a deterministic encoder and the config's prior (BiGAN's

@@ -1,7 +1,7 @@
 """What bounds ALI's exp sigma: does D's verdict change with the scale of the real pairs' z?
 
   python experiments/sigma_scale_probe.py \
-      --workdirs=runs/representations_digits_v2/ali/seed_1,runs/representations_digits_v2/ali/seed_2 \
+      --workdirs=runs/digits/ali/seed_1,runs/digits/ali/seed_2 \
       --output=experiments/results/sigma_scale_probe.md
 
 ALI's encoder outputs z = mu + sigma * noise with sigma = exp(a), unbounded. Only D can

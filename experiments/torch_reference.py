@@ -5,7 +5,7 @@ networks from the same layer tables (ali_jax/models/ali_architectures.py), the s
 losses, ONE discriminator call on the joint batch and one Adam per network, as
 ali_jax's step does, in eager PyTorch written the way a careful user would
 (autograd.grad for each player's loss, no compilation). experiments/
-benchmark.py --framework=torch times it; tests/test_torch_reference.py checks
+benchmark.py --framework=torch times it; tests/experiments/test_torch_reference.py checks
 that, given the flax parameters, it computes the same losses and gradients.
 """
 import collections
@@ -107,7 +107,7 @@ def init_like_the_paper(module, std):
 
 
 class ALIStep:
-  """One simultaneous update of E, G and D on a batch, as ali_jax.step does it."""
+  """One simultaneous update of E, G and D on a batch, as ali_jax/training/step.py does it."""
 
   def __init__(self, architecture, *, dropout_rate=0.2, init_std=0.01, learning_rate=1e-4,
                b1=0.5, b2=0.999, channels_last=False):

@@ -152,6 +152,14 @@ def test_no_module_is_over_the_size_limit():
   assert not long, long
 
 
+def test_the_tests_are_laid_out_like_the_code():
+  """tests/<package>/ for each package's tests; beside them only the experiments' and the
+  fixtures' folders."""
+  folders = {entry for entry in os.listdir(os.path.join(REPO, 'tests'))
+             if os.path.isdir(os.path.join(REPO, 'tests', entry)) and not entry.startswith('__')}
+  assert folders - {'experiments', 'fixtures'} <= set(FLOOR), folders
+
+
 def test_the_architecture_page_draws_the_imports_as_they_are():
   expected = drawing(import_graph())
   assert expected in open(DOC).read(), (

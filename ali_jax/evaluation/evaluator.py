@@ -1,7 +1,7 @@
 """Evaluation through the inference model: what a run logs and draws at each evaluation.
 
-evaluate_mixture and evaluate_images sample, encode and reconstruct with the model, then
-score with metrics.py and draw with figures.py.
+evaluate_mixture and evaluate_images sample, encode and reconstruct with the model, score
+with metrics.py, and return the arrays that the trainer draws with figures.py.
 """
 import numpy as np
 

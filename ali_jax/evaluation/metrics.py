@@ -1,7 +1,8 @@
-"""The evaluation's numbers, from arrays: mixture coverage, Frechet distances, class metrics.
+"""The evaluation's numbers: mixture coverage, Frechet distances, class metrics.
 
-Pure functions of samples, reconstructions, latents and references (docs/metrics.md says
-what each means); evaluator.py feeds them from a model.
+Functions of samples, reconstructions, latents and references (the class metrics also
+read the model's features and the reference classifier's verdicts); docs/metrics.md says
+what each means, and evaluator.py feeds them from a model.
 """
 from typing import Any, NamedTuple
 

@@ -18,7 +18,7 @@ from ali_jax.settings import choices
 
 class ConvStack(nn.Module):
   """Layers of an architecture spec, each followed by batch norm (if marked) and
-  a LeakyReLU, or by a common.maxout over `maxout_pieces` groups of channels.
+  a LeakyReLU, or by a maxout over `maxout_pieces` groups of channels.
 
   `input_dropout` (discriminators) drops units of each layer's input; a layer's
   own 'dropN' overrides the rate. The last layer's activation is optional.

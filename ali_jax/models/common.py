@@ -1,9 +1,10 @@
 """What every network family shares: how it is called, what it sows, its sigma rules.
 
 Every network is called as
-  encoder(x, noise, train=...) -> z         noise: (batch, latent_dim)
-  generator(z, train=...) -> x
-  discriminator(x, z, train=...) -> logits  (batch,)
+  encoder(x, noise, y, train=...) -> z         noise: (batch, latent_dim)
+  generator(z, y, train=...) -> x
+  discriminator(x, z, y, train=...) -> logits  (batch,)
+where y is the condition (CelebA's attributes), None for unconditional models.
 so the train step, the trainer and the inference API never look inside them.
 Each family (mixture_networks, ali_networks, bigan_networks, bigbigan_networks)
 builds its three networks from these pieces; registry.py picks the family.

@@ -1,6 +1,6 @@
 """The ALI paper's 2-D mixture networks: MLP encoder and generator, maxout D.
 
-Section 4.2 of docs/papers.md (the paper's appendix lists the sizes; configs/mixture.py
+Section 4 of docs/papers.md (the paper's appendix lists the sizes; configs/mixture.py
 holds them).
 """
 from typing import Optional, Sequence
@@ -65,7 +65,7 @@ class MLPGenerator(nn.Module):
 
 
 class MaxoutDiscriminator(nn.Module):
-  """D(x, z) on concat(x, z): common.maxout layers then one logit.
+  """D(x, z) on concat(x, z): maxout layers then one logit.
 
   Dropout acts on the input of every layer, as in the paper's code.
   """

@@ -5,7 +5,8 @@ A family is a module with
       -> common.Networks
 whose architecture names are listed in settings/choices.py (ARCHITECTURE_FAMILIES).
 The families import common.py, never each other; adding one is a new module, its
-names in choices.py and one line in FAMILIES (docs/architecture.md).
+names in settings/choices.py, its image size in config/validation.py and one line in
+FAMILIES (docs/architecture.md).
 """
 from ali_jax.models import ali_networks
 from ali_jax.models import bigan_networks

@@ -12,7 +12,7 @@ only some of them and recomputes the rest inside the backward pass:
                  XLA fuses into the backward pass's own loops, so the step
                  does the same convolutions and draws no random bits twice.
 
-Both compute the same gradients (tests/test_remat.py). Keeping less than
+Both compute the same gradients (tests/models/test_remat.py). Keeping less than
 'elementwise' (jax.checkpoint_policies.nothing_saveable) costs more memory in
 this step, not less: the step pulls back once per loss (train_step), and each
 pullback would run the forward convolutions again (SVHN: 356 MB of XLA

@@ -25,7 +25,7 @@ from ali_jax.config import fields
 from ali_jax.runs import workdir_lock
 from ali_jax.settings import mistakes
 
-# Fields that may change when a run resumes (declared in config_validation).
+# Fields that may change when a run resumes (declared in config/fields.py).
 REPORTING_FIELDS = fields.fields_that_may_change(fields.REPORTING)
 RESUMABLE_FIELDS = fields.fields_that_may_change(fields.REPORTING,
                                                             fields.MAY_CHANGE)

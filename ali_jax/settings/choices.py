@@ -1,7 +1,7 @@
 """The values that a config's choice fields take, and defaults that follow from them.
 
 The modules that implement a choice (training/methods.py, models/registry.py,
-losses.py ...) key their tables by these names; tests/test_config_validation.py
+losses.py ...) key their tables by these names; tests/config/test_config_validation.py
 checks that each table covers exactly its names.
 """
 
@@ -65,7 +65,7 @@ GAUSSIAN_ENCODER = 'gaussian'
 NOISE_INPUT_ENCODER = 'noise'
 DETERMINISTIC_ENCODER = 'deterministic'
 ENCODER_KINDS = (GAUSSIAN_ENCODER, NOISE_INPUT_ENCODER, DETERMINISTIC_ENCODER)
-# How a gaussian encoder's last layer gives its sigma (networks.SIGMAS says how).
+# How a gaussian encoder's last layer gives its sigma (models/common.py's SIGMAS says how).
 EXP_SIGMA = 'exp'
 SOFTPLUS_SIGMA = 'softplus'
 SIGMOID_SIGMA = 'sigmoid'
@@ -110,7 +110,8 @@ ARCHITECTURE_FAMILIES = {
     BIGAN_FAMILY: (BIGAN_MLP,),
     BIGBIGAN_FAMILY: BIGBIGAN_ARCHITECTURES,
 }
-IMAGE_ARCHITECTURES = ALI_CONV_ARCHITECTURES + (BIGAN_MLP,) + BIGBIGAN_ARCHITECTURES
+IMAGE_ARCHITECTURES = tuple(name for family, names in ARCHITECTURE_FAMILIES.items()
+                            if family != MIXTURE_FAMILY for name in names)
 
 
 def architecture_family(architecture):

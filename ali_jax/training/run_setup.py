@@ -4,7 +4,7 @@
                                  each phase's optimizers and train step
 
 The trainer, state creation (state.py), evaluation and the inference API
-(inference.TrainedModel), the tests and the benchmarks all take a RunSetup
+(trained_model.TrainedModel), the tests and the benchmarks all take a RunSetup
 instead of re-deriving these from the config, and share its compiled
 functions: the pmapped step of a phase compiles once per run, and every
 evaluation reuses the same jitted encoder and generator.
@@ -24,7 +24,7 @@ from ali_jax.training import step as step_lib
 
 
 class RunSetup:
-  """The parts of a run of `config` (checked first with config_validation).
+  """The parts of a run of `config` (checked first by config/validation.py).
 
   axis_name: the device axis that batch norm and the step reduce over (the
   trainer's pmap axis); None for a step run under jit on one device.
@@ -89,7 +89,7 @@ class RunSetup:
     """
     return any('encoder' in phase.trains and phase.start < step for phase in self.phases)
 
-  # ---- Inference (inference.TrainedModel) -----------------------------------------
+  # ---- Inference (trained_model.TrainedModel) -------------------------------------
 
   def jitted_encoder(self):
     """jit of (variables, x, noise, *y) -> z, in inference mode."""

@@ -165,7 +165,7 @@ def train_and_evaluate(config, workdir, command=None):
   command: how the run was started, for its record.json (main.py passes its command
   line; None records that it was called from Python).
   """
-  session = _Session(command or 'train.train_and_evaluate called from Python')
+  session = _Session(command or 'trainer.train_and_evaluate called from Python')
   workdir = str(workdir_lib.path(workdir))
   validation.check_config(config, device_count=jax.device_count())
   # Before the workdir is touched: a missing dataset (mistakes.DatasetNotPrepared)

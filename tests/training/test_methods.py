@@ -58,7 +58,7 @@ def _changed(before, after):
 
 
 def test_every_mixture_method_is_covered_here():
-  # The labelled methods (images only): tests/test_semi_supervised.py.
+  # The labelled methods (images only): tests/training/test_semi_supervised.py.
   assert set(TRAINED) == set(methods.MIXTURE_METHODS)
 
 

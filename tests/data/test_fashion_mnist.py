@@ -45,7 +45,7 @@ def write_source_files(directory, seed=0):
 def _config(tmp_path, **changes):
   config = importlib.import_module('configs.fashion_mnist').get_config()
   # The tests' files hold 12 training images: too few for the real 50,000 / 10,000 cut
-  # of the training split (tests/test_data.py checks the splits themselves).
+  # of the training split (tests/data/test_data.py checks the splits themselves).
   config.data.carve_validation = False
   config.update_from_flattened_dict({
       'data.manual_dir': str(tmp_path / 'idx'), 'data.data_dir': str(tmp_path / 'tfds'),

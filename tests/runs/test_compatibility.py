@@ -1,6 +1,6 @@
 """Checkpoints written before the package moved into sub-packages (issue 42) still restore.
 
-tests/data/checkpoint_42b6348/ was made by tests/data/make_checkpoint_fixture.py at commit
+tests/fixtures/checkpoint_42b6348/ was made by tests/fixtures/make_checkpoint_fixture.py at commit
 42b6348, the last commit of the flat layout: a 12-step configs/mixture_tiny.py checkpoint
 and what ali_jax.load gave for fixed inputs then, with the step-0 state's names and shapes
 for every config.
@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 import ali_jax
+from tests import helpers
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-FIXTURE = os.path.join(HERE, 'data', 'checkpoint_42b6348')
-sys.path.insert(0, os.path.join(HERE, 'data'))
-import make_checkpoint_fixture  # noqa: E402  (tests/data is not a package)
+FIXTURE = os.path.join(helpers.REPO, 'tests', 'fixtures', 'checkpoint_42b6348')
+sys.path.insert(0, os.path.join(helpers.REPO, 'tests', 'fixtures'))
+import make_checkpoint_fixture  # noqa: E402  (tests/fixtures is not a package)
 
 
 @pytest.fixture(scope='module')
@@ -41,5 +41,5 @@ def test_a_checkpoint_from_before_the_move_restores_with_its_values(tmp_path, ex
 @pytest.mark.parametrize('config_file', sorted(json.load(open(
     os.path.join(FIXTURE, 'expected.json')))['state_names']))
 def test_every_config_keeps_its_parameter_names_and_shapes(config_file, expected):
-  config = make_checkpoint_fixture._config(os.path.join(HERE, '..', 'configs', config_file))
+  config = make_checkpoint_fixture._config(os.path.join(helpers.REPO, 'configs', config_file))
   assert make_checkpoint_fixture.state_names(config) == expected['state_names'][config_file]

@@ -12,8 +12,9 @@ from ali_jax.runs import workdir as workdir_lib
 from ali_jax.runs import workdir_lock
 from ali_jax.settings import mistakes
 from configs import mixture_tiny
+from tests import helpers
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = helpers.REPO
 MIXTURE = '--config=configs/mixture_tiny.py'
 
 

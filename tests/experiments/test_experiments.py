@@ -19,8 +19,9 @@ from experiments import records
 from experiments import reporting
 from experiments import run_records
 from experiments import svm_protocol
+from tests import helpers
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = helpers.REPO
 
 
 def _run_script(*args, timeout=600):
@@ -82,7 +83,7 @@ def test_mixture_protocol_draws_settings_per_run_and_tables_them(tmp_path):
 
 
 # Three methods of different kinds (stochastic encoder, no encoder, two phases):
-# every method's training is tested in tests/test_methods.py.
+# every method's training is tested in tests/training/test_methods.py.
 COMPARED = ('ali', 'gan', 'post_hoc')
 
 

@@ -21,8 +21,9 @@ from ali_jax.training import optimizers
 from ali_jax.training import trainer
 from configs import mixture_tiny
 from tests.conftest import NUM_DEVICES
+from tests import helpers
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = helpers.REPO
 
 
 CONFIG_FILES = sorted(path for path in glob.glob(os.path.join(REPO, 'configs', '*.py'))

@@ -15,7 +15,7 @@ from ali_jax.evaluation import figures
 from ali_jax.settings import datasets
 from ali_jax.training import trainer
 from tests.conftest import NUM_DEVICES
-from tests.test_architectures import expected_param_counts
+from tests.models.test_architectures import expected_param_counts
 
 
 def _shrunk(name, data_dir):
@@ -29,7 +29,7 @@ def _shrunk(name, data_dir):
   config.data.num_eval_samples = 4
   config.data.data_dir = str(data_dir)
   # The reference classifier's metrics are tested on fashion_mnist
-  # (tests/test_fashion_mnist.py); mock data has nothing to classify.
+  # (tests/data/test_fashion_mnist.py); mock data has nothing to classify.
   config.evaluation.class_metrics = False
   return config
 

@@ -25,8 +25,10 @@ from ali_jax.training import trainer
 from tests import gcs_emulator
 from tests import helpers
 
-# A short lock timeout: a killed run's lock is taken over after 3 s.
-STALE_S = 3.0
+# A short lock timeout: a killed run's lock is taken over after 6 s. Its heartbeats (every
+# STALE_S / 4, each request allowed as long) go to a one-threaded emulator that also serves
+# the checkpoints; at 3 s a loaded machine stalled them long enough to stop a live run.
+STALE_S = 6.0
 LOCK_FLAG = f'--config.workdir_lock_stale_s={STALE_S}'
 
 

@@ -1,4 +1,4 @@
-"""ali_jax.dropout: 16-bit dropout masks, the statistics of nn.Dropout."""
+"""ali_jax/models/dropout.py: 16-bit dropout masks, the statistics of nn.Dropout."""
 import jax
 import jax.numpy as jnp
 import numpy as np
