@@ -18,21 +18,23 @@ from ali_jax.data import images
 from ali_jax.data import mixture
 from ali_jax.settings import datasets
 from ali_jax.settings import mistakes
+from ali_jax.settings import run_settings
 
 HeldOut = heldout_lib.HeldOut
 
 
-def _prepare_offline_dataset(config, data_dir):
+def _prepare_offline_dataset(settings):
   """Prepares the datasets that need no network (digits, fashion_mnist) on first use."""
-  if config.dataset == 'digits':  # shipped with scikit-learn
+  data_dir = settings.data_dir
+  if settings.dataset == 'digits':  # shipped with scikit-learn
     from ali_jax.data import digits_builder  # pylint: disable=g-import-not-at-top
     builder = digits_builder.SklearnDigits(data_dir=data_dir)
     if not builder.is_prepared():
       _prepare(builder.name, data_dir, lambda: builder.download_and_prepare(
           file_format='array_record'))
-  elif config.dataset == 'fashion_mnist':  # from the original IDX files
+  elif settings.dataset == 'fashion_mnist':  # from the original IDX files
     from ali_jax.data import fashion_mnist_builder  # pylint: disable=g-import-not-at-top
-    builder = fashion_mnist_builder.LocalFashionMnist(source_dir=config.data.manual_dir,
+    builder = fashion_mnist_builder.LocalFashionMnist(source_dir=settings.manual_dir,
                                                       data_dir=data_dir)
     if builder.is_prepared():
       return
@@ -53,28 +55,31 @@ def _prepare(name, data_dir, prepare):
   logging.info('Prepared %s in %.0f s.', name, time.time() - started)
 
 
-def _tfds_source(config, split):
+def _tfds_source(settings, split):
   """A random-access source of one split, or mistakes.DatasetNotPrepared saying what to run.
 
   It never downloads (download=False): a missing dataset is reported at once
   instead of tfds trying (and retrying) to fetch it.
   """
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  spec = datasets.SPECS[config.dataset]
-  data_dir = datasets.default_data_dir(config)
-  _prepare_offline_dataset(config, data_dir)
+  spec = datasets.SPECS[settings.dataset]
+  _prepare_offline_dataset(settings)
   try:
-    return tfds.data_source(spec.tfds_name, split=split, data_dir=data_dir, download=False)
+    return tfds.data_source(spec.tfds_name, split=split, data_dir=settings.data_dir,
+                            download=False)
   except Exception as error:  # pylint: disable=broad-except  (tfds raises several kinds)
-    raise datasets.not_prepared(config, f'{type(error).__name__}: '
+    raise datasets.not_prepared(settings.dataset, settings.data_dir,
+                                f'{type(error).__name__}: '
                                 f'{str(error).splitlines()[0][:160]}') from None
 
 
 def labelled_chunks(config, split, chunk_size, *, limit=0):
-  """(images, labels) of a TFDS `split` of config.dataset, `chunk_size` examples at a
-  time (float32 [0, 1] NHWC, int64); `limit` > 0 stops after that many examples."""
-  spec = datasets.SPECS[config.dataset]
-  source = _tfds_source(config, split)
+  """(images, labels) of a TFDS `split` of the dataset, `chunk_size` examples at a
+  time (float32 [0, 1] NHWC, int64); `limit` > 0 stops after that many examples.
+  config: the run's config or its DataSettings."""
+  settings = run_settings.DataSettings.from_config(config)
+  spec = datasets.SPECS[settings.dataset]
+  source = _tfds_source(settings, split)
   count = min(limit, len(source)) if limit else len(source)
   for start in range(0, count, chunk_size):
     examples = [source[i] for i in range(start, min(start + chunk_size, count))]
@@ -83,7 +88,7 @@ def labelled_chunks(config, split, chunk_size, *, limit=0):
 
 
 def labelled_split(config, split):
-  """(images, labels) of a TFDS `split` of config.dataset: float32 [0, 1] NHWC, int64.
+  """(images, labels) of a TFDS `split` of the dataset: float32 [0, 1] NHWC, int64.
 
   For the semi-supervised evaluations; `split` is TFDS split syntax
   ('train[:1200]').
@@ -93,16 +98,17 @@ def labelled_split(config, split):
 
 
 def load_dataset(config):
-  """The dataset that `config.dataset` names."""
-  shape = datasets.data_shape(config)  # names the problem if the dataset is unknown
-  if config.dataset == 'mixture':
-    return mixture.MixtureData(seed=config.seed, num_train=config.data.num_train,
-                               num_heldout=config.data.num_heldout)
-  if config.data_source == 'fake':
-    return images.FakeImageData(config, shape)
-  splits = datasets.SPECS[config.dataset].splits(config.data.carve_validation)
-  source = lambda part: _tfds_source(config, splits[part])
+  """The dataset that config.dataset names. config: the run's config (checked by
+  config/validation.py), or its DataSettings (settings/run_settings.py)."""
+  settings = run_settings.DataSettings.from_config(config)
+  if settings.dataset == datasets.MIXTURE:
+    return mixture.MixtureData(seed=settings.seed, num_train=settings.num_train,
+                               num_heldout=settings.num_heldout)
+  if settings.source == 'fake':
+    return images.FakeImageData(settings)
+  source = lambda part: _tfds_source(settings, settings.splits[part])
   return images.ImageData(
-      config, train_source=source('train'),
+      settings, train_source=source('train'),
       heldout_sources={split: source(split) for split in datasets.HELDOUT_SPLITS},
-      labels_source=source('labels') if splits['labels'] != splits['train'] else None)
+      labels_source=(source('labels') if settings.splits['labels'] != settings.splits['train']
+                     else None))

@@ -45,10 +45,6 @@ def _attributes(example):
   return np.array([float(attributes[k]) for k in sorted(attributes)], np.float32)
 
 
-def _num_labels(config):
-  return config.method_options.get('num_labels', 0)
-
-
 def _with_labelled(batches, labelled, start_step, global_batch_size, process_index,
                    process_count):
   """`batches` (from start_step on), each with its step's labelled batch if any."""
@@ -63,14 +59,15 @@ def _with_labelled(batches, labelled, start_step, global_batch_size, process_ind
 class ImageData:
   """Training batches and the held-out sets (validation, test) of one image dataset."""
 
-  def __init__(self, config, *, train_source, heldout_sources, labels_source=None):
-    """heldout_sources: {'validation': source, 'test': source}; labels_source: where
-    the labelled methods draw their labels (the training source if None)."""
-    self.spec = datasets.SPECS[config.dataset]
+  def __init__(self, settings, *, train_source, heldout_sources, labels_source=None):
+    """settings: the run's run_settings.DataSettings. heldout_sources: {'validation':
+    source, 'test': source}; labels_source: where the labelled methods draw their labels
+    (the training source if None)."""
+    self.spec = datasets.SPECS[settings.dataset]
     self.data_shape = (self.spec.image_size, self.spec.image_size, self.spec.channels)
-    self.conditional = config.model.condition_dim > 0
+    self.conditional = settings.condition_dim > 0
     self._train_source = train_source
-    self._seed = config.seed
+    self._seed = settings.seed
 
     def example(record):
       out = {'x': to_unit_images(record['image'], self.spec)}
@@ -79,11 +76,11 @@ class ImageData:
       return out
 
     self._example = example
-    self._num_heldout = config.data.num_heldout
+    self._num_heldout = settings.num_heldout
     self._heldout_sources = heldout_sources
     self._heldout = {}
     source = train_source if labels_source is None else labels_source
-    self.labelled = self._labelled_subset(config, source) if _num_labels(config) else None
+    self.labelled = self._labelled_subset(settings, source) if settings.num_labels else None
 
   def heldout(self, split):
     """The HeldOut set of `split` ('validation' or 'test'): its first num_heldout images,
@@ -99,22 +96,21 @@ class ImageData:
           if self.spec.num_classes else None)
     return self._heldout[split]
 
-  def _labelled_subset(self, config, source):
+  def _labelled_subset(self, settings, source):
     """The labelled methods' examples (ali_jax/data/labelled.py), drawn from `source`."""
-    options = config.method_options
-    if options.num_labels > len(source):
-      raise ValueError(f'config.method_options.num_labels={options.num_labels} is more than '
-                       f'the {len(source)} examples of the labelled split of '
-                       f'{config.dataset}: lower it.')
+    if settings.num_labels > len(source):
+      raise ValueError(f'config.method_options.num_labels={settings.num_labels} is more '
+                       f'than the {len(source)} examples of the labelled split of '
+                       f'{settings.dataset}: lower it.')
     walked = {}  # index -> record: the chosen ones are not read a second time
     indices = labelled_lib.balanced_subset(
         lambda i: walked.setdefault(i, source[i])['label'],
-        len(source), num_labels=options.num_labels,
-        num_classes=self.spec.num_classes, seed=options.labels_seed)
+        len(source), num_labels=settings.num_labels,
+        num_classes=self.spec.num_classes, seed=settings.labels_seed)
     records = [walked[int(i)] for i in indices]
     return labelled_lib.LabelledSubset(
         np.stack([to_unit_images(r['image'], self.spec) for r in records]),
-        np.array([int(r['label']) for r in records], np.int32), seed=config.seed)
+        np.array([int(r['label']) for r in records], np.int32), seed=settings.seed)
 
   def first_images(self, count):
     """The first `count` training images (for the generator's initial output bias)."""
@@ -144,26 +140,29 @@ class ImageData:
 class FakeImageData:
   """Uniform random images of the right shape: for benchmarks and smoke tests only."""
 
-  def __init__(self, config, data_shape):
+  def __init__(self, settings):
+    """settings: the run's run_settings.DataSettings."""
+    data_shape = settings.shape
     logging.warning('=' * 72 + '\nconfig.data_source=fake: training on RANDOM NOISE '
                     'images %s. Numbers from this run say nothing about %s.\n' + '=' * 72,
-                    data_shape, config.dataset)
+                    data_shape, settings.dataset)
     self.data_shape = data_shape
-    self.conditional = config.model.condition_dim > 0
-    self._condition_dim = config.model.condition_dim
-    self._seed = config.seed
-    rng = np.random.default_rng([config.seed, 99])
+    self.conditional = settings.condition_dim > 0
+    self._condition_dim = settings.condition_dim
+    self._seed = settings.seed
+    rng = np.random.default_rng([settings.seed, 99])
     # One set of noise stands for every held-out split; noise has no classes.
     self._noise = HeldOut(
-        rng.uniform(size=(config.data.num_heldout,) + data_shape).astype(np.float32),
-        rng.integers(0, 2, (config.data.num_heldout, self._condition_dim)).astype(np.float32)
+        rng.uniform(size=(settings.num_heldout,) + data_shape).astype(np.float32),
+        rng.integers(0, 2, (settings.num_heldout, self._condition_dim)).astype(np.float32)
         if self.conditional else None, None)
     # The labelled methods' step also takes noise, labelled with random classes.
-    num_labels = _num_labels(config)
+    num_labels = settings.num_labels
     self.labelled = labelled_lib.LabelledSubset(
         rng.uniform(size=(num_labels,) + data_shape).astype(np.float32),
-        rng.integers(0, datasets.SPECS[config.dataset].num_classes, num_labels).astype(np.int32),
-        seed=config.seed) if num_labels else None
+        rng.integers(0, datasets.SPECS[settings.dataset].num_classes,
+                     num_labels).astype(np.int32),
+        seed=settings.seed) if num_labels else None
 
   def heldout(self, split):
     del split

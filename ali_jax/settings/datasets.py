@@ -142,12 +142,11 @@ def default_data_dir(config):
   return config.data.data_dir or os.path.expanduser('~/tensorflow_datasets')
 
 
-def not_prepared(config, reason):
-  """The mistake of an image dataset that is not where the config reads it."""
-  spec = SPECS[config.dataset]
-  data_dir = default_data_dir(config)
+def not_prepared(dataset, data_dir, reason):
+  """The mistake of an image dataset that is not in `data_dir`, where the config reads it."""
+  spec = SPECS[dataset]
   return mistakes.DatasetNotPrepared(
-      f'The TFDS dataset {spec.tfds_name} (config.dataset={config.dataset}) is not '
+      f'The TFDS dataset {spec.tfds_name} (config.dataset={dataset}) is not '
       f'prepared as ArrayRecord in {data_dir} ({reason}).\nTo prepare it:\n  '
       + spec.how_to_prepare.format(name=spec.tfds_name, data_dir=data_dir)
       + '\nor point --config.data.data_dir at a folder where it is prepared, or run a '
@@ -162,4 +161,4 @@ def check_prepared(config):
     return  # a bucket's folders are read once the run starts
   folder = os.path.join(default_data_dir(config), SPECS[config.dataset].tfds_name)
   if not os.path.isdir(folder):
-    raise not_prepared(config, f'there is no {folder}')
+    raise not_prepared(config.dataset, default_data_dir(config), f'there is no {folder}')
