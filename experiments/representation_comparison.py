@@ -190,7 +190,8 @@ def markdown_table(runs, seeds):
   lines = ['| representation | runs | ' + ' | '.join(h for _, h, _ in columns)
            + ' | BiGAN paper, MNIST 1-NN |', '|---' * (len(columns) + 3) + '|']
   for row, row_runs in runs.items():
-    chosen = [row_runs[s]['values'] for s in seeds if s in row_runs and row_runs[s]['values']]
+    measured = run_records.measured(row_runs)
+    chosen = [measured[s] for s in seeds if s in measured]
     stopped = {s: step for s, step in run_records.diverged(row_runs).items() if s in seeds}
     if not chosen and not stopped:
       continue
@@ -215,9 +216,8 @@ def paired_differences_table(runs, seeds, reference):
   lines = [f'| representation minus {reference} | seeds | '
            + ' | '.join(h for _, h in columns) + ' |', '|---' * (len(columns) + 2) + '|']
   for row, row_runs in runs.items():
-    measured = lambda seeds_of: {s for s, r in seeds_of.items() if r['values']}
-    common = [s for s in seeds
-              if s in measured(row_runs) and s in measured(runs.get(reference, {}))]
+    common = [s for s in seeds if s in run_records.measured(row_runs)
+              and s in run_records.measured(runs.get(reference, {}))]
     if row == reference or not common:
       continue
     cells = []
@@ -329,7 +329,7 @@ def main(argv):
       keep_images(row, seed)
   tabled = {row: runs[row] for row in [RAW_PIXELS] + _rows() if row in runs}
   figure = _output_stem() + '.png'  # beside its table, one per dataset
-  shown = [row for row in _rows() if tabled.get(row, {}).get(seeds[0], {}).get('values')]
+  shown = [row for row in _rows() if seeds[0] in run_records.measured(tabled.get(row, {}))]
   for row in shown:  # also the runs recorded before their grids were kept
     keep_images(row, seeds[0])
   missing = [row for row in shown if not _has_kept_images(row, seeds[0])]

@@ -73,6 +73,11 @@ def diverged(seeds):
   return {s: r['diverged_at_step'] for s, r in seeds.items() if 'diverged_at_step' in r}
 
 
+def measured(seeds):
+  """{seed: values} of the records in {seed: record} that have numbers (did not diverge)."""
+  return {s: r['values'] for s, r in seeds.items() if r['values']}
+
+
 def commits(runs):
   """'trained at a, b; measured at c': the commits behind every record in `runs`."""
   trained = sorted({c for seeds in runs.values() for r in seeds.values()
@@ -105,8 +110,9 @@ def summary(runs):
   table = {}
   for row, seeds in runs.items():
     names = dict.fromkeys(name for r in seeds.values() for name in r['values'])
-    table[row] = ({'diverged_at_step': {str(s): step for s, step in diverged(seeds).items()}}
-                  if diverged(seeds) else {})
+    stopped = diverged(seeds)
+    table[row] = ({'diverged_at_step': {str(s): step for s, step in stopped.items()}}
+                  if stopped else {})
     for name in names:
       by_seed = {str(s): r['values'][name] for s, r in sorted(seeds.items())
                  if name in r['values']}

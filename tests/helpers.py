@@ -35,14 +35,13 @@ def run_steps(step_fn, state, batches, shard=None):
   return state, metrics
 
 
-def _ephemeral_ports():
-  """The range the kernel hands out for port 0 and outgoing connections."""
+def _lowest_ephemeral_port():
+  """The bottom of the range the kernel hands out for port 0 and outgoing connections."""
   try:
     with open('/proc/sys/net/ipv4/ip_local_port_range') as f:
-      low, high = map(int, f.read().split())
-    return low, high
-  except (OSError, ValueError):
-    return 32768, 60999  # Linux's default
+      return int(f.read().split()[0])
+  except (OSError, ValueError, IndexError):
+    return 32768  # Linux's default
 
 
 def free_port(attempts=200):
@@ -53,7 +52,7 @@ def free_port(attempts=200):
   server bound to port 0 (the storage emulator) can take it between this check and the
   coordinator's bind; only another explicit bind could, and each test draws at random.
   """
-  low, _ = _ephemeral_ports()
+  low = _lowest_ephemeral_port()
   rng = random.Random()
   for _ in range(attempts):
     port = rng.randrange(max(1024, low - 12_000), low)
@@ -124,10 +123,10 @@ def wait_all(processes, timeout):
 
 
 def wait_until(condition, process, timeout, interval=0.05):
-  """Polls `condition()` while `process` runs; False if it ended or time ran out first
-  (`timeout`, or the test's deadline if sooner)."""
+  """Polls `condition()` while `process` runs (None: no process to watch); False if it
+  ended or time ran out first (`timeout`, or the test's deadline if sooner)."""
   deadline = time.time() + _bounded(timeout)
-  while time.time() < deadline and process.poll() is None:
+  while time.time() < deadline and (process is None or process.poll() is None):
     if condition():
       return True
     time.sleep(interval)

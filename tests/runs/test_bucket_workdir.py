@@ -7,7 +7,6 @@ import io
 import re
 import signal
 import struct
-import time
 import uuid
 
 from etils import epath
@@ -186,13 +185,6 @@ class _Clock:
     return self.now
 
 
-def _wait_for(condition, what, timeout_s=30.0):
-  deadline = time.monotonic() + timeout_s
-  while not condition():
-    assert time.monotonic() < deadline, f'{what} within {timeout_s} s'
-    time.sleep(0.02)
-
-
 def test_a_run_that_cannot_renew_its_lock_stops_before_its_next_checkpoint(emulator):
   del emulator  # this test stops an emulator of its own
   clock, stale_s = _Clock(), 2.0  # heartbeats every 0.5 s of real time
@@ -204,13 +196,14 @@ def test_a_run_that_cannot_renew_its_lock_stops_before_its_next_checkpoint(emula
       clock.now = 100.0
       # pylint: disable=protected-access
       first = lock._generation
-      _wait_for(lambda: lock._generation != first, 'a heartbeat')
+      assert helpers.wait_until(lambda: lock._generation != first, None, 30), 'no heartbeat'
       lock.check_held()
       # The bucket goes away: once a heartbeat has failed (heartbeats are written one
       # after another, so none after it can succeed), stale_s of silence stops the run.
       going_away.stop()
       lock._last_error = None
-      _wait_for(lambda: lock._last_error is not None, 'a failed heartbeat')
+      assert helpers.wait_until(lambda: lock._last_error is not None, None, 30), (
+          'no failed heartbeat')
       clock.now += stale_s - 0.5
       lock.check_held()
       clock.now += 1.0
