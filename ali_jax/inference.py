@@ -34,4 +34,4 @@ def load(workdir, step=None):
   finally:
     manager.close()
   return trained_model.TrainedModel(
-      run, state, standing_batches=standing_statistics.standing_batches(config))
+      run, state, standing_batches=standing_statistics.standing_batches(run.settings))

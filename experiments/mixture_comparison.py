@@ -155,11 +155,11 @@ def comparison_figure(path, methods, seed):
   figure, axes = plt.subplots(len(methods), 3, figsize=(9, 3 * len(methods)), squeeze=False)
   for row, method in zip(axes, methods):
     model = ali_jax.load(_workdir(method, seed))
-    dataset = data.load_dataset(model.config)
+    dataset = data.load_dataset(model.settings.data)
     heldout = dataset.heldout(datasets.TEST)
     _, arrays = evaluator.evaluate_mixture(
-        model, heldout, num_samples=model.config.data.num_eval_samples, seed=seed,
-        with_encoder=methods_lib.trains_encoder(model.config))
+        model, heldout, num_samples=model.settings.evaluation.num_eval_samples, seed=seed,
+        with_encoder=methods_lib.trains_encoder(model.settings))
     modes, _ = mixture.assign_components(heldout.images)
     panels = (arrays['samples'], arrays.get('reconstructions'), arrays.get('latents'))
     for column, (ax, points, title) in enumerate(zip(row, panels, columns)):

@@ -152,6 +152,50 @@ def test_no_module_is_over_the_size_limit():
   assert not long, long
 
 
+# Where a run's raw config may be read: the modules that check it, read it into
+# settings/run_settings.py's objects, or write and compare it in a workdir ...
+CONFIG_READERS = ('config', 'settings.run_settings', 'settings.datasets', 'runs')
+# ... and, elsewhere, only these functions, each the door where a config comes in.
+CONFIG_DOORS = {
+    'data': ('load_dataset', 'labelled_split', 'labelled_chunks'),  # a config or DataSettings
+    'inference': ('load',),  # reads the workdir's config.json into a RunSetup
+    'training.run_setup': ('__init__',),  # RunSettings.from_config, once per run
+    'training.trained_model': ('__init__',),  # keeps the saved config for the user
+    'training.phase_starts': ('gan_phase_state',),  # a workdir check of the GAN phase's run
+    'training.trainer': ('train_and_evaluate', '_claim_workdir', '__init__', 'save'),
+}
+
+
+def _config_uses(path):
+  """{(function, line)} where the module at `path` names a config: `config`,
+  `*_config` or `.config`."""
+  tree = ast.parse(open(path).read())
+  uses = set()
+
+  def visit(node, function):
+    for child in ast.iter_child_nodes(node):
+      name = (child.id if isinstance(child, ast.Name) else child.arg
+              if isinstance(child, ast.arg) else getattr(child, 'attr', None))
+      if isinstance(name, str) and (name == 'config' or name.endswith('_config')):
+        uses.add((function, child.lineno))
+      visit(child, child.name if isinstance(child, ast.FunctionDef) else function)
+  visit(tree, '<module>')
+  return uses
+
+
+def test_the_raw_config_stops_at_the_doors():
+  """Below a run's entry, code reads settings/run_settings.py's objects, not the config."""
+  strays = []
+  for module, path in sorted(_modules().items()):
+    if any(module == r or module.startswith(r + '.') for r in CONFIG_READERS):
+      continue
+    doors = CONFIG_DOORS.get(module, ())
+    strays += [f'ali_jax/{module.replace(".", "/")}:{line} in {function}'
+               for function, line in sorted(_config_uses(path)) if function not in doors]
+  assert not strays, ('These read the raw config below the run\'s entry; read what they '
+                      'need into settings/run_settings.py and pass that: ' + ', '.join(strays))
+
+
 def test_the_tests_are_laid_out_like_the_code():
   """tests/<package>/ for each package's tests; beside them only the experiments' and the
   fixtures' folders."""

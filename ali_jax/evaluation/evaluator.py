@@ -23,7 +23,7 @@ def evaluate_mixture(model, heldout, *, num_samples, seed=0, with_encoder=True):
   latents = model.encode(heldout.images, seed=seed)
   reconstructions = model.decode(latents)
   prior = priors.sample_numpy(np.random.default_rng(seed), latents.shape,
-                             model.config.model.prior)
+                             model.settings.model.prior)
   arrays.update(latents=latents, reconstructions=reconstructions, prior=prior)
   return metrics.mixture_metrics(samples, heldout.images, reconstructions, latents), arrays
 
@@ -86,23 +86,23 @@ def evaluate_images(model, heldout, *, num_samples, seed=0, with_encoder=True,
   return results, arrays
 
 
-def class_references_for_run(config, dataset):
+def class_references_for_run(settings, dataset):
   """{split: metrics.ClassReferences} of the held-out splits ('validation', 'test') for a run on
   a labelled dataset (None for others, fake data, or config.evaluation.class_metrics=
-  False); trains the reference classifier on the training split on first use."""
+  False); trains the reference classifier on the training split on first use.
+  settings: the run's settings/run_settings.RunSettings."""
   from ali_jax.evaluation import classifier as classifier_lib  # pylint: disable=g-import-not-at-top
-  evaluation_config = config.get('evaluation', {})
-  if (not evaluation_config.get('class_metrics', False)
+  if (not settings.evaluation.class_metrics
       or not hasattr(dataset, 'labelled_training_images')
-      or not datasets.SPECS[config.dataset].num_classes):
+      or not datasets.SPECS[settings.dataset].num_classes):
     return None
-  spec = datasets.SPECS[config.dataset]
+  spec = datasets.SPECS[settings.dataset]
   train_images, train_labels = dataset.labelled_training_images(
-      evaluation_config.reference_examples)
+      settings.evaluation.reference_examples)
   test = lambda: (dataset.heldout(datasets.TEST).images, dataset.heldout(datasets.TEST).labels)
   classifier = classifier_lib.load_or_train(
-      classifier_lib.cache_dir(datasets.default_data_dir(config), config.dataset,
-                               spec.splits(config.data.carve_validation)['train']),
+      classifier_lib.cache_dir(settings.data.data_dir, settings.dataset,
+                               settings.data.splits['train']),
       num_classes=spec.num_classes, image_shape=dataset.data_shape,
       train_split=lambda: (train_images, train_labels), test_split=test)
   # Each split's references are made when an evaluation first reads that split, so

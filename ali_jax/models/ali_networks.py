@@ -168,10 +168,10 @@ class ConvDiscriminator(nn.Module):
 
 
 
-def build(model_config, *, data_shape, axis_name, dtype, discriminator_outputs):
-  """common.Networks of the table that config.model.architecture names."""
+def build(model, *, data_shape, axis_name, dtype, discriminator_outputs):
+  """common.Networks of the table that model.architecture (a ModelSettings) names."""
   del data_shape  # the table fixes it (config validation checks it against the data)
-  m = model_config
+  m = model
   arch = architectures.ARCHITECTURES[m.architecture]
   condition = dict(condition_dim=m.condition_dim, condition_embedding=m.condition_embedding,
                    axis_name=axis_name, conv_implementation=conv_layers.resolve_implementation(

@@ -112,9 +112,10 @@ class Discriminator(nn.Module):
     return logits[:, 0] if self.num_outputs == 1 else logits
 
 
-def build(model_config, *, data_shape, axis_name, dtype, discriminator_outputs):
-  """common.Networks of BiGAN's MLPs from config.model, for (H, W, C) images."""
-  m = model_config
+def build(model, *, data_shape, axis_name, dtype, discriminator_outputs):
+  """common.Networks of BiGAN's MLPs as `model` (a ModelSettings) says, for (H, W, C)
+  images."""
+  m = model
   return common.Networks(
       encoder=Encoder(m.init_std, kind=m.encoder, latent_dim=m.latent_dim,
                       axis_name=axis_name, dtype=dtype, prior=m.prior, sigma=m.encoder_sigma),

@@ -294,13 +294,13 @@ class Encoder(nn.Module):
     return common.gaussian_sample(self, last_layer, noise, self.sigma)
 
 
-def build(model_config, *, data_shape, axis_name, dtype, discriminator_outputs):
-  """common.Networks of the BigBiGAN that config.model.architecture names."""
+def build(model, *, data_shape, axis_name, dtype, discriminator_outputs):
+  """common.Networks of the BigBiGAN that model.architecture (a ModelSettings) names."""
   del data_shape  # the table fixes it (config validation checks it against the data)
   if discriminator_outputs != 1:
     raise ValueError('A BigBiGAN discriminator outputs its three scores only.')
-  arch = bigbigan_architectures.ARCHITECTURES[model_config.architecture]
+  arch = bigbigan_architectures.ARCHITECTURES[model.architecture]
   return common.Networks(encoder=Encoder(arch, axis_name=axis_name, dtype=dtype,
-                                           sigma=model_config.encoder_sigma),
+                                           sigma=model.encoder_sigma),
                            generator=Generator(arch, axis_name=axis_name, dtype=dtype),
                            discriminator=Discriminator(arch, dtype=dtype))

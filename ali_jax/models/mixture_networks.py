@@ -88,9 +88,10 @@ class MaxoutDiscriminator(nn.Module):
     return nn.Dense(1, kernel_init=init, dtype=self.dtype)(h)[..., 0].astype(jnp.float32)
 
 
-def build(model_config, *, data_shape, axis_name, dtype, discriminator_outputs):
-  """common.Networks of the mixture MLPs from config.model, for (2,) points."""
-  m = model_config
+def build(model, *, data_shape, axis_name, dtype, discriminator_outputs):
+  """common.Networks of the mixture MLPs that `model` (a ModelSettings) describes, for
+  (2,) points."""
+  m = model
   if discriminator_outputs != 1:
     raise ValueError('The mixture MLP discriminator has one output.')
   return common.Networks(

@@ -1,7 +1,7 @@
-"""Which family of networks builds config.model.architecture: the one place that knows them all.
+"""Which family of networks builds model.architecture: the one place that knows them all.
 
 A family is a module with
-  build(model_config, *, data_shape, axis_name, dtype, discriminator_outputs)
+  build(model, *, data_shape, axis_name, dtype, discriminator_outputs)
       -> common.Networks
 whose architecture names are listed in settings/choices.py (ARCHITECTURE_FAMILIES).
 The families import common.py, never each other; adding one is a new module, its
@@ -23,11 +23,11 @@ FAMILIES = {
 }
 
 
-def build_networks(model_config, *, data_shape, axis_name=None, discriminator_outputs=1):
-  """The three networks that `model_config` describes.
+def build_networks(model, *, data_shape, axis_name=None, discriminator_outputs=1):
+  """The three networks that `model` describes.
 
   Args:
-    model_config: the config's `model` field.
+    model: a settings/run_settings.ModelSettings (ModelSettings.from_config(config)).
     data_shape: the shape of one data point ((2,) for the mixture, (H, W, C)
       for images).
     axis_name: the pmap axis over which batch norm statistics are averaged, or
@@ -35,7 +35,7 @@ def build_networks(model_config, *, data_shape, axis_name=None, discriminator_ou
     discriminator_outputs: 1 (a real/fake logit), or the number of classes K
       for a K+1-class image D (its logits, the fake class's fixed at 0).
   """
-  build = FAMILIES[choices.architecture_family(model_config.architecture)]
-  return build(model_config, data_shape=tuple(data_shape), axis_name=axis_name,
-               dtype=common.COMPUTE_DTYPES[model_config.dtype],
+  build = FAMILIES[choices.architecture_family(model.architecture)]
+  return build(model, data_shape=tuple(data_shape), axis_name=axis_name,
+               dtype=common.COMPUTE_DTYPES[model.dtype],
                discriminator_outputs=discriminator_outputs)

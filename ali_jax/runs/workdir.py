@@ -23,6 +23,7 @@ import ml_collections
 
 from ali_jax.config import fields
 from ali_jax.runs import workdir_lock
+from ali_jax.settings import choices
 from ali_jax.settings import mistakes
 
 # Fields that may change when a run resumes (declared in config/fields.py).
@@ -173,6 +174,40 @@ def check_can_hold(config, workdir):
     raise mistakes.ConfigMistake(
         f'{workdir} has checkpoints but no {CONFIG_FILE}: it was not written by ali_jax, '
         'or was damaged. Use a new --workdir.')
+
+
+def check_gan_phase_source(gan_workdir, config, phase_end):
+  """Raises unless `gan_workdir` holds a run that trained exactly the GAN phase of
+  `config` (a two-phase method's, config.method_options.gan_workdir): method 'gan', the
+  same settings, `phase_end` steps.
+
+  Everything but the method, its options, the length and how the run reports
+  must match (the formulation and dtype too: they change float32 rounding), so
+  the gan run's state at `phase_end` is what `config` would reach itself.
+  """
+  try:
+    gan_config = load_config(gan_workdir)
+  except FileNotFoundError as error:
+    raise FileNotFoundError(f'config.method_options.gan_workdir: {error}') from None
+  problems = []
+  if gan_config.method != choices.GAN:
+    problems.append(f"config.method: {gan_config.method!r} there, must be 'gan'")
+  if gan_config.num_train_steps != phase_end:
+    problems.append(f'config.num_train_steps: {gan_config.num_train_steps} there, must be '
+                    f'{phase_end} (this run\'s GAN phase: num_train_steps - '
+                    'method_options.inference_steps)')
+  details = differences(
+      gan_config, config,
+      REPORTING_FIELDS + ('num_train_steps', 'method') + tuple(
+          name for name in fields.COMMON_FIELDS
+          if name.startswith('method_options.')))
+  if details:
+    problems.append(details)
+  if problems:
+    raise ValueError(
+        f'config.method_options.gan_workdir={gan_workdir} cannot be this run\'s GAN phase: '
+        + '; '.join(problems) + ". Train that gan run with this run's settings, or set "
+        "config.method_options.gan_workdir='' to train the GAN phase here.")
 
 
 # ---- Checkpoint folders ---------------------------------------------------------------

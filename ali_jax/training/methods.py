@@ -43,7 +43,7 @@ The labelled methods' batches carry a labelled batch too (`num_labels`
 class-balanced training examples chosen by `labels_seed`; ali_jax/data).
 
 To add a method: write its loss function (losses from `calls`, the networks
-of one step, see step.NetworkCalls) and a function config -> phases, and add
+of one step, see step.NetworkCalls) and a function RunSettings -> phases, and add
 it to PHASES below; config validation, the trainer and the tests' per-method
 checks pick it up from there.
 """
@@ -239,14 +239,14 @@ GAN_OBJECTIVE = Objective(_gan_losses, dict(generator='generator_loss',
 
 
 def _one_phase(objective):
-  return lambda config: (Phase(SINGLE_PHASE, 0, config.num_train_steps, objective),)
+  return lambda settings: (Phase(SINGLE_PHASE, 0, settings.num_train_steps, objective),)
 
 
 def _gan_then(inference_objective, on_inference_start=None):
   """A GAN phase, then `inference_objective` for the last method_options.inference_steps."""
-  def phases(config):
-    inference_steps = config.method_options.inference_steps
-    gan_steps = config.num_train_steps - inference_steps
+  def phases(settings):
+    inference_steps = settings.method_options['inference_steps']
+    gan_steps = settings.num_train_steps - inference_steps
     return (Phase(GAN_PHASE, 0, gan_steps, GAN_OBJECTIVE, on_start=GAN_STATE_FROM_RUN),
             Phase(INFERENCE_PHASE, gan_steps, inference_steps, inference_objective,
                   on_start=on_inference_start))
@@ -254,11 +254,11 @@ def _gan_then(inference_objective, on_inference_start=None):
 
 
 def _weighted(make_losses, option, minimises):
-  return lambda config: _one_phase(Objective(make_losses(config.method_options[option]),
-                                             minimises))(config)
+  return lambda settings: _one_phase(Objective(make_losses(settings.method_options[option]),
+                                               minimises))(settings)
 
 
-# method -> config -> its phases, in order, covering steps 0..num_train_steps.
+# method -> RunSettings -> its phases, in order, covering steps 0..num_train_steps.
 PHASES = {
     choices.ALI: _one_phase(Objective(_ali_losses, ADVERSARIAL)),
     choices.BIGAN: _one_phase(Objective(_ali_losses, ADVERSARIAL)),
@@ -266,10 +266,10 @@ PHASES = {
     choices.LATENT_REGRESSOR: _gan_then(Objective(_latent_regression_losses,
                                           dict(encoder='regression_loss'))),
     # The joint regressor's losses with G's regression weight 0: G is a plain GAN's.
-    choices.BIGAN_LATENT_REGRESSOR: lambda config: _one_phase(Objective(
+    choices.BIGAN_LATENT_REGRESSOR: lambda settings: _one_phase(Objective(
         _make_joint_latent_regressor_losses(0.0),
         dict(encoder='regression_loss', generator='generator_loss',
-             discriminator='discriminator_loss')))(config),
+             discriminator='discriminator_loss')))(settings),
     choices.JOINT_LATENT_REGRESSOR: _weighted(
         _make_joint_latent_regressor_losses, 'regression_weight',
         dict(encoder='regression_loss', generator='generator_objective',
@@ -301,13 +301,14 @@ MIXTURE_METHODS = tuple(m for m in choices.METHODS
                         if m not in choices.LABELLED_METHODS + OWN_NETWORK_METHODS)
 
 
-def phases(config) -> Tuple[Phase, ...]:
-  """The phases of `config`'s method."""
-  if config.method not in PHASES:
-    raise ValueError(f'config.method={config.method!r}; expected one of {choices.METHODS}.')
-  return PHASES[config.method](config)
+def phases(settings) -> Tuple[Phase, ...]:
+  """The phases of the method that `settings` (a settings/run_settings.RunSettings) name."""
+  if settings.method not in PHASES:
+    raise ValueError(f'config.method={settings.method!r}; expected one of {choices.METHODS}.')
+  return PHASES[settings.method](settings)
 
 
-def trains_encoder(config):
-  """Whether any phase of `config`'s method trains the encoder (a GAN's never does)."""
-  return any('encoder' in phase.trains for phase in phases(config))
+def trains_encoder(settings):
+  """Whether any phase of the method of `settings` (a RunSettings) trains the encoder (a
+  GAN's never does)."""
+  return any('encoder' in phase.trains for phase in phases(settings))

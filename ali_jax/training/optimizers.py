@@ -26,21 +26,22 @@ class Optimizers(NamedTuple):
   discriminator: optax.GradientTransformation
 
 
-def learning_rate_schedule(optimizer_config, num_steps, scale=1.0):
-  """The schedule optimizer_config.schedule names (module docstring), times `scale`."""
-  peak = optimizer_config.learning_rate * scale
-  if optimizer_config.schedule == 'constant':
+def learning_rate_schedule(settings, num_steps, scale=1.0):
+  """The schedule settings.schedule names (module docstring), times `scale`.
+  settings: a settings/run_settings.OptimizerSettings."""
+  peak = settings.learning_rate * scale
+  if settings.schedule == 'constant':
     return peak
-  if optimizer_config.schedule == 'cosine':
+  if settings.schedule == 'cosine':
     return optax.cosine_decay_schedule(peak, num_steps)
-  if optimizer_config.schedule == 'exponential':
-    constant_steps = int(round(num_steps * optimizer_config.decay_start_fraction))
+  if settings.schedule == 'exponential':
+    constant_steps = int(round(num_steps * settings.decay_start_fraction))
     decay_steps = max(num_steps - constant_steps, 1)
     return optax.join_schedules(
         [optax.constant_schedule(peak),
-         optax.exponential_decay(peak, decay_steps, optimizer_config.final_learning_rate_scale)],
+         optax.exponential_decay(peak, decay_steps, settings.final_learning_rate_scale)],
         [constant_steps])
-  raise ValueError(f'config.optimizer.schedule={optimizer_config.schedule!r}; expected '
+  raise ValueError(f'config.optimizer.schedule={settings.schedule!r}; expected '
                    f'one of {choices.LEARNING_RATE_SCHEDULES}.')
 
 
@@ -53,8 +54,9 @@ def _is_weight(params):
   return jax.tree_util.tree_map_with_path(is_weight, params)
 
 
-def make_optimizers(optimizer_config, num_steps):
-  """The three optimizers of a phase of `num_steps` updates.
+def make_optimizers(settings, num_steps):
+  """The three optimizers of a phase of `num_steps` updates, as `settings` (a
+  settings/run_settings.OptimizerSettings) say.
 
   The discriminator's learning rate is optimizer.learning_rate times
   optimizer.discriminator_learning_rate_scale (1 in the paper). A decaying schedule spans
@@ -64,13 +66,13 @@ def make_optimizers(optimizer_config, num_steps):
   their schedule starts afresh there. Without weight decay the optimizer is
   Adam alone (the optimizer state of earlier runs' checkpoints).
   """
-  decay = optimizer_config.weight_decay
+  decay = settings.weight_decay
 
   def adam(scale=1.0):
-    optimizer = optax.adam(learning_rate_schedule(optimizer_config, num_steps, scale),
-                           b1=optimizer_config.b1, b2=optimizer_config.b2)
+    optimizer = optax.adam(learning_rate_schedule(settings, num_steps, scale),
+                           b1=settings.b1, b2=settings.b2)
     if not decay:
       return optimizer
     return optax.chain(optax.add_decayed_weights(decay, mask=_is_weight), optimizer)
   return Optimizers(encoder=adam(), generator=adam(),
-                    discriminator=adam(optimizer_config.discriminator_learning_rate_scale))
+                    discriminator=adam(settings.discriminator_learning_rate_scale))

@@ -8,10 +8,8 @@
                        of this GAN phase) is taken instead of training it again.
 """
 
-from ali_jax.config import fields
 from ali_jax.runs import checkpoints
 from ali_jax.runs import workdir as workdir_lib
-from ali_jax.settings import choices
 from ali_jax.training import methods
 from ali_jax.training import state as state_lib
 
@@ -22,7 +20,7 @@ def start_phase(phase, state, run):
   if phase.on_start == methods.FRESH_DISCRIMINATOR:
     return state_lib.with_fresh_discriminator(state, run)
   if phase.on_start == methods.GAN_STATE_FROM_RUN:
-    if not run.config.method_options.gan_workdir:
+    if not run.settings.loop.gan_workdir:
       return state  # the GAN phase is trained here
     return gan_phase_state(run, phase, state)
   if phase.on_start is None:
@@ -30,45 +28,11 @@ def start_phase(phase, state, run):
   raise ValueError(f'Unknown start of phase {phase.name!r}: {phase.on_start!r}.')
 
 
-def check_gan_phase_source(gan_config, config, gan_workdir, phase_end):
-  """Raises ValueError unless `gan_workdir` (saved with `gan_config`) trained exactly
-  the GAN phase of `config`: method 'gan', the same settings, `phase_end` steps.
-
-  Everything but the method, its options, the length and how the run reports
-  must match (the formulation and dtype too: they change float32 rounding), so
-  the gan run's state at `phase_end` is what `config` would reach itself.
-  """
-  problems = []
-  if gan_config.method != choices.GAN:
-    problems.append(f"config.method: {gan_config.method!r} there, must be 'gan'")
-  if gan_config.num_train_steps != phase_end:
-    problems.append(f'config.num_train_steps: {gan_config.num_train_steps} there, must be '
-                    f'{phase_end} (this run\'s GAN phase: num_train_steps - '
-                    'method_options.inference_steps)')
-  details = workdir_lib.differences(
-      gan_config, config,
-      workdir_lib.REPORTING_FIELDS + ('num_train_steps', 'method') + tuple(
-          name for name in fields.COMMON_FIELDS
-          if name.startswith('method_options.')))
-  if details:
-    problems.append(details)
-  if problems:
-    raise ValueError(
-        f'config.method_options.gan_workdir={gan_workdir} cannot be this run\'s GAN phase: '
-        + '; '.join(problems) + ". Train that gan run with this run's settings, or set "
-        "config.method_options.gan_workdir='' to train the GAN phase here.")
-
-
 def gan_phase_state(run, phase, template_state):
   """The state that ends `phase` (a GAN phase), restored from the finished `gan`
   run in config.method_options.gan_workdir (which is only read)."""
-  config = run.config
-  gan_workdir = str(workdir_lib.path(config.method_options.gan_workdir))
-  try:
-    gan_config = workdir_lib.load_config(gan_workdir)
-  except FileNotFoundError as error:
-    raise FileNotFoundError(f'config.method_options.gan_workdir: {error}') from None
-  check_gan_phase_source(gan_config, config, gan_workdir, phase.end)
+  gan_workdir = str(workdir_lib.path(run.settings.loop.gan_workdir))
+  workdir_lib.check_gan_phase_source(gan_workdir, run.config, phase.end)
   manager = checkpoints.make_manager(gan_workdir, create=False)
   try:
     if phase.end not in manager.all_steps():

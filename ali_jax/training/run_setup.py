@@ -1,7 +1,8 @@
 """RunSetup: what a run builds from its config, built once.
 
-    config --RunSetup(config)--> data shape, networks, the method's phases,
-                                 each phase's optimizers and train step
+    config --RunSetup(config)--> settings (settings/run_settings.RunSettings, the
+                                 config read once), data shape, networks, the
+                                 method's phases, each phase's optimizers and train step
 
 The trainer, state creation (state.py), evaluation and the inference API
 (trained_model.TrainedModel), the tests and the benchmarks all take a RunSetup
@@ -17,6 +18,7 @@ from ali_jax.hosts import devices
 from ali_jax.models import registry
 from ali_jax.settings import choices
 from ali_jax.settings import datasets
+from ali_jax.settings import run_settings
 from ali_jax.training import methods
 from ali_jax.training import optimizers as optimizers_lib
 from ali_jax.training import standing_statistics
@@ -31,21 +33,24 @@ class RunSetup:
   """
 
   def __init__(self, config, *, axis_name=devices.AXIS_NAME):
+    # The config itself only for the workdir (config.json, record.json, the checks of
+    # a GAN phase's source run); everything else reads its settings, read once here.
     self.config = config
+    self.settings = settings = run_settings.RunSettings.from_config(config)
     self.axis_name = axis_name
-    self.data_shape = datasets.data_shape(config)
-    self.latent_dim = config.model.latent_dim
-    self.prior = config.model.prior  # choices.PRIORS
-    self.is_images = config.dataset in datasets.IMAGE_DATASETS
+    self.data_shape = settings.data.shape
+    self.latent_dim = settings.model.latent_dim
+    self.prior = settings.model.prior  # choices.PRIORS
+    self.is_images = settings.dataset in datasets.IMAGE_DATASETS
     # The size of the conditioning vector y (CelebA's 40 attributes); 0: unconditional.
-    self.condition_dim = config.model.condition_dim if self.is_images else 0
+    self.condition_dim = settings.data.condition_dim
     # The labelled methods' D gives one logit per class (choices.LABELLED_METHODS).
-    self.num_classes = (datasets.SPECS[config.dataset].num_classes
-                        if config.method in choices.LABELLED_METHODS else 0)
+    self.num_classes = (datasets.SPECS[settings.dataset].num_classes
+                        if settings.method in choices.LABELLED_METHODS else 0)
     self.networks = registry.build_networks(
-        config.model, data_shape=self.data_shape, axis_name=axis_name,
+        settings.model, data_shape=self.data_shape, axis_name=axis_name,
         discriminator_outputs=self.num_classes or 1)
-    self.phases = methods.phases(config)
+    self.phases = methods.phases(settings)
     self._cache = {}
 
   def _cached(self, key, make):
@@ -60,21 +65,23 @@ class RunSetup:
     for phase in self.phases:
       if phase.start <= step < phase.end:
         return phase
-    raise ValueError(f'Step {step} is outside the run (0..{self.config.num_train_steps - 1}).')
+    raise ValueError(
+        f'Step {step} is outside the run (0..{self.settings.num_train_steps - 1}).')
 
   def optimizers(self, phase):
     """The optimizers of `phase` (a decaying schedule spans the phase)."""
     return self._cached(('optimizers', phase.name), functools.partial(
-        optimizers_lib.make_optimizers, self.config.optimizer, phase.num_steps))
+        optimizers_lib.make_optimizers, self.settings.optimizer, phase.num_steps))
 
   def train_step(self, phase):
     """The pure step of `phase`: (state, batch) -> (state, metrics), for jit or pmap."""
+    settings = self.settings
     return self._cached(('train_step', phase.name), functools.partial(
         step_lib.make_train_step, self.networks, self.optimizers(phase), phase.objective,
-        latent_dim=self.latent_dim, loss_form=self.config.loss_form,
-        axis_name=self.axis_name, skip_nonfinite=self.config.nonfinite == 'skip',
-        average_decay=self.config.parameter_average.decay, remat=self.config.model.remat,
-        prior=self.prior, discriminator_batches=self.config.model.discriminator_batches))
+        latent_dim=self.latent_dim, loss_form=settings.loss_form,
+        axis_name=self.axis_name, skip_nonfinite=settings.nonfinite == 'skip',
+        average_decay=settings.average_decay, remat=settings.model.remat,
+        prior=self.prior, discriminator_batches=settings.model.discriminator_batches))
 
   def pmapped_train_step(self, phase):
     """The step of `phase` pmapped over the local devices, as the trainer runs it."""
@@ -108,14 +115,14 @@ class RunSetup:
     discriminator_variables, x): D's class logits of (x, the mean of q(z|x))."""
     networks = self.networks
     return self._cached('class_logits', lambda: jax.jit(functools.partial(
-        class_logits_fn, networks.encoder, networks.discriminator, self.config.model.encoder)))
+        class_logits_fn, networks.encoder, networks.discriminator, self.settings.model.encoder)))
 
   def jitted_batch_statistics(self, name):
     """jit of standing_statistics.batch_statistics for network `name`, built without a
     device axis (it runs on one device, outside the trainer's pmap)."""
     def make():
       local = registry.build_networks(
-          self.config.model, data_shape=self.data_shape, axis_name=None,
+          self.settings.model, data_shape=self.data_shape, axis_name=None,
           discriminator_outputs=self.num_classes or 1)
       return jax.jit(standing_statistics.batch_statistics(getattr(local, name)))
     return self._cached(('batch_statistics', name), make)
@@ -123,4 +130,4 @@ class RunSetup:
   def jitted_features(self, hidden_layers, features_fn):
     """jit of features_fn(encoder, kind, hidden_layers, variables, x, noise, *y)."""
     return self._cached(('features', hidden_layers), lambda: jax.jit(functools.partial(
-        features_fn, self.networks.encoder, self.config.model.encoder, hidden_layers)))
+        features_fn, self.networks.encoder, self.settings.model.encoder, hidden_layers)))

@@ -27,23 +27,21 @@ from ali_jax import data
 from ali_jax.models import common
 from ali_jax.models import priors
 from ali_jax.settings import choices
-from ali_jax.training import state as state_lib
 
 SEED = 0x57A7  # the prior, encoder noise and dropout draws of the standing batches
 
 
-def networks_to_recompute(config):
-  """The names of the networks whose statistics `config` recomputes: the averaged ones or
-  all, less D where it plays no part in inference (only the labelled methods' D
-  classifies)."""
-  evaluation = config.get('evaluation', {})
-  if not evaluation.get('standing_statistics_batches', 0):
+def networks_to_recompute(settings):
+  """The names of the networks whose statistics a run of `settings` (a RunSettings)
+  recomputes: the averaged ones or all, less D where it plays no part in inference (only
+  the labelled methods' D classifies)."""
+  evaluation = settings.evaluation
+  if not evaluation.standing_statistics_batches:
     return ()
-  for_all = (evaluation.get('standing_statistics_for', choices.AVERAGED_NETWORKS)
-             == choices.ALL_NETWORKS)
-  names = choices.NETWORK_NAMES if for_all else state_lib.averaged_networks(config)
+  for_all = evaluation.standing_statistics_for == choices.ALL_NETWORKS
+  names = choices.NETWORK_NAMES if for_all else settings.averaged_networks
   return tuple(name for name in names
-               if name != 'discriminator' or config.method in choices.LABELLED_METHODS)
+               if name != 'discriminator' or settings.method in choices.LABELLED_METHODS)
 
 
 def _is_batch_norm_statistic(path):
@@ -75,13 +73,13 @@ def batch_statistics(network, momentum=common.BATCH_NORM_MOMENTUM):
   return statistics
 
 
-def _discriminator_inputs(config, x, y, z, noise, batch, encode, decode):
+def _discriminator_inputs(method, x, y, z, noise, batch, encode, decode):
   """D's batches of one standing step, as its method's training step gives them (the
   labelled pairs with the encoder mean, as D classifies them at inference)."""
   labelled_x = batch['x_labelled']
   labelled = (labelled_x, encode(labelled_x, np.zeros((len(labelled_x), noise.shape[1]),
                                                       np.float32)))
-  if config.method == choices.SUPERVISED:
+  if method == choices.SUPERVISED:
     return [labelled]
   return [(x, encode(x, noise, *y), *y), (decode(z, *y), z, *y), labelled]
 
@@ -94,7 +92,6 @@ def recompute(run, variables, batches, names):
   `variables` give them), in one batch or one per kind as model.discriminator_batches
   says.
   """
-  config = run.config
   key = jax.random.PRNGKey(SEED)
   encode = lambda *a: run.jitted_encoder()(variables['encoder'], *a)
   decode = lambda *a: run.jitted_generator()(variables['generator'], *a)
@@ -108,8 +105,9 @@ def recompute(run, variables, batches, names):
     z = priors.sample(prior_key, shape, run.prior)
     calls = {'encoder': [(x, noise, *y)], 'generator': [(z, *y)]}
     if 'discriminator' in names:
-      pairs = _discriminator_inputs(config, x, y, z, noise, batch, encode, decode)
-      if config.model.discriminator_batches == choices.JOINT:
+      pairs = _discriminator_inputs(run.settings.method, x, y, z, noise, batch, encode,
+                                    decode)
+      if run.settings.model.discriminator_batches == choices.JOINT:
         pairs = [tuple(np.concatenate(parts) for parts in zip(*pairs))]
       calls['discriminator'] = pairs
     for name in names:
@@ -127,12 +125,12 @@ def recompute(run, variables, batches, names):
       total, variables[name]['batch_stats']) for name, total in totals.items()}
 
 
-def standing_batches(config, dataset=None):
+def standing_batches(settings, dataset=None):
   """The training batches that standing statistics are computed on (the first of the
-  run's order, all of each global batch), if `config` recomputes any; else None.
-  dataset: the run's, or None to load it."""
-  num_batches = config.get('evaluation', {}).get('standing_statistics_batches', 0)
-  if not networks_to_recompute(config):
+  run's order, all of each global batch), if a run of `settings` (a RunSettings)
+  recomputes any; else None. dataset: the run's, or None to load it."""
+  if not networks_to_recompute(settings):
     return None
-  dataset = dataset or data.load_dataset(config)
-  return itertools.islice(dataset.batches(0, global_batch_size=config.batch_size), num_batches)
+  dataset = dataset or data.load_dataset(settings.data)
+  return itertools.islice(dataset.batches(0, global_batch_size=settings.batch_size),
+                          settings.evaluation.standing_statistics_batches)

@@ -43,12 +43,6 @@ class TrainStateWithAverages(TrainState):
   averages: Dict[str, flax.core.FrozenDict]
 
 
-def averaged_networks(config):
-  """The networks whose parameters `config` averages (none when the decay is 0)."""
-  average = config.parameter_average
-  return tuple(average.networks) if average.decay > 0 else ()
-
-
 def _init_network_state(variables, optimizer):
   params = variables['params']
   return NetworkState(params=params, batch_stats=variables.get('batch_stats', {}),
@@ -78,15 +72,15 @@ def _init_network_states(run, key):
 
 
 def create_train_state(run):
-  """The state at step 0 of `run` (a RunSetup): all three networks from `config.seed`.
+  """The state at step 0 of `run` (a RunSetup): all three networks from the run's seed.
 
   An image generator's per-pixel output bias starts at 0 here; the trainer then
   sets it from the data (with_output_bias_from), as the paper does with 500
   training images.
   """
-  rng = jax.random.PRNGKey(run.config.seed)
+  rng = jax.random.PRNGKey(run.settings.seed)
   networks = _init_network_states(run, jax.random.fold_in(rng, 0x1A11))
-  averaged = averaged_networks(run.config)
+  averaged = run.settings.averaged_networks
   if not averaged:
     return TrainState(step=jnp.zeros((), jnp.int32), rng=rng, **networks)
   return TrainStateWithAverages(step=jnp.zeros((), jnp.int32), rng=rng, **networks,

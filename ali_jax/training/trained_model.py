@@ -100,7 +100,8 @@ class TrainedModel:
     standing_batches: training batches (an iterable) for the networks whose
     batch-norm statistics the config recomputes (ali_jax/training/standing_statistics.py);
     None keeps the statistics that training kept."""
-    self.config = run.config
+    self.config = run.config  # the run's config, as its workdir's config.json says
+    self.settings = run.settings  # what the model reads of it (settings/run_settings.py)
     self._run = run
     self._state = devices.on_one_device(state)
     self.step = int(self._state.step)
@@ -115,7 +116,7 @@ class TrainedModel:
         name: {'params': averages.get(name, getattr(self._state, name).params),
                'batch_stats': getattr(self._state, name).batch_stats}
         for name in choices.NETWORK_NAMES}
-    recomputed = standing_statistics.networks_to_recompute(self.config)
+    recomputed = standing_statistics.networks_to_recompute(self.settings)
     if recomputed and standing_batches is not None:
       standing = standing_statistics.recompute(run, self._variables, standing_batches,
                                                recomputed)
@@ -172,7 +173,7 @@ class TrainedModel:
     Only for models whose discriminator classifies (num_classes > 0).
     """
     if not self.num_classes:
-      raise ValueError(f'This model (method {self.config.method!r}) has a real/fake '
+      raise ValueError(f'This model (method {self.settings.method!r}) has a real/fake '
                        'discriminator, not a classifier: only runs of the methods '
                        "'semi_supervised' and 'supervised' classify.")
     x = _checked_array(x, 'x', self.data_shape, self._value_range)

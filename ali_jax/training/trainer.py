@@ -51,21 +51,21 @@ def _what_is_not_finite(metrics):
   return '; '.join(parts) or 'a non-finite metric'
 
 
-def check_divergence(history, first_step, config, workdir):
+def check_divergence(history, first_step, nonfinite, workdir):
   """Raises FloatingPointError on the first non-finite step of `history` (host metrics).
 
   history[i] holds the metrics of step first_step + i + 1 (steps count updates
-  done). With config.nonfinite='skip', skipped steps are allowed unless every
-  step of `history` was skipped: the run would then make no progress at all.
+  done). With nonfinite='skip' (config.nonfinite), skipped steps are allowed unless
+  every step of `history` was skipped: the run would then make no progress at all.
   """
   bad = [i for i, m in enumerate(history) if m['nonfinite_update'] > 0]
-  if not bad or (config.nonfinite == 'skip' and len(bad) < len(history)):
+  if not bad or (nonfinite == 'skip' and len(bad) < len(history)):
     return
   step = first_step + bad[0] + 1
   advice = ('The checkpoints in {} are from before it and were kept. Lower '
             'config.optimizer.learning_rate, or set config.nonfinite=skip to skip such '
             'updates.').format(workdir_lib.checkpoint_dir(workdir))
-  if config.nonfinite == 'skip':
+  if nonfinite == 'skip':
     raise FloatingPointError(
         f'Every update of steps {first_step + 1}..{first_step + len(history)} was skipped '
         f'as non-finite ({_what_is_not_finite(history[0])}). {advice}')
@@ -98,21 +98,21 @@ def evaluate(run, workdir, state, dataset, summaries, references=None, *, final=
   references: {split: ClassReferences (evaluation/metrics.py)} for the class-reading image metrics.
   Encoder metrics are left out until some phase has trained the encoder.
   """
-  config = run.config
-  split = config.data.final_split if final else datasets.VALIDATION
+  settings = run.settings
+  split = settings.evaluation.final_split if final else datasets.VALIDATION
   logging.info('Evaluating at step %d on the %s split.', devices.step_of(state), split)
   model = trained_model.TrainedModel(run, state,
-                                     standing_statistics.standing_batches(config, dataset))
-  is_mixture = config.dataset == 'mixture'
+                                     standing_statistics.standing_batches(settings, dataset))
+  is_mixture = settings.dataset == datasets.MIXTURE
   with_encoder = run.encoder_trained_by(model.step)
   if is_mixture:
     metrics, arrays = evaluator.evaluate_mixture(
-        model, dataset.heldout(split), num_samples=config.data.num_eval_samples,
-        seed=config.seed, with_encoder=with_encoder)
+        model, dataset.heldout(split), num_samples=settings.evaluation.num_eval_samples,
+        seed=settings.seed, with_encoder=with_encoder)
   else:
     metrics, arrays = evaluator.evaluate_images(
-        model, dataset.heldout(split), num_samples=config.data.num_eval_samples,
-        seed=config.seed, with_encoder=with_encoder,
+        model, dataset.heldout(split), num_samples=settings.evaluation.num_eval_samples,
+        seed=settings.seed, with_encoder=with_encoder,
         references=None if references is None else references[split])
   metrics['step'] = model.step
   if devices.is_chief():
@@ -165,7 +165,7 @@ def train_and_evaluate(config, workdir, command=None):
   command: how the run was started, for its record.json (main.py passes its command
   line; None records that it was called from Python).
   """
-  session = _Session(command or 'trainer.train_and_evaluate called from Python')
+  session = _Session(command or 'trainer.train_and_evaluate called from Python', config)
   workdir = str(workdir_lib.path(workdir))
   validation.check_config(config, device_count=jax.device_count())
   # Before the workdir is touched: a missing dataset (mistakes.DatasetNotPrepared)
@@ -184,12 +184,11 @@ def train_and_evaluate(config, workdir, command=None):
 
 def _start_or_resume(run, workdir, dataset):
   """(checkpoint manager, state): the newest intact checkpoint, or step 0."""
-  config = run.config
   # Each layer's initialiser compiles on first use: tens of seconds on a CPU.
   logging.info('Initialising the networks and their optimizers.')
   initial_state = state_lib.create_train_state(run)  # also the restore template
   manager, state = checkpoints.restore_latest_intact(
-      workdir, initial_state, max_to_keep=config.max_checkpoints_to_keep)
+      workdir, initial_state, max_to_keep=run.settings.loop.max_checkpoints_to_keep)
   if state is not None:
     logging.info('Resumed from the checkpoint at step %d in %s.', int(state.step),
                  workdir_lib.checkpoint_dir(workdir))
@@ -213,7 +212,7 @@ def _start_phases(run, state):
       state = phase_starts.start_phase(phase, state, run)
       if devices.step_of(state) != step:
         logging.info('Took the %s phase (steps %d-%d) from %s.', phase.name, step,
-                     phase.end, run.config.method_options.gan_workdir)
+                     phase.end, run.settings.loop.gan_workdir)
       elif len(run.phases) > 1:
         logging.info('Step %d: the %s phase starts; it trains the %s.', step, phase.name,
                      ', '.join(phase.trains))
@@ -223,12 +222,13 @@ def _start_phases(run, state):
 class _Session:
   """This invocation of a run, as its record.json (provenance.run_record) lists it."""
 
-  def __init__(self, command):
+  def __init__(self, command, config):
     self.command = command
+    self.config = json.loads(config.to_json_best_effort())  # as record.json lists it
     self.started, self._start_time = provenance.now(), time.time()
     self.first_step = None
 
-  def save(self, config, workdir, last_step, metrics):
+  def save(self, workdir, last_step, metrics):
     """Adds this session to the workdir's record.json (process 0 only)."""
     numbers = None if metrics is None else {k: float(v) for k, v in metrics.items()}
     session = dict(started=self.started, wall_s=round(time.time() - self._start_time, 1),
@@ -237,14 +237,14 @@ class _Session:
                    processes=jax.process_count())
     workdir_lib.save_record(workdir, provenance.run_record(
         workdir_lib.load_record(workdir), command=self.command,
-        config=json.loads(config.to_json_best_effort()), session=session, numbers=numbers))
+        config=self.config, session=session, numbers=numbers))
 
 
 def _train(run, workdir, dataset, lock, session):
   """The loop; `lock` (process 0's) is checked before each checkpoint."""
-  config = run.config
+  settings, loop = run.settings, run.settings.loop
   is_chief = devices.is_chief()
-  references = evaluator.class_references_for_run(config, dataset)
+  references = evaluator.class_references_for_run(settings, dataset)
   manager, state = _start_or_resume(run, workdir, dataset)
   session.first_step = devices.step_of(state)
   # Creating the state compiled an executable per initialiser op that no step
@@ -262,7 +262,7 @@ def _train(run, workdir, dataset, lock, session):
     # placing it there first lets the step donate it from the first call.
     state = devices.replicate(_start_phases(run, state))
     first = devices.step_of(state)
-    if first >= config.num_train_steps:
+    if first >= settings.num_train_steps:
       break
     phase = run.phase_at(first)
     train_step = run.pmapped_train_step(phase)
@@ -271,7 +271,7 @@ def _train(run, workdir, dataset, lock, session):
                  phase.name)
     compile_start = time.time()
     steps = range(first, phase.end)
-    for step, batch in zip(steps, devices.device_batches(dataset, config.batch_size, steps)):
+    for step, batch in zip(steps, devices.device_batches(dataset, settings.batch_size, steps)):
       state, metrics = train_step(state, batch)
       history.append(metrics)
       if len(history) >= host_limit:  # older steps were fetched when logged
@@ -279,29 +279,29 @@ def _train(run, workdir, dataset, lock, session):
       if compile_start is not None:  # the phase's first step compiled it
         jax.block_until_ready(metrics)
         logging.info('Compiled and took the first step in %.0f s; a progress line every %d '
-                     'steps.', time.time() - compile_start, config.log_every_steps)
+                     'steps.', time.time() - compile_start, loop.log_every_steps)
         compile_start = None
       if timer_start is None:  # the run's first step compiled; time from here
         memory.release()  # the compiler's freed working memory
         timer_start, timer_step = time.time(), step + 1
       done = step + 1
       preempted = watcher.reached(done)
-      log_now = done % config.log_every_steps == 0 or done == config.num_train_steps
-      save_now = (done % config.checkpoint_every_steps == 0
-                  or done == config.num_train_steps or preempted)
+      log_now = done % loop.log_every_steps == 0 or done == settings.num_train_steps
+      save_now = (done % loop.checkpoint_every_steps == 0
+                  or done == settings.num_train_steps or preempted)
 
       if log_now or save_now:  # never log or save a diverged state
-        check_divergence(jax.device_get(history), history_start, config, workdir)
+        check_divergence(jax.device_get(history), history_start, settings.nonfinite, workdir)
       if log_now:
         means = summarise(jax.device_get(history))
         history, history_start = [], done
         elapsed = time.time() - timer_start
         rate = (done - timer_step) / elapsed if elapsed > 0 else float('nan')
-        eta = (config.num_train_steps - done) / rate if rate > 0 else 0
+        eta = (settings.num_train_steps - done) / rate if rate > 0 else 0
         skipped = (f' | {means["nonfinite_update"]:.0f} non-finite updates skipped'
                    if means['nonfinite_update'] else '')
         logging.info('step %d/%d | %s | %.1f steps/s | ETA %s%s', done,
-                     config.num_train_steps, _loss_summary(means), rate,
+                     settings.num_train_steps, _loss_summary(means), rate,
                      _format_duration(eta), skipped)
         if is_chief:
           summaries.scalars('train', {**means, 'steps_per_second': rate}, done)
@@ -309,14 +309,14 @@ def _train(run, workdir, dataset, lock, session):
       if save_now:
         if lock is not None:
           lock.check_held()
-        checkpoints.save(manager, state, timeout_s=config.checkpoint_write_timeout_s)
+        checkpoints.save(manager, state, timeout_s=loop.checkpoint_write_timeout_s)
       if preempted:
         break
-      if done % config.eval_every_steps == 0 and done != config.num_train_steps:
+      if done % loop.eval_every_steps == 0 and done != settings.num_train_steps:
         evaluate(run, workdir, state, dataset, summaries, references)
 
   watcher.close()
-  checkpoints.wait_for_writes(manager, config.checkpoint_write_timeout_s)
+  checkpoints.wait_for_writes(manager, loop.checkpoint_write_timeout_s)
   manager.close()
   # Every host must end with the same parameters; a silent divergence
   # between hosts would corrupt everything that follows.
@@ -324,18 +324,18 @@ def _train(run, workdir, dataset, lock, session):
                                 state.discriminator.params),
                                'The hosts ended with different parameters.')
   final_step = devices.step_of(state)
-  if final_step < config.num_train_steps:
+  if final_step < settings.num_train_steps:
     logging.warning('Preempted: saved a checkpoint at step %d in %s; run the same '
                     'command again to continue.', final_step,
                     workdir_lib.checkpoint_dir(workdir))
     if is_chief:
       summaries.close()
-      session.save(config, workdir, final_step, None)
+      session.save(workdir, final_step, None)
     return None
   metrics = evaluate(run, workdir, state, dataset, summaries, references, final=True)
   if is_chief:
     summaries.close()
-    session.save(config, workdir, final_step, metrics)
+    session.save(workdir, final_step, metrics)
     logging.info('Done. Metrics: %s  Figures: %s',
                  workdir_lib.path(workdir) / workdir_lib.EVAL_FILE,
                  workdir_lib.path(workdir) / workdir_lib.IMAGE_DIR)

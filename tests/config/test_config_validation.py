@@ -1,4 +1,5 @@
 """Every class of bad config fails before anything compiles, naming the field."""
+import dataclasses
 import glob
 import os
 
@@ -16,6 +17,8 @@ from ali_jax.models import priors
 from ali_jax.models import remat as remat_lib
 from ali_jax.runs import preflight
 from ali_jax.settings import choices
+from ali_jax.settings import datasets
+from ali_jax.settings import run_settings
 from ali_jax.training import methods
 from ali_jax.training import optimizers
 from ali_jax.training import trainer
@@ -40,6 +43,21 @@ def test_every_config_file_is_checked():
 @pytest.mark.parametrize('path', CONFIG_FILES)
 def test_every_shipped_config_is_valid(path):
   validation.check_config(preflight.load_config_file(path), device_count=NUM_DEVICES)
+
+
+@pytest.mark.parametrize('path', CONFIG_FILES)
+def test_every_shipped_config_reads_into_run_settings(path):
+  """RunSettings holds each model and optimizer field at the config's value."""
+  config = preflight.load_config_file(path)
+  settings = run_settings.RunSettings.from_config(config)
+  flat = fields.flatten(config)
+  for group in ('model', 'optimizer'):
+    part = getattr(settings, group)
+    for field in dataclasses.fields(part):
+      value = flat.get(f'{group}.{field.name}', getattr(part, field.name))
+      assert getattr(part, field.name) == (tuple(value) if isinstance(value, list) else value)
+  assert settings.data.shape == tuple(datasets.data_shape(config))
+  assert settings.evaluation.final_split == config.data.final_split
 
 
 @pytest.mark.parametrize('field, value, message', [
@@ -115,11 +133,11 @@ def test_each_choice_is_implemented_and_nothing_else():
   assert tuple(conv_layers.IMPLEMENTATIONS) == choices.CONV_IMPLEMENTATIONS
   for remat in choices.REMAT_POLICIES:
     assert remat_lib.rematerialised(lambda x: 2 * x, remat)(1.0) == 2.0
-  optimizer = mixture_tiny.get_config().optimizer
+  config = mixture_tiny.get_config()
   for schedule in choices.LEARNING_RATE_SCHEDULES:
-    with optimizer.unlocked():
-      optimizer.schedule = schedule
-    rate = optimizers.learning_rate_schedule(optimizer, 10)  # a number when constant
+    config.optimizer.schedule = schedule
+    rate = optimizers.learning_rate_schedule(  # a number when constant
+        run_settings.OptimizerSettings.from_config(config), 10)
     assert float(rate(0) if callable(rate) else rate) > 0
   for prior in choices.PRIORS:
     assert priors.sample(jax.random.PRNGKey(0), (2,), prior).shape == (2,)

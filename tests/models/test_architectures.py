@@ -10,6 +10,7 @@ import pytest
 from ali_jax.models import ali_architectures
 from ali_jax.models import conv_layers
 from ali_jax.models import registry
+from ali_jax.settings import run_settings
 
 # docs/papers.md section 3, transcribed with each table's "out" column: (layer, out).
 TABLES = {
@@ -111,19 +112,19 @@ def test_svhn_encoder_count_by_hand():
   assert expected_param_counts('svhn')['encoder'] == by_hand == 3_315_488
 
 
-def _model_config(name, condition_dim=0):
-  import ml_collections  # pylint: disable=g-import-not-at-top
+def _model_settings(name, condition_dim=0):
   arch = ali_architectures.ARCHITECTURES[name]
-  return ml_collections.ConfigDict(dict(
+  return run_settings.ModelSettings(
       architecture=name, latent_dim=arch.latent_dim, encoder='gaussian', init_std=0.01,
       dropout_rate=0.2, condition_dim=condition_dim, condition_embedding=256,
-      conv_implementation='auto', dtype='float32', prior='gaussian', encoder_sigma='exp'))
+      conv_implementation='auto', dtype='float32', prior='gaussian', encoder_sigma='exp',
+      remat='none', discriminator_batches='joint')
 
 
 @pytest.mark.parametrize('name', sorted(TABLES))
 def test_modules_have_the_tables_shapes_and_parameters(name):
   arch = ali_architectures.ARCHITECTURES[name]
-  nets = registry.build_networks(_model_config(name), data_shape=(
+  nets = registry.build_networks(_model_settings(name), data_shape=(
       arch.image_size, arch.image_size, arch.channels))
   x = jnp.zeros((2, arch.image_size, arch.image_size, arch.channels))
   z = jnp.zeros((2, arch.latent_dim))

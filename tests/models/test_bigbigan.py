@@ -14,6 +14,7 @@ from ali_jax.hosts import devices
 from ali_jax.models import bigbigan_architectures
 from ali_jax.models import bigbigan_networks as bb
 from ali_jax.runs import checkpoints
+from ali_jax.settings import run_settings
 from ali_jax.training import methods
 from ali_jax.training import run_setup
 from ali_jax.training import state as state_lib
@@ -177,7 +178,7 @@ def test_step_averages_resume_and_four_devices(tmp_path, config):
   on a CPU): the objective, the EMA update, a checkpoint round trip continuing
   bit for bit, and 4 devices equal to 1."""
   validation.check_config(config, device_count=NUM_DEVICES)
-  (phase,) = methods.phases(config)
+  (phase,) = methods.phases(run_settings.RunSettings.from_config(config))
   assert phase.objective.minimises == dict(encoder='encoder_loss', generator='generator_loss',
                                            discriminator='discriminator_loss')
   run = run_setup.RunSetup(config, axis_name=None)

@@ -4,6 +4,7 @@ import numpy as np
 
 from ali_jax import inference
 from ali_jax.settings import choices
+from ali_jax.settings import run_settings
 from ali_jax.training import run_setup
 from ali_jax.training import standing_statistics
 from ali_jax.training import state as state_lib
@@ -46,13 +47,14 @@ def test_standing_statistics_are_the_mean_of_each_batchs_statistics():
 
 
 def test_which_networks_get_standing_statistics():
+  recomputed = lambda config: standing_statistics.networks_to_recompute(
+      run_settings.RunSettings.from_config(config))
   semi = svhn_semi_supervised.get_config()  # D averaged at 0.9999
-  assert standing_statistics.networks_to_recompute(semi) == ('discriminator',)
+  assert recomputed(semi) == ('discriminator',)
   semi.evaluation.standing_statistics_batches = 0
-  assert standing_statistics.networks_to_recompute(semi) == ()
+  assert recomputed(semi) == ()
   # 'all' of BiGAN's, less D: an unlabelled method's D plays no part in inference.
-  bigan = bigan_mnist_mlp.get_config()
-  assert standing_statistics.networks_to_recompute(bigan) == ('encoder', 'generator')
+  assert recomputed(bigan_mnist_mlp.get_config()) == ('encoder', 'generator')
 
 
 def test_spectral_normalisation_state_is_kept_as_saved():
