@@ -161,3 +161,34 @@ def bigbigan_encoder_loss(encoder_scores):
 def bigbigan_generator_loss(generator_scores):
   """L_G = -mean(generator scores): G makes its pairs look real (linear, not a hinge)."""
   return -jnp.mean(generator_scores)
+
+
+# ---- Diagnostics of the pairing (metrics, never minimised) --------------------------------
+
+def pairing_metrics(matched_logits, mismatched_logits):
+  """How well D tells the real pairs (x_i, E(x_i)) from mismatched ones (x_i, E(x_j)),
+  j != i: pairs of real data and real codes that do not belong together.
+
+  A D that cannot tell them apart checks nothing about inference, whatever its real/fake
+  loss: only the marginals of x and z would be matched.
+  pairing_logit_gap: mean(matched - mismatched), 0 at chance.
+  pairing_accuracy: the share of x_i whose own code scores higher (ties count half),
+  0.5 at chance.
+  """
+  gap = matched_logits - mismatched_logits
+  return dict(pairing_logit_gap=jnp.mean(gap),
+              pairing_accuracy=jnp.mean(jnp.where(gap > 0, 1.0, jnp.where(gap == 0, 0.5, 0.0))))
+
+
+def posterior_metrics(mu, log_sigma):
+  """A Gaussian encoder's posterior q(z|x) = N(mu(x), sigma(x)^2) over a batch of x.
+
+  posterior_std: the mean of sigma. posterior_mean_share: the share of the variance of
+  z ~ q(z|x), x ~ data, that the means explain (law of total variance, summed over the
+  latent dimensions): sum Var_x(mu) / sum (Var_x(mu) + E_x sigma^2). Near 1, E(x)
+  carries x's code; near 0, it is noise around a code that ignores x.
+  """
+  between = jnp.sum(jnp.var(mu, axis=0))
+  within = jnp.sum(jnp.mean(jnp.exp(2 * log_sigma), axis=0))
+  return dict(posterior_std=jnp.mean(jnp.exp(log_sigma)),
+              posterior_mean_share=between / (between + within))

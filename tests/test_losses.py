@@ -70,3 +70,27 @@ def test_importable_without_flax_or_the_trainer():
           'bad = [m for m in ("flax", "optax", "orbax", "ml_collections", "ali_jax.training") '
           'if m in sys.modules]; assert not bad, bad')
   subprocess.run([sys.executable, '-c', code], check=True)
+
+
+def test_pairing_metrics_by_hand():
+  matched = jnp.array([2.0, 0.0, 1.0, -1.0])
+  mismatched = jnp.array([1.0, 1.0, 1.0, -3.0])  # right, wrong, a tie, right
+  result = losses.pairing_metrics(matched, mismatched)
+  np.testing.assert_allclose(result['pairing_logit_gap'], (1 - 1 + 0 + 2) / 4)
+  np.testing.assert_allclose(result['pairing_accuracy'], (1 + 0 + 0.5 + 1) / 4)
+  # A D that ignores z scores both alike: chance.
+  chance = losses.pairing_metrics(matched, matched)
+  assert float(chance['pairing_logit_gap']) == 0 and float(chance['pairing_accuracy']) == 0.5
+
+
+def test_posterior_metrics_by_hand():
+  mu = jnp.array([[1.0, 0.0], [-1.0, 0.0]])  # Var_x(mu) = (1, 0): 1 in all
+  log_sigma = jnp.log(jnp.array([[1.0, 1.0], [1.0, 1.0]]))  # E sigma^2 = (1, 1): 2 in all
+  result = losses.posterior_metrics(mu, log_sigma)
+  np.testing.assert_allclose(result['posterior_std'], 1.0)
+  np.testing.assert_allclose(result['posterior_mean_share'], 1 / 3, rtol=1e-6)
+  # Codes that ignore x explain nothing; a sharp posterior's means explain it all.
+  assert float(losses.posterior_metrics(jnp.zeros((2, 2)), log_sigma)[
+      'posterior_mean_share']) == 0
+  np.testing.assert_allclose(losses.posterior_metrics(mu, log_sigma - 20)[
+      'posterior_mean_share'], 1.0, rtol=1e-6)

@@ -5,10 +5,28 @@ with metrics.py, and return the arrays that the trainer draws with figures.py.
 """
 import numpy as np
 
+from ali_jax import losses
 from ali_jax.evaluation import figures
 from ali_jax.evaluation import metrics
 from ali_jax.models import priors
+from ali_jax.settings import choices
 from ali_jax.settings import datasets
+
+
+def inference_diagnostics(model, x, y=None, *, seed=0):
+  """What D and E say about inference on the held-out `x`: the pairing diagnostic
+  (losses.pairing_metrics, each x's code against the next x's, D in inference mode) for
+  the methods whose D judges encoder pairs, and losses.posterior_metrics for a
+  'gaussian' encoder."""
+  results = {}
+  if model.settings.method in choices.PAIRED_METHODS:
+    z = model.encode(x, y, seed=seed)
+    results.update(losses.pairing_metrics(model.real_logit(x, z, y),
+                                          model.real_logit(x, np.roll(z, 1, axis=0), y)))
+  if model.settings.model.encoder == choices.GAUSSIAN_ENCODER:
+    mu, sigma = model.posterior(x, y)
+    results.update(losses.posterior_metrics(mu, np.log(sigma)))
+  return {name: float(value) for name, value in results.items()}
 
 def evaluate_mixture(model, heldout, *, num_samples, seed=0, with_encoder=True):
   """Runs `model` on the mixture; returns (metrics, arrays for the figures).
@@ -25,7 +43,8 @@ def evaluate_mixture(model, heldout, *, num_samples, seed=0, with_encoder=True):
   prior = priors.sample_numpy(np.random.default_rng(seed), latents.shape,
                              model.settings.model.prior)
   arrays.update(latents=latents, reconstructions=reconstructions, prior=prior)
-  return metrics.mixture_metrics(samples, heldout.images, reconstructions, latents), arrays
+  return {**metrics.mixture_metrics(samples, heldout.images, reconstructions, latents),
+          **inference_diagnostics(model, heldout.images, seed=seed)}, arrays
 
 
 def evaluate_images(model, heldout, *, num_samples, seed=0, with_encoder=True,
@@ -69,6 +88,7 @@ def evaluate_images(model, heldout, *, num_samples, seed=0, with_encoder=True,
       pairs * figures.INTERPOLATION_STEPS, -1)
   path_conditions = None if y is None else np.repeat(y[:pairs], figures.INTERPOLATION_STEPS, 0)
   interpolations = model.decode(path, path_conditions)
+  results.update(inference_diagnostics(model, x, y, seed=seed))
   results.update({
       'reconstruction_mse': float(((x - reconstructions) ** 2).mean()),
       'reconstruction_distance': float(distance),

@@ -25,6 +25,9 @@ METHODS = (ALI, BIGAN, GAN, LATENT_REGRESSOR, BIGAN_LATENT_REGRESSOR, JOINT_LATE
 LABELLED_METHODS = (SEMI_SUPERVISED, SUPERVISED)
 # A GAN first, then inference learnt against the frozen generator.
 TWO_PHASE_METHODS = (LATENT_REGRESSOR, POST_HOC)
+# The methods whose D judges encoder pairs (x, E(x)): their steps and evaluations report
+# the pairing diagnostic (losses.pairing_metrics).
+PAIRED_METHODS = (ALI, BIGAN, POST_HOC, ALICE, SEMI_SUPERVISED, BIGBIGAN)
 
 
 def default_method_options():

@@ -102,21 +102,24 @@ def _adversarial(calls, x, y, z_hat, z):
 
   z_hat=None makes it a GAN: D's latent input is zero for both halves, so the
   joint D is a D of x alone (its z weights never get a gradient) and a GAN
-  shares the ALI networks.
+  shares the ALI networks. With z_hat, the metrics include the pairing diagnostic
+  (losses.pairing_metrics: does D tell (x, E(x)) from (x, E(x'))?).
   """
   x_tilde = calls.decode(z, y)
   z_real, z_fake = (z_hat, z) if z_hat is not None else (jnp.zeros_like(z),) * 2
   # The decoder pairs are conditioned on the same attributes as the data.
   real, fake = calls.discriminate_batches((x, z_real, y), (x_tilde, z_fake, y))
+  pairing = {} if z_hat is None else calls.pairing(x, z_hat, y)
   return dict(discriminator_loss=losses_lib.discriminator_loss(real, fake),
               generator_loss=losses_lib.generator_loss(real, fake, form=calls.loss_form),
               real_confidence=losses_lib.real_confidence(real),
-              fake_confidence=losses_lib.fake_confidence(fake)), x_tilde
+              fake_confidence=losses_lib.fake_confidence(fake), **pairing), x_tilde
 
 
 def _ali_losses(calls, x, y, z, noise):
-  losses, _ = _adversarial(calls, x, y, calls.encode(x, noise, y), z)
-  return losses
+  z_hat, posterior = calls.encode_with_posterior(x, noise, y)
+  losses, _ = _adversarial(calls, x, y, z_hat, z)
+  return {**losses, **posterior}
 
 
 def _gan_losses(calls, x, y, z, noise):
@@ -151,8 +154,9 @@ def _make_joint_latent_regressor_losses(weight):
 
 def _make_alice_losses(weight):
   def alice_losses(calls, x, y, z, noise):
-    z_hat = calls.encode(x, noise, y)
+    z_hat, posterior = calls.encode_with_posterior(x, noise, y)
     losses, x_tilde = _adversarial(calls, x, y, z_hat, z)
+    losses.update(posterior)
     losses['cycle_loss'] = losses_lib.cycle_loss(x, calls.decode(z_hat, y), z,
                                                  calls.encode(x_tilde, noise, y))
     losses['generator_objective'] = losses['generator_loss'] + weight * losses['cycle_loss']
@@ -182,9 +186,12 @@ def _make_autoencoder_losses(norm):
 
 def _bigbigan_losses(calls, x, y, z, noise):
   del y  # validation allows no conditions here
+  z_hat, posterior = calls.encode_with_posterior(x, noise)
   encoder_scores, generator_scores = calls.discriminate_batches(
-      (x, calls.encode(x, noise), None), (calls.decode(z), z, None))
-  return dict(discriminator_loss=losses_lib.bigbigan_discriminator_loss(encoder_scores,
+      (x, z_hat, None), (calls.decode(z), z, None))
+  # The pairing is the joint score's: the unary ones see x or z alone.
+  return dict(**posterior, **calls.pairing(x, z_hat, real_logit=lambda s: s[:, 0]),
+              discriminator_loss=losses_lib.bigbigan_discriminator_loss(encoder_scores,
                                                                          generator_scores),
               encoder_loss=losses_lib.bigbigan_encoder_loss(encoder_scores),
               generator_loss=losses_lib.bigbigan_generator_loss(generator_scores),
@@ -202,9 +209,9 @@ def _make_semi_supervised_losses(unsupervised_weight):
     n = x.shape[0]
     # One call of E over everything it sees, so batch norm normalises one joint
     # batch; D as model.discriminator_batches says (one call, or one per kind).
-    z_hat, z_labelled = jnp.split(
-        calls.encode(jnp.concatenate([x, labelled.x]),
-                     jnp.concatenate([noise, labelled.noise])), [n])
+    both, posterior = calls.encode_with_posterior(jnp.concatenate([x, labelled.x]),
+                                                  jnp.concatenate([noise, labelled.noise]))
+    z_hat, z_labelled = jnp.split(both, [n])
     x_tilde = calls.decode(z)
     unlabelled, fake, labelled_logits = calls.discriminate_batches(
         (x, z_hat, None), (x_tilde, z, None), (labelled.x, z_labelled, None))
@@ -219,7 +226,8 @@ def _make_semi_supervised_losses(unsupervised_weight):
         labelled_accuracy=losses_lib.classification_accuracy(labelled_logits,
                                                              labelled.labels),
         real_confidence=losses_lib.real_confidence(real_logit(unlabelled)),
-        fake_confidence=losses_lib.fake_confidence(real_logit(fake)))
+        fake_confidence=losses_lib.fake_confidence(real_logit(fake)),
+        **posterior, **calls.pairing(x, z_hat, real_logit=real_logit))
   return semi_supervised_losses
 
 

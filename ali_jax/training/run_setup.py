@@ -13,8 +13,12 @@ evaluation reuses the same jitted encoder and generator.
 import functools
 
 import jax
+import jax.numpy as jnp
+
+from ali_jax import losses
 
 from ali_jax.hosts import devices
+from ali_jax.models import common
 from ali_jax.models import registry
 from ali_jax.settings import choices
 from ali_jax.settings import datasets
@@ -109,6 +113,30 @@ class RunSetup:
     generator = self.networks.generator
     return self._cached('decode', lambda: jax.jit(
         lambda variables, z, *y: generator.apply(variables, z, *y, train=False)))
+
+  def jitted_posterior(self):
+    """jit of (variables, x, *y) -> [mu, log sigma] of a 'gaussian' encoder's q(z|x), in
+    inference mode."""
+    encoder = self.networks.encoder
+    def posterior(variables, x, *y):
+      noise = jnp.zeros(x.shape[:1] + (self.latent_dim,), jnp.float32)
+      _, sown = encoder.apply(variables, x, noise, *y, train=False, mutable=['intermediates'])
+      return common.sown(sown['intermediates'], common.MU_LOG_SIGMA)[0]
+    return self._cached('posterior', lambda: jax.jit(posterior))
+
+  def jitted_real_logit(self):
+    """jit of (variables, x, z, *y) -> D's real/fake logit of the pairs, in inference mode
+    (a K+1-class D's logsumexp, BigBiGAN's joint score s_xz)."""
+    discriminator = self.networks.discriminator
+    if self.num_classes:
+      reduce = losses.real_logit_from_class_logits
+    elif self.settings.method == choices.BIGBIGAN:
+      reduce = lambda scores: scores[:, 0]
+    else:
+      reduce = lambda logits: logits
+    return self._cached('real_logit', lambda: jax.jit(
+        lambda variables, x, z, *y: reduce(discriminator.apply(variables, x, z, *y,
+                                                               train=False))))
 
   def jitted_class_logits(self, class_logits_fn):
     """jit of class_logits_fn(encoder, discriminator, kind, encoder_variables,

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ali_jax import losses as losses_lib
 from ali_jax.models import common
 from ali_jax.models import priors
 from ali_jax.models import remat as remat_lib
@@ -101,6 +102,18 @@ class NetworkCalls:
                               2, axis=-1)
     return z, mu, log_sigma
 
+  def encode_with_posterior(self, x, noise, y=None):
+    """(z, {posterior metrics}): losses.posterior_metrics of a 'gaussian' encoder's
+    q(z|x) on this batch, {} for an encoder without a sigma. Metrics only: the
+    intermediates come from the same call as z."""
+    z, intermediates = self._apply('encoder', x, noise, y, collect_intermediates=True)
+    try:
+      mu_log_sigma = common.sown(intermediates, common.MU_LOG_SIGMA)[0]
+    except KeyError:
+      return z, {}
+    mu, log_sigma = jax.lax.stop_gradient(jnp.split(mu_log_sigma, 2, axis=-1))
+    return z, losses_lib.posterior_metrics(mu, log_sigma)
+
   def encode_pre_squash(self, x, noise, y=None):
     """A non-Gaussian encoder's output before priors.squash (under the uniform
     prior: the logits a of z = 2 sigmoid(a) - 1)."""
@@ -112,6 +125,25 @@ class NetworkCalls:
 
   def discriminate(self, x, z, y=None):
     return self._apply('discriminator', x, z, y)[0]
+
+  def discriminate_inference(self, x, z, y=None):
+    """D's outputs in inference mode (the statistics that training kept, no dropout), with
+    this step's parameters held constant: for metrics, which move nothing."""
+    variables = {'params': jax.lax.stop_gradient(self._params.get(
+        'discriminator', self._state.discriminator.params)),
+                 'batch_stats': self._state.discriminator.batch_stats}
+    return self._networks.discriminator.apply(variables, x, z, y, train=False)
+
+  def pairing(self, x, z_hat, y=None, real_logit=lambda outputs: outputs):
+    """losses.pairing_metrics of D in inference mode on this batch: (x_i, z_hat_i) against
+    (x_i, z_hat_{i-1}), the codes rolled by one within this device's batch.
+    real_logit: D's outputs -> its real/fake logit (K+1 and BigBiGAN Ds give more)."""
+    z_hat = jax.lax.stop_gradient(z_hat)
+    both = lambda a, b: None if a is None else jnp.concatenate([a, b])
+    outputs = self.discriminate_inference(both(x, x), both(z_hat, jnp.roll(z_hat, 1, axis=0)),
+                                          both(y, y))
+    matched, mismatched = jnp.split(real_logit(outputs), 2)
+    return losses_lib.pairing_metrics(matched, mismatched)
 
   def discriminate_batches(self, *batches):
     """D's outputs on each of `batches` ((x, z, y) each; y may be None), as

@@ -146,6 +146,29 @@ class TrainedModel:
                                          (len(x), self.latent_dim)))
     return _in_chunks(self._encode, self._chunk, x, noise, *self._conditions(y, len(x)))
 
+  def posterior(self, x, y=None):
+    """(mu, sigma) of q(z|x) = N(mu, sigma^2), for a 'gaussian' encoder."""
+    if self.settings.model.encoder != choices.GAUSSIAN_ENCODER:
+      raise ValueError(f'This model\'s encoder is {self.settings.model.encoder!r}: only a '
+                       "'gaussian' encoder has a posterior mean and std.")
+    x = _checked_array(x, 'x', self.data_shape, self._value_range)
+    posterior = self._run.jitted_posterior()
+    mu_log_sigma = _in_chunks(lambda *a: posterior(self._variables['encoder'], *a),
+                              self._chunk, x, *self._conditions(y, len(x)))
+    mu, log_sigma = np.split(mu_log_sigma, 2, axis=-1)
+    return mu, np.exp(log_sigma)
+
+  def real_logit(self, x, z, y=None):
+    """D's real/fake logit of the pairs (x, z), in inference mode: how much D believes
+    that each pair came from the encoder (x, E(x)) rather than the generator."""
+    x = _checked_array(x, 'x', self.data_shape, self._value_range)
+    z = _checked_array(z, 'z', (self.latent_dim,))
+    if len(z) != len(x):
+      raise ValueError(f'x has {len(x)} rows and z {len(z)}: pass one z per x.')
+    real_logit = self._run.jitted_real_logit()
+    return _in_chunks(lambda *a: real_logit(self._variables['discriminator'], *a),
+                      self._chunk, x, z, *self._conditions(y, len(x)))
+
   def features(self, x, y=None, *, hidden_layers=None):
     """The encoder's features of x for downstream classifiers (docs/papers.md section 5).
 

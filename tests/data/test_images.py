@@ -1,6 +1,7 @@
 """Image datasets and configs end to end: mock TFDS data, the digits builder, errors."""
 import importlib
 import json
+import types
 
 import numpy as np
 import pytest
@@ -46,6 +47,9 @@ def test_paper_config_trains_and_evaluates_on_mock_tfds(tmp_path, name, architec
   for key in ('reconstruction_mse', 'reconstruction_distance', 'random_pair_distance',
               'reconstruction_ratio'):
     assert np.isfinite(metrics[key]) and metrics[key] > 0, key
+  # ALI's D judges encoder pairs, and its encoder is Gaussian: the inference diagnostics.
+  assert 0 <= metrics['pairing_accuracy'] <= 1 and np.isfinite(metrics['pairing_logit_gap'])
+  assert metrics['posterior_std'] > 0 and 0 <= metrics['posterior_mean_share'] <= 1
   assert json.loads((tmp_path / 'run' / 'eval.json').read_text()) == metrics
   for figure in ('samples.png', 'reconstructions.png', 'interpolations.png'):
     assert (tmp_path / 'run' / 'images' / figure).stat().st_size > 100
@@ -140,12 +144,18 @@ def test_image_config_mismatches_are_named(tmp_path, change, message):
 def test_image_metrics_by_hand():
   class Perfect:  # reconstructs exactly
     num_classes = 0  # its D does not classify
+    settings = types.SimpleNamespace(method='ali', model=types.SimpleNamespace(
+        encoder='gaussian'))
     def reconstruct(self, x, y, seed):
       return x
+    def posterior(self, x, y):  # mu: x's mean and 0; sigma 0.5
+      return self.encode(x, y, 0), np.full((len(x), 2), 0.5, np.float32)
+    def real_logit(self, x, z, y):  # D believes a pair when z[0] is x's mean
+      return -np.abs(x.mean(axis=(1, 2, 3)) - z[:, 0])
     def sample(self, n, y, seed):
       return np.zeros((n, 4, 4, 1), np.float32)
     def encode(self, x, y, seed):
-      return np.zeros((len(x), 2), np.float32)
+      return np.stack([x.mean(axis=(1, 2, 3)), np.zeros(len(x))], 1).astype(np.float32)
     def decode(self, z, y):
       return np.zeros((len(z), 4, 4, 1), np.float32)
 
@@ -154,6 +164,14 @@ def test_image_metrics_by_hand():
                                                num_samples=4)
   assert metrics['reconstruction_mse'] == 0 and metrics['reconstruction_ratio'] == 0
   assert metrics['random_pair_distance'] > 0
+  means = heldout.mean(axis=(1, 2, 3))
+  # Every image's own code beats the next image's, by |mean_i - mean_{i-1}| on average.
+  assert metrics['pairing_accuracy'] == 1
+  np.testing.assert_allclose(metrics['pairing_logit_gap'],
+                             np.abs(means - np.roll(means, 1)).mean(), rtol=1e-5)
+  np.testing.assert_allclose(metrics['posterior_std'], 0.5)
+  np.testing.assert_allclose(metrics['posterior_mean_share'],
+                             means.var() / (means.var() + 2 * 0.25), rtol=1e-4)
   assert arrays['interpolations'].shape == (5 * figures.INTERPOLATION_STEPS, 4, 4, 1)
   grid = figures.image_grid(np.ones((3, 4, 4, 1)), columns=2)
   assert grid.shape == (2 * 5 + 1, 2 * 5 + 1) and grid.dtype == np.uint8

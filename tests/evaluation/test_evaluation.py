@@ -1,4 +1,6 @@
 """The mixture metrics on inputs whose answers are known."""
+import types
+
 import numpy as np
 
 from ali_jax import data
@@ -120,6 +122,9 @@ def test_class_metrics_of_a_perfect_model_and_a_collapsed_one():
 
   class Model:  # samples every class equally, reconstructs exactly, E(x) = x's class
     num_classes = 0  # its D does not classify
+    # An autoencoder's: no D judges its pairs, no posterior (no inference diagnostics).
+    settings = types.SimpleNamespace(method='autoencoder', model=types.SimpleNamespace(
+        encoder='deterministic'))
     def __init__(self, collapsed):
       self.collapsed = collapsed
     def sample(self, n, y, seed):

@@ -191,6 +191,8 @@ def test_step_averages_resume_and_four_devices(tmp_path, config):
   first, metrics = helpers.run_steps(step, initial, batches[:1])
   metrics = jax.device_get(metrics)
   assert all(np.isfinite(v) for v in metrics.values())
+  # The pairing diagnostic of the joint score, and the softplus encoder's posterior.
+  assert 0 <= metrics['pairing_accuracy'] <= 1 and metrics['posterior_std'] > 0
   # Each loss is the mean of its pairs' three score means (equal numbers of each).
   for side, sign in (('encoder', 1), ('generator', -1)):
     np.testing.assert_allclose(

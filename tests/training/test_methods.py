@@ -76,8 +76,20 @@ def test_each_method_trains_exactly_its_networks(tiny_config, method):
     assert _changed(getattr(before, name).opt_state,
                     getattr(after, name).opt_state) == (name in trained), name
     assert (f'grad_norm_{name}' in metrics) == (name in trained)
+  # The pairing diagnostic wherever D judges encoder pairs (post-hoc: in its last phase).
+  paired = method in choices.PAIRED_METHODS
+  assert ('pairing_accuracy' in metrics and 'pairing_logit_gap' in metrics) == paired
   assert all(np.isfinite(v) for v in jax.device_get(metrics).values())
   assert float(metrics['nonfinite_update']) == 0
+
+
+def test_a_gaussian_encoders_posterior_is_logged(tiny_config):
+  """ALI with a Gaussian encoder logs its posterior's std and the share of z's variance
+  that the means explain (losses.posterior_metrics), from the step's own encoder call."""
+  _, _, metrics = _one_step(_config(tiny_config, 'ali', **{'model.encoder': 'gaussian'}), 0)
+  assert float(metrics['posterior_std']) > 0
+  assert 0 < float(metrics['posterior_mean_share']) < 1
+  assert 0 <= float(metrics['pairing_accuracy']) <= 1
 
 
 def test_gan_discriminator_sees_x_only(tiny_config):

@@ -219,6 +219,8 @@ def test_each_labelled_method_trains_exactly_its_networks(method, trained):
     assert changed == (name in trained), name
   assert all(np.isfinite(v) for v in jax.device_get(metrics).values())
   assert 0 <= float(metrics['labelled_accuracy']) <= 1
+  # The K+1 D judges encoder pairs; the supervised classifier has no real/fake view.
+  assert ('pairing_accuracy' in metrics) == (method == 'semi_supervised')
 
 
 def test_labels_reach_d_alone_and_the_real_fake_terms_reach_d():
