@@ -99,5 +99,9 @@ def image_config(*, dataset, architecture, train_examples, epochs, batch_size=10
       # statistics, ALI's code) or one call each ('separate': BiGAN's code); each
       # network family as its released code (ali_jax/settings/choices.py).
       discriminator_batches=choices.default_discriminator_batches(architecture),
+      # Spectral normalisation of D's kernels: BigBiGAN's D has it, ALI's and BiGAN's not.
+      discriminator_spectral_norm=choices.default_discriminator_spectral_norm(architecture),
   ))
+  # D's regularisers beside its rate and dropout, all off (ali_jax/settings/choices.py).
+  config.regularisers = ml_collections.ConfigDict(choices.default_regularisers())
   return config

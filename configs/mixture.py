@@ -80,5 +80,8 @@ def get_config():
       # D on the real and generated pairs in one call, as ALI's code ('separate':
       # one call each, their own batch norm statistics; ali_jax/training/step.py).
       discriminator_batches='joint',
+      discriminator_spectral_norm=False,  # of D's kernels (Miyato et al. 2018)
   ))
+  # D's regularisers beside its rate and dropout, all off (ali_jax/settings/choices.py).
+  config.regularisers = ml_collections.ConfigDict(choices.default_regularisers())
   return config

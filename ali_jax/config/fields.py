@@ -118,6 +118,13 @@ COMMON_FIELDS = {
                      'an integer >= 0 (> 0 for the labelled methods)'),
     **_method_option('labels_seed', _non_negative_integer, 'an integer >= 0'),
     **_method_option('unsupervised_weight', _non_negative_number, 'a finite number >= 0'),
+    # D's regularisers (choices.default_regularisers); runs made before them had none.
+    'regularisers.r1_gamma': Field(_non_negative_number, 'a finite number >= 0',
+                                   before_it_existed=0.0),
+    'regularisers.instance_noise_std': Field(_non_negative_number, 'a finite number >= 0',
+                                             before_it_existed=0.0),
+    'regularisers.instance_noise_anneal_steps': Field(
+        _non_negative_integer, 'an integer >= 0 (0: a constant std)', before_it_existed=0),
     'parameter_average.decay': Field(_fraction, 'a number in [0, 1) (0: no average)',
                                      before_it_existed=0.0),
     'parameter_average.networks': Field(
@@ -153,6 +160,11 @@ COMMON_FIELDS = {
     # Runs made before it existed called D once on both kinds of pairs.
     'model.discriminator_batches': _one_of(choices.DISCRIMINATOR_BATCHES,
                                            before_it_existed=choices.JOINT),
+    # Spectral normalisation of D's kernels; BigBiGAN's D always had it.
+    'model.discriminator_spectral_norm': Field(
+        lambda v: isinstance(v, bool), 'True or False',
+        before_it_existed=lambda config: choices.default_discriminator_spectral_norm(
+            config.model.architecture)),
 }
 
 

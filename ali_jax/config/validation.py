@@ -101,6 +101,7 @@ def _check_method(config):
                      "none: set config.model.encoder='gaussian', or leave encoder_sigma "
                      f'{choices.EXP_SIGMA!r}.')
   _check_labels(config)
+  _check_regularisers(config)
   inference_steps = config.method_options.inference_steps
   if method in choices.TWO_PHASE_METHODS and not (
       0 < inference_steps < config.num_train_steps):
@@ -113,6 +114,22 @@ def _check_method(config):
         f'config.method_options.gan_workdir is set, but config.method={method!r} has no GAN '
         f'phase to take from it (only {", ".join(choices.TWO_PHASE_METHODS)} do): '
         "set it to ''.")
+
+
+def _check_regularisers(config):
+  """D's regularisers need a D that plays the real/fake game, and BigBiGAN's D is always
+  spectrally normalised (its networks are built so)."""
+  active = [f'config.regularisers.{name}={value}'
+            for name, value in config.regularisers.items() if value]
+  if config.model.discriminator_spectral_norm:
+    active.append('config.model.discriminator_spectral_norm=True')
+  if active and config.method not in choices.ADVERSARIAL_METHODS:
+    raise ValueError(f'{", ".join(active)}: config.method={config.method!r} has no '
+                     'real/fake discriminator to regularise; set them to 0 / False.')
+  if (bigbigan_architectures.is_bigbigan(config.model.architecture)
+      and not config.model.discriminator_spectral_norm):
+    raise ValueError('config.model.discriminator_spectral_norm=False, but BigBiGAN\'s '
+                     'discriminator is always spectrally normalised: set it to True.')
 
 
 def _check_labels(config):

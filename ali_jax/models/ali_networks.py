@@ -32,6 +32,7 @@ class ConvStack(nn.Module):
   axis_name: Optional[str] = None
   conv_implementation: str = 'plain'  # a key of conv_layers.IMPLEMENTATIONS
   dtype: jnp.dtype = jnp.float32
+  spectral_norm: bool = False  # of each convolution's kernel (D's stacks)
 
   @nn.compact
   def __call__(self, h, *, train):
@@ -52,7 +53,8 @@ class ConvStack(nn.Module):
                                       **shape)(h)
         transposed_count += 1
       else:
-        h = conv_layers.Conv(implementation=conv_kind, **shape)(h)
+        h = common.layer(conv_layers.Conv(implementation=conv_kind, **shape), h, train,
+                         self.spectral_norm)
       if layer.batch_norm:
         h = nn.BatchNorm(use_running_average=not train, momentum=common.BATCH_NORM_MOMENTUM,
                          axis_name=self.axis_name, dtype=self.dtype)(h)
@@ -146,6 +148,7 @@ class ConvDiscriminator(nn.Module):
   axis_name: Optional[str] = None
   conv_implementation: str = 'plain'
   dtype: jnp.dtype = jnp.float32
+  spectral_norm: bool = False  # of every layer's kernel
 
   @nn.compact
   def __call__(self, x, z, y=None, *, train):
@@ -154,12 +157,13 @@ class ConvDiscriminator(nn.Module):
         layers, a.leaky_relu_slope, self.init_std, activate_last=activate_last,
         maxout_pieces=a.maxout_pieces, input_dropout=self.dropout_rate,
         axis_name=self.axis_name, conv_implementation=self.conv_implementation,
-        dtype=self.dtype)
+        dtype=self.dtype, spectral_norm=self.spectral_norm)
     joint = [stack(a.discriminator_x)(x, train=train),
              stack(a.discriminator_z)(_as_image(z), train=train)]
     if self.condition_dim:  # conditional ALI: y joins D_xz's input
-      joint.append(_as_image(nn.Dense(self.condition_embedding, dtype=self.dtype,
-                                      kernel_init=nn.initializers.normal(self.init_std))(y)))
+      embedding = nn.Dense(self.condition_embedding, dtype=self.dtype,
+                           kernel_init=nn.initializers.normal(self.init_std))
+      joint.append(_as_image(common.layer(embedding, y, train, self.spectral_norm)))
     layers = a.discriminator_joint[:-1] + (
         a.discriminator_joint[-1]._replace(features=self.num_outputs),)
     logits = stack(layers, activate_last=False)(
@@ -181,4 +185,6 @@ def build(model, *, data_shape, axis_name, dtype, discriminator_outputs):
                           sigma=m.encoder_sigma, **condition),
       generator=ConvGenerator(arch, m.init_std, **condition),
       discriminator=ConvDiscriminator(arch, m.init_std, m.dropout_rate,
-                                      num_outputs=discriminator_outputs, **condition))
+                                      num_outputs=discriminator_outputs,
+                                      spectral_norm=m.discriminator_spectral_norm,
+                                      **condition))

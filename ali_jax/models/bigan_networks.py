@@ -100,15 +100,17 @@ class Discriminator(nn.Module):
   num_outputs: int = 1
   axis_name: Optional[str] = None
   dtype: jnp.dtype = jnp.float32
+  spectral_norm: bool = False  # of every layer's kernel
 
   @nn.compact
   def __call__(self, x, z, y=None, *, train):
     del y
-    dense = lambda width, **kw: _dense(width, self.init_std, self.dtype, **kw)
-    h = nn.leaky_relu(dense(WIDTH)(_flat(x)), LEAKY_RELU_SLOPE)
-    h = dense(WIDTH, use_bias=False)(h) + dense(WIDTH, use_bias=False)(z)  # + W z
+    dense = lambda width, h, **kw: common.layer(_dense(width, self.init_std, self.dtype, **kw),
+                                                h, train, self.spectral_norm)
+    h = nn.leaky_relu(dense(WIDTH, _flat(x)), LEAKY_RELU_SLOPE)
+    h = dense(WIDTH, h, use_bias=False) + dense(WIDTH, z, use_bias=False)  # + W z
     h = nn.leaky_relu(_batch_norm(h, train, self.axis_name, self.dtype), LEAKY_RELU_SLOPE)
-    logits = dense(self.num_outputs)(h).astype(jnp.float32)
+    logits = dense(self.num_outputs, h).astype(jnp.float32)
     return logits[:, 0] if self.num_outputs == 1 else logits
 
 
@@ -122,4 +124,5 @@ def build(model, *, data_shape, axis_name, dtype, discriminator_outputs):
       generator=Generator(m.init_std, image_shape=tuple(data_shape), axis_name=axis_name,
                           dtype=dtype),
       discriminator=Discriminator(m.init_std, num_outputs=discriminator_outputs,
-                                  axis_name=axis_name, dtype=dtype))
+                                  axis_name=axis_name, dtype=dtype,
+                                  spectral_norm=m.discriminator_spectral_norm))

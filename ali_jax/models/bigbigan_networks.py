@@ -57,7 +57,7 @@ _ORTHOGONAL = nn.initializers.orthogonal()
 
 def _normalised(layer, h, train):
   """`layer` applied with spectrally normalised weights (one power iteration when training)."""
-  return nn.SpectralNorm(layer)(h, update_stats=train)
+  return common.layer(layer, h, train, spectral_norm=True)
 
 
 def _conv(features, kernel, dtype, name=None, use_bias=True):

@@ -87,6 +87,16 @@ def squashed(module, output, prior):
   return priors.squash(output, prior)
 
 
+def layer(module, h, train, spectral_norm=False):
+  """`module` (a layer: Dense, Conv ...) applied to h; with spectral_norm, through
+  flax's nn.SpectralNorm (Miyato et al. 2018: each kernel divided by its largest singular
+  value, estimated by one power iteration per training call, its vector kept in
+  batch_stats)."""
+  if not spectral_norm:
+    return module(h)
+  return nn.SpectralNorm(module)(h, update_stats=train)
+
+
 def maxout(x, pieces):
   """Max over `pieces` consecutive groups of features: (..., n*pieces) -> (..., n)."""
   return x.reshape(x.shape[:-1] + (x.shape[-1] // pieces, pieces)).max(axis=-1)

@@ -74,18 +74,20 @@ class MaxoutDiscriminator(nn.Module):
   dropout_rate: float = 0.0
   init_std: float = 0.02
   dtype: jnp.dtype = jnp.float32
+  spectral_norm: bool = False  # of every layer's kernel
 
   @nn.compact
   def __call__(self, x, z, y=None, *, train):
     del y
     init = nn.initializers.normal(self.init_std)
+    dense = lambda width, h: common.layer(nn.Dense(width, kernel_init=init, dtype=self.dtype),
+                                          h, train, self.spectral_norm)
     h = jnp.concatenate([x, z], -1)
     for width in self.hidden:
       h = dropout.Dropout(self.dropout_rate, deterministic=not train)(h)
-      h = common.maxout(nn.Dense(width * self.pieces, kernel_init=init, dtype=self.dtype)(h),
-                 self.pieces)
+      h = common.maxout(dense(width * self.pieces, h), self.pieces)
     h = dropout.Dropout(self.dropout_rate, deterministic=not train)(h)
-    return nn.Dense(1, kernel_init=init, dtype=self.dtype)(h)[..., 0].astype(jnp.float32)
+    return dense(1, h)[..., 0].astype(jnp.float32)
 
 
 def build(model, *, data_shape, axis_name, dtype, discriminator_outputs):
@@ -102,4 +104,5 @@ def build(model, *, data_shape, axis_name, dtype, discriminator_outputs):
                              init_std=m.init_std, axis_name=axis_name, dtype=dtype),
       discriminator=MaxoutDiscriminator(
           hidden=tuple(m.discriminator_hidden), pieces=m.maxout_pieces,
-          dropout_rate=m.dropout_rate, init_std=m.init_std, dtype=dtype))
+          dropout_rate=m.dropout_rate, init_std=m.init_std, dtype=dtype,
+          spectral_norm=m.discriminator_spectral_norm))

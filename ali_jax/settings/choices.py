@@ -28,6 +28,23 @@ TWO_PHASE_METHODS = (LATENT_REGRESSOR, POST_HOC)
 # The methods whose D judges encoder pairs (x, E(x)): their steps and evaluations report
 # the pairing diagnostic (losses.pairing_metrics).
 PAIRED_METHODS = (ALI, BIGAN, POST_HOC, ALICE, SEMI_SUPERVISED, BIGBIGAN)
+# The methods whose D plays a real/fake game (config.regularisers apply to it); the others'
+# D is unused (vae, autoencoder) or a plain classifier (supervised).
+ADVERSARIAL_METHODS = tuple(m for m in METHODS if m not in (VAE, AUTOENCODER, SUPERVISED))
+
+
+def default_regularisers():
+  """config.regularisers: what regularises D, beside its learning rate and dropout (each 0:
+  off; ali_jax/training/step.py)."""
+  return dict(
+      # R1 (Mescheder et al. 2018): D's loss + r1_gamma / 2 * E||grad D(x, z)||^2 on the
+      # real pairs, over both x and z.
+      r1_gamma=0.0,
+      # Instance noise (Sonderby et al. 2017): N(0, std^2) added to x and z of every pair
+      # D trains on, decaying linearly to 0 over anneal_steps (0: constant).
+      instance_noise_std=0.0,
+      instance_noise_anneal_steps=0,
+  )
 
 
 def default_method_options():
@@ -132,6 +149,12 @@ def default_discriminator_batches(architecture):
   for the rest (ALI's code concatenates; BigBiGAN's D has no batch norm, and BigGAN's
   reference code calls D once on the concatenated batch)."""
   return SEPARATE if architecture == BIGAN_MLP else JOINT
+
+
+def default_discriminator_spectral_norm(architecture):
+  """config.model.discriminator_spectral_norm as each family's released code has it: on
+  for BigBiGAN's D (BigGAN's), off for ALI's and BiGAN's."""
+  return architecture in BIGBIGAN_ARCHITECTURES
 
 
 def default_encoder_sigma(architecture):

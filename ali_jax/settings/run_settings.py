@@ -10,6 +10,7 @@ Plain Python, like the rest of settings/.
 import dataclasses
 from typing import Any, Mapping, Optional, Tuple
 
+from ali_jax.settings import choices
 from ali_jax.settings import datasets
 
 
@@ -80,6 +81,7 @@ class ModelSettings:
   dtype: str
   remat: str
   discriminator_batches: str
+  discriminator_spectral_norm: bool = False
   encoder_hidden: Tuple[int, ...] = ()
   generator_hidden: Tuple[int, ...] = ()
   discriminator_hidden: Tuple[int, ...] = ()
@@ -97,6 +99,7 @@ class ModelSettings:
         latent_dim=m.latent_dim, prior=m.prior, init_std=m.init_std,
         dropout_rate=m.dropout_rate, dtype=m.dtype, remat=m.remat,
         discriminator_batches=m.discriminator_batches,
+        discriminator_spectral_norm=m.discriminator_spectral_norm,
         encoder_hidden=widths('encoder_hidden'), generator_hidden=widths('generator_hidden'),
         discriminator_hidden=widths('discriminator_hidden'),
         maxout_pieces=m.get('maxout_pieces', 0), condition_dim=m.get('condition_dim', 0),
@@ -120,6 +123,18 @@ class OptimizerSettings:
   def from_config(cls, config):
     return cls(**{field.name: config.optimizer[field.name]
                   for field in dataclasses.fields(cls)})
+
+
+@dataclasses.dataclass(frozen=True)
+class RegulariserSettings:
+  """config.regularisers: D's regularisers (choices.default_regularisers; 0: off)."""
+  r1_gamma: float = 0.0
+  instance_noise_std: float = 0.0
+  instance_noise_anneal_steps: int = 0
+
+  @classmethod
+  def from_config(cls, config):
+    return cls(**{**choices.default_regularisers(), **config.get('regularisers', {})})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,6 +212,7 @@ class RunSettings:
   data: DataSettings
   model: ModelSettings
   optimizer: OptimizerSettings
+  regularisers: RegulariserSettings
   evaluation: EvaluationSettings
   loop: LoopSettings
 
@@ -216,5 +232,6 @@ class RunSettings:
         averaged_networks=tuple(average.networks) if average.decay > 0 else (),
         data=DataSettings.from_config(config), model=ModelSettings.from_config(config),
         optimizer=OptimizerSettings.from_config(config),
+        regularisers=RegulariserSettings.from_config(config),
         evaluation=EvaluationSettings.from_config(config),
         loop=LoopSettings.from_config(config))

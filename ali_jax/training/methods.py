@@ -70,9 +70,12 @@ GAN_STATE_FROM_RUN = 'gan_state_from_run'    # the state of a finished gan run, 
 class Objective(NamedTuple):
   """losses(calls, x, y, z, noise) -> {name: scalar}, and the loss each trained
   network descends (networks it does not name are frozen). The losses of the
-  LABELLED_METHODS also take `labelled` (step.Labelled)."""
+  LABELLED_METHODS also take `labelled` (step.Labelled). real_logit: D's outputs -> the
+  score whose input gradient R1 penalises (a K+1 D's logsumexp, BigBiGAN's three scores'
+  sum)."""
   losses: Callable[..., Dict[str, jax.Array]]
   minimises: Dict[str, str]
+  real_logit: Callable[[jax.Array], jax.Array] = lambda logits: logits
 
 
 @dataclasses.dataclass(frozen=True)
@@ -261,9 +264,9 @@ def _gan_then(inference_objective, on_inference_start=None):
   return phases
 
 
-def _weighted(make_losses, option, minimises):
+def _weighted(make_losses, option, minimises, **objective):
   return lambda settings: _one_phase(Objective(make_losses(settings.method_options[option]),
-                                               minimises))(settings)
+                                               minimises, **objective))(settings)
 
 
 # method -> RunSettings -> its phases, in order, covering steps 0..num_train_steps.
@@ -293,10 +296,12 @@ PHASES = {
     choices.AUTOENCODER: _weighted(_make_autoencoder_losses, 'reconstruction',
                            dict(encoder='reconstruction_loss', generator='reconstruction_loss')),
     choices.SEMI_SUPERVISED: _weighted(_make_semi_supervised_losses, 'unsupervised_weight',
-                               ADVERSARIAL),
+                               ADVERSARIAL,
+                               real_logit=losses_lib.real_logit_from_class_logits),
     choices.BIGBIGAN: _one_phase(Objective(_bigbigan_losses,
                                    dict(encoder='encoder_loss', generator='generator_loss',
-                                        discriminator='discriminator_loss'))),
+                                        discriminator='discriminator_loss'),
+                                   real_logit=lambda scores: jnp.sum(scores, axis=-1))),
     choices.SUPERVISED: _one_phase(Objective(_supervised_losses,
                                      dict(encoder='classification_loss',
                                           discriminator='classification_loss'))),

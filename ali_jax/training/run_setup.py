@@ -85,7 +85,8 @@ class RunSetup:
         latent_dim=self.latent_dim, loss_form=settings.loss_form,
         axis_name=self.axis_name, skip_nonfinite=settings.nonfinite == 'skip',
         average_decay=settings.average_decay, remat=settings.model.remat,
-        prior=self.prior, discriminator_batches=settings.model.discriminator_batches))
+        prior=self.prior, discriminator_batches=settings.model.discriminator_batches,
+        regularisers=settings.regularisers))
 
   def pmapped_train_step(self, phase):
     """The step of `phase` pmapped over the local devices, as the trainer runs it."""

@@ -22,6 +22,7 @@ from ali_jax.settings import choices
 
 
 LABELLED_NOISE_STREAM = 0x1AB  # fold_in(step key, this): the labelled batch's encoder noise
+INSTANCE_NOISE_STREAM = 0x1D5  # fold_in(step key, this): instance noise on D's inputs
 
 
 class Labelled(NamedTuple):
@@ -53,8 +54,13 @@ class NetworkCalls:
   """
 
   def __init__(self, networks, state, params, *, dropout_key, loss_form, remat='none',
-               prior=choices.GAUSSIAN_PRIOR, discriminator_batches=choices.JOINT):
+               prior=choices.GAUSSIAN_PRIOR, discriminator_batches=choices.JOINT,
+               instance_noise=None):
+    """instance_noise: None, or (std, key): N(0, std^2) added to x and z of every pair
+    that D trains on (discriminate_batches)."""
     self._networks = networks
+    self._instance_noise = instance_noise
+    self.discriminated = None  # the pairs of this step's first discriminate_batches
     self.discriminator_batches = discriminator_batches
     self._remat = remat
     self.prior = prior
@@ -150,6 +156,9 @@ class NetworkCalls:
     model.discriminator_batches says: one call on all of them (batch norm shares their
     statistics), or one call each with its own statistics. Separately, the population
     statistics move with each batch in turn, as over consecutive training batches."""
+    batches = self._with_instance_noise(batches)
+    if self.discriminated is None:
+      self.discriminated = batches
     if self.discriminator_batches == choices.SEPARATE:
       return [self._apply('discriminator', *batch, continue_statistics=True, call_index=i)[0]
               for i, batch in enumerate(batches)]
@@ -157,6 +166,49 @@ class NetworkCalls:
     y = None if ys[0] is None else jnp.concatenate(ys)
     outputs = self.discriminate(jnp.concatenate(xs), jnp.concatenate(zs), y)
     return jnp.split(outputs, np.cumsum([len(x) for x in xs])[:-1])
+
+
+  def _with_instance_noise(self, batches):
+    if self._instance_noise is None:
+      return batches
+    std, key = self._instance_noise
+    noisy = []
+    for i, (x, z, y) in enumerate(batches):
+      x_key, z_key = jax.random.split(jax.random.fold_in(key, i))
+      noisy.append((x + std * jax.random.normal(x_key, x.shape, x.dtype),
+                    z + std * jax.random.normal(z_key, z.shape, z.dtype), y))
+    return noisy
+
+  def real_pair_gradient_penalty(self, real_logit):
+    """R1 (Mescheder et al. 2018) over both of D's inputs: the mean over the real pairs of
+    ||d real_logit(D(x, z)) / dx||^2 + ||... / dz||^2.
+
+    The real pairs are the first batch of this step's first discriminate_batches call,
+    and D runs as that call ran it (training mode, the same batch around them under
+    'joint' batches, the same dropout masks, instance noise included), so the penalty is
+    on the function D's loss saw. Its gradient reaches D only.
+    """
+    if self.discriminated is None:
+      raise ValueError('R1 needs the real pairs of a discriminate_batches call; this '
+                       "method's losses made none.")
+    (x, z, y), others = self.discriminated[0], jax.lax.stop_gradient(self.discriminated[1:])
+    variables = {'params': self._params['discriminator'],
+                 'batch_stats': self._state.discriminator.batch_stats}
+    joint = self.discriminator_batches == choices.JOINT
+
+    def real_logit_sum(x, z):
+      batches = [(x, z, y)] + (list(others) if joint else [])
+      xs, zs, ys = zip(*batches)
+      outputs, _ = self._networks.discriminator.apply(
+          variables, jnp.concatenate(xs), jnp.concatenate(zs),
+          None if y is None else jnp.concatenate(ys), train=True, mutable=['batch_stats'],
+          rngs={'dropout': self._dropout_key})
+      return jnp.sum(real_logit(outputs[:len(x)]))
+
+    grad_x, grad_z = jax.grad(real_logit_sum, argnums=(0, 1))(
+        jax.lax.stop_gradient(x), jax.lax.stop_gradient(z))
+    return jnp.mean(losses_lib.per_example_sum(grad_x ** 2)
+                    + losses_lib.per_example_sum(grad_z ** 2))
 
 
 def own_loss_gradients(objective, losses_of, params):
@@ -182,7 +234,8 @@ def own_loss_gradients(objective, losses_of, params):
 def make_train_step(networks, optimizers, objective, *, latent_dim,
                     loss_form=choices.NON_SATURATING, axis_name=None,
                     skip_nonfinite=False, average_decay=0.0, remat='none',
-                    prior=choices.GAUSSIAN_PRIOR, discriminator_batches=choices.JOINT):
+                    prior=choices.GAUSSIAN_PRIOR, discriminator_batches=choices.JOINT,
+                    regularisers=None):
   """Returns train_step(state, batch) for jit (axis_name=None) or pmap.
 
   `objective` (methods.Objective) says what each trained network minimises;
@@ -205,8 +258,19 @@ def make_train_step(networks, optimizers, objective, *, latent_dim,
   prior: what z is drawn from (models/priors.py).
   discriminator_batches: D on the real and generated pairs in one call or one each
   (choices.DISCRIMINATOR_BATCHES).
+  regularisers: D's (settings/run_settings.RegulariserSettings; None: none). With R1, D
+  descends 'discriminator_objective' = its loss + r1_gamma / 2 * 'r1_penalty'; instance
+  noise draws from its own stream and, like dropout, per device.
   """
   trained = tuple(name for name in choices.NETWORK_NAMES if name in objective.minimises)
+  r1_gamma = regularisers.r1_gamma if regularisers else 0.0
+  noise_std = regularisers.instance_noise_std if regularisers else 0.0
+  noise_anneal_steps = regularisers.instance_noise_anneal_steps if regularisers else 0
+  discriminator_loss = objective.minimises.get('discriminator')
+  penalised = bool(r1_gamma and discriminator_loss)  # a phase that trains D
+  if penalised:
+    objective = objective._replace(minimises={**objective.minimises,
+                                              'discriminator': 'discriminator_objective'})
 
   def train_step(state, batch):
     x = batch['x']
@@ -235,11 +299,26 @@ def make_train_step(networks, optimizers, objective, *, latent_dim,
           device_index, batch['x_labelled'].shape[0])
       extra['labelled'] = Labelled(batch['x_labelled'], batch['label'], labelled_noise)
 
+    instance_noise = None
+    if noise_std:
+      decay = (jnp.maximum(0.0, 1.0 - state.step / noise_anneal_steps) if noise_anneal_steps
+               else 1.0)
+      instance_noise = (noise_std * decay, jax.random.fold_in(
+          jax.random.fold_in(step_key, INSTANCE_NOISE_STREAM), device_index))
+
     def objective_terms(params):
       calls = NetworkCalls(networks, state, params, dropout_key=dropout_key,
                            loss_form=loss_form, remat=remat, prior=prior,
-                           discriminator_batches=discriminator_batches)
-      return objective.losses(calls, x, y, z, encoder_noise, **extra), calls.new_batch_stats
+                           discriminator_batches=discriminator_batches,
+                           instance_noise=instance_noise)
+      terms = objective.losses(calls, x, y, z, encoder_noise, **extra)
+      if penalised:
+        terms['r1_penalty'] = calls.real_pair_gradient_penalty(objective.real_logit)
+        terms['discriminator_objective'] = (terms[discriminator_loss]
+                                            + r1_gamma / 2 * terms['r1_penalty'])
+      if instance_noise is not None:
+        terms['instance_noise_std'] = jnp.asarray(instance_noise[0], jnp.float32)
+      return terms, calls.new_batch_stats
 
     params = {name: getattr(state, name).params for name in trained}
     terms, grads, new_batch_stats = own_loss_gradients(objective, objective_terms, params)
