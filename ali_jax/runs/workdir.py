@@ -33,6 +33,7 @@ RESUMABLE_FIELDS = fields.fields_that_may_change(fields.REPORTING,
 CONFIG_FILE = 'config.json'
 EVAL_FILE = 'eval.json'  # the final evaluation, on config.data.final_split
 VALIDATION_EVAL_FILE = 'eval_validation.json'  # the latest one during training
+EVAL_HISTORY_FILE = 'eval_history.json'  # every evaluation, for learning curves
 RECORD_FILE = 'record.json'  # what made the run: provenance.run_record
 IMAGE_DIR = 'images'
 CHECKPOINT_DIR = 'checkpoints'
@@ -90,6 +91,26 @@ def write_text(file, text):
 def save_eval(workdir, metrics, file=EVAL_FILE):
   """Writes `metrics` to EVAL_FILE (the final evaluation) or VALIDATION_EVAL_FILE."""
   write_text(path(workdir) / file, json.dumps(metrics, indent=2, sort_keys=True))
+
+
+def load_eval_history(workdir):
+  """[{'split': ..., 'step': ..., metrics...}, ...] of every evaluation of the run, by step
+  ([] before the first, or if the file cannot be read)."""
+  file = path(workdir) / EVAL_HISTORY_FILE
+  try:
+    return json.loads(file.read_text()) if file.exists() else []
+  except json.JSONDecodeError:
+    return []
+
+
+def add_to_eval_history(workdir, metrics, split):
+  """Adds an evaluation of `split` to EVAL_HISTORY_FILE, replacing one of the same split
+  and step (a finished run evaluated again)."""
+  entry = {'split': split, **metrics}
+  history = [e for e in load_eval_history(workdir)
+             if (e.get('split'), e.get('step')) != (split, metrics['step'])] + [entry]
+  history.sort(key=lambda e: (e['step'], e['split']))
+  write_text(path(workdir) / EVAL_HISTORY_FILE, json.dumps(history, indent=1, sort_keys=True))
 
 
 def load_record(workdir):

@@ -118,6 +118,7 @@ def evaluate(run, workdir, state, dataset, summaries, references=None, *, final=
   if devices.is_chief():
     workdir_lib.save_eval(workdir, metrics, workdir_lib.EVAL_FILE if final
                           else workdir_lib.VALIDATION_EVAL_FILE)
+    workdir_lib.add_to_eval_history(workdir, metrics, split)
     pngs = (figures.mixture_figures if is_mixture
             else figures.image_figures)(arrays, step=model.step)
     workdir_lib.save_figures(workdir, pngs)

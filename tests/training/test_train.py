@@ -12,6 +12,7 @@ import ali_jax
 from ali_jax import data
 from ali_jax import inference
 from ali_jax.evaluation import evaluator
+from ali_jax.runs import workdir as workdir_lib
 from ali_jax.settings import datasets
 from ali_jax.training import run_setup
 from ali_jax.training import state as state_lib
@@ -69,6 +70,13 @@ def test_only_the_final_evaluation_may_read_the_test_split(tmp_path, tiny_config
   assert reads == ['validation', final_split]
   assert json.loads((tmp_path / 'eval_validation.json').read_text())['step'] == 8
   assert json.loads((tmp_path / 'eval.json').read_text()) == metrics
+  # Every evaluation in the history, by step; evaluating the finished run again replaces
+  # its final entry rather than adding one.
+  history = workdir_lib.load_eval_history(str(tmp_path))
+  assert [(e['split'], e['step']) for e in history] == [('validation', 8), (final_split, 12)]
+  assert history[-1] == {'split': final_split, **metrics}
+  trainer.train_and_evaluate(tiny_config, str(tmp_path))
+  assert len(workdir_lib.load_eval_history(str(tmp_path))) == 2
 
 
 def test_load_round_trips_the_trained_model(tmp_path, tiny_config):
