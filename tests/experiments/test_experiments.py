@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from sklearn import svm
 
+from ali_jax.runs import workdir as workdir_lib
 from ali_jax.training import trainer
 from configs import digits
 from experiments import launch
@@ -403,3 +404,48 @@ def test_paired_interval_by_hand():
   np.testing.assert_allclose([low, high], [2 - 4.302653 / np.sqrt(3), 2 + 4.302653 / np.sqrt(3)],
                              rtol=1e-6)
   assert np.isnan(reporting.paired_interval([1.0], [0.0])[1])
+
+
+@pytest.mark.timeout(600)
+def test_regulariser_study_reads_validation_only_and_tables_curves(tmp_path):
+  output = tmp_path / 'out' / 'study.md'
+  shrink = ['num_train_steps=4', 'checkpoint_every_steps=4', 'model.encoder_sigma=sigmoid']
+  _run_script('experiments/regulariser_study.py', '--config=configs/mixture_tiny.py',
+              '--settings=baseline,r1_1', '--seeds=0', f'--workdir={tmp_path / "runs"}',
+              f'--output={output}', *[f'--set={s}' for s in shrink])
+  report = output.read_text()
+  for setting in ('baseline', 'r1_1'):
+    workdir = str(tmp_path / 'runs' / setting / 'seed_0')
+    config = json.loads((tmp_path / 'runs' / setting / 'seed_0' / 'config.json').read_text())
+    assert (config['method'], config['model']['encoder']) == ('ali', 'gaussian')
+    assert config['regularisers']['r1_gamma'] == (1.0 if setting == 'r1_1' else 0.0)
+    # Evaluated every tenth of the run (here every step), on the validation split only.
+    history = workdir_lib.load_eval_history(workdir)
+    assert [(e['split'], e['step']) for e in history] == [('validation', s) for s in range(1, 5)]
+    assert re.search(rf'^\| {setting} \| .* \| 1 \| 0\.\d+ \+- 0\.000 \| 0\.\d+ \+- 0\.000 \|',
+                     report, re.M), setting
+  runs = json.loads((tmp_path / 'out' / 'study.json').read_text())['runs']
+  lowest = runs['r1_1']['0']['values']['lowest_pairing_accuracy']
+  curve = [value for _, value in runs['r1_1']['0']['curves']['pairing_accuracy']]
+  assert len(curve) == 4 and lowest == min(curve)
+  # The mixture has no class metrics: the rule has nothing to rank by, and says so.
+  assert 'Chosen on the validation split: **none**' in report
+  assert (tmp_path / 'out' / 'study.png').stat().st_size > 5_000
+
+
+def test_regulariser_study_chooses_among_the_settings_that_keep_the_pairing(tmp_path):
+  """From recorded runs alone (--notrain): the best reconstruction agreement among the
+  settings whose lowest pairing accuracy stays >= 0.55."""
+  run = lambda lowest, agreement: {'0': dict(run_records.record(
+      dict(lowest_pairing_accuracy=lowest, reconstruction_class_agreement=agreement),
+      'c', ['c'], 'm'), curves={'pairing_accuracy': [[1, lowest], [2, lowest + 0.1]]})}
+  study = {'config': 'configs/digits.py', 'set': ['num_train_steps=4'], 'num_train_steps': 4}
+  (tmp_path / 'study.json').write_text(json.dumps({'settings': study, 'runs': {
+      'baseline': run(0.50, 0.9), 'spectral_norm': run(0.60, 0.4), 'r1_10': run(0.70, 0.6)}}))
+  _run_script('experiments/regulariser_study.py', '--config=configs/digits.py',
+              '--settings=baseline,spectral_norm,r1_10', '--seeds=0', '--notrain',
+              '--set=num_train_steps=4', f'--workdir={tmp_path / "runs"}',
+              f'--output={tmp_path / "study.md"}')
+  report = (tmp_path / 'study.md').read_text()
+  assert ('Chosen on the validation split: **r1_10** (2 of 3 settings kept the pairing '
+          'accuracy >= 0.55') in report  # the baseline loses the pairing

@@ -1,0 +1,245 @@
+"""Which of D's regularisers keep ALI's discriminator checking the pairing (issue 43).
+
+  python experiments/regulariser_study.py --config=configs/bigan_mnist_mlp.py \
+      --settings=baseline,spectral_norm,r1_1,r1_10,instance_noise --seeds=0 \
+      --set=model.encoder_sigma=sigmoid --workdir=runs/regulariser_study \
+      --output=experiments/results/regulariser_study_bigan_mlp.md
+
+Every run trains ALI (its objective, a Gaussian encoder and prior) on --config's
+networks with one SETTING of D's regularisers (config.regularisers,
+model.discriminator_spectral_norm, D's learning rate), in <workdir>/<setting>/seed_<s>,
+and reads only the validation split: its evaluations every tenth of the run and its
+eval.json (data.final_split='validation'). The test split is never read here; the
+setting chosen is then run on it once, elsewhere.
+
+The table gives each setting's pairing diagnostic (losses.pairing_metrics: does D
+tell (x, E(x)) from (x, E(x'))?) at the end and at its lowest over the evaluations
+after the first tenth, the posterior's share of z's variance, and the image metrics;
+the figure, each setting's curves over the evaluations. The rule that picks a setting
+is stated in the report: among the settings whose D stays above chance on the pairing
+at every evaluation (pairing accuracy >= KEEPS_PAIRING), the highest reconstruction
+class agreement. Each run's numbers go to <output>.json as it finishes (run_records),
+so a sweep stopped halfway keeps them and later invocations add to them.
+"""
+import os
+import sys
+from typing import Any, Dict
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)  # run from a checkout: configs/ (and ali_jax/) live here
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from absl import app
+from absl import flags
+import matplotlib
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ali_jax.runs import preflight
+from ali_jax.runs import workdir as workdir_lib
+from experiments import launch
+from experiments import records
+from experiments import reporting
+from experiments import run_records
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string('config', 'configs/bigan_mnist_mlp.py', 'The networks and optimisation.')
+flags.DEFINE_list('settings', None, 'Settings to train (default: all of SETTINGS).')
+flags.DEFINE_list('seeds', ['0'], 'Seeds.')
+flags.DEFINE_multi_string('set', [], 'FIELD=VALUE: a config override for every run.')
+flags.DEFINE_bool('train', True, 'Train unfinished runs; --notrain reports finished ones.')
+flags.DEFINE_string('workdir', 'runs/regulariser_study', 'Parent of the runs.')
+flags.DEFINE_string('output', None, 'Markdown file to write (default: print only).')
+
+ALI = {'method': 'ali', 'model.encoder': 'gaussian', 'model.prior': 'gaussian',
+       'data.final_split': 'validation'}
+EVALUATIONS = 10  # every tenth of the run
+# Instance noise decays to 0 over this share of the run (Sonderby et al. anneal it away).
+NOISE_ANNEAL_FRACTION = 0.5
+# setting -> overrides of D's regularisers (on top of ALI and --set).
+SETTINGS = {
+    'baseline': {},
+    'spectral_norm': {'model.discriminator_spectral_norm': True},
+    'r1_1': {'regularisers.r1_gamma': 1.0},
+    'r1_10': {'regularisers.r1_gamma': 10.0},
+    'instance_noise': {'regularisers.instance_noise_std': 0.1},
+    'spectral_norm_r1_1': {'model.discriminator_spectral_norm': True,
+                           'regularisers.r1_gamma': 1.0},
+    'd_rate_1': {'optimizer.discriminator_learning_rate_scale': 1.0},
+    'd_rate_1_r1_10': {'optimizer.discriminator_learning_rate_scale': 1.0,
+                       'regularisers.r1_gamma': 10.0},
+}
+KEEPS_PAIRING = 0.55  # ~3 binomial standard errors above chance on 1,000 images
+# (column, key in the run's values, format); the values' keys are eval.json's, and
+# 'lowest_pairing_accuracy' (over the evaluations after the first tenth).
+COLUMNS = (
+    ('pairing accuracy', 'pairing_accuracy', '{:.3f}'),
+    ('lowest pairing accuracy', 'lowest_pairing_accuracy', '{:.3f}'),
+    ('pairing logit gap', 'pairing_logit_gap', '{:.3f}'),
+    ('posterior mean share', 'posterior_mean_share', '{:.3f}'),
+    ('posterior std', 'posterior_std', '{:.3g}'),
+    ('reconstruction class agreement', 'reconstruction_class_agreement', '{:.2%}'),
+    ('1-NN accuracy on E(x)', 'encoder_1nn_accuracy', '{:.2%}'),
+    ('sample class KL to uniform', 'sample_class_kl_to_uniform', '{:.3f}'),
+    ('wall s per run', 'wall_s', '{:.0f}'),
+)
+CURVES = ('pairing_accuracy', 'posterior_mean_share', 'reconstruction_class_agreement',
+          'encoder_1nn_accuracy')
+
+
+def _settings():
+  return FLAGS.settings or list(SETTINGS)
+
+
+def _workdir(setting, seed):
+  return os.path.join(FLAGS.workdir, setting, f'seed_{seed}')
+
+
+def _num_train_steps():
+  config = preflight.load_config_file(FLAGS.config)
+  return int(launch.overrides_from(FLAGS.set).get('num_train_steps', config.num_train_steps))
+
+
+def run_overrides(setting, seed, steps) -> Dict[str, Any]:
+  """The config overrides of one run, checked before anything trains."""
+  result = {**ALI, **launch.overrides_from(FLAGS.set), **SETTINGS[setting], 'seed': seed,
+            'eval_every_steps': max(1, steps // EVALUATIONS)}
+  if result.get('regularisers.instance_noise_std'):
+    result['regularisers.instance_noise_anneal_steps'] = max(
+        1, int(steps * NOISE_ANNEAL_FRACTION))
+  return result
+
+
+def measure(workdir, evaluation):
+  """(values, curves) of a finished run: eval.json's values (validation) and the lowest
+  pairing accuracy over the validation evaluations after the first tenth of the run;
+  {key: [[step, value], ...]} of the CURVES keys over its validation evaluations."""
+  history = [e for e in workdir_lib.load_eval_history(workdir) if e['split'] == 'validation']
+  steps = workdir_lib.load_config(workdir).num_train_steps
+  late = [e['pairing_accuracy'] for e in history
+          if e['step'] > steps / EVALUATIONS and 'pairing_accuracy' in e]
+  values = {key: evaluation[key] for _, key, _ in COLUMNS if key in evaluation}
+  values['lowest_pairing_accuracy'] = min(late) if late else evaluation['pairing_accuracy']
+  values['wall_s'] = launch.run_wall_s(workdir)
+  return values, {key: [[e['step'], e[key]] for e in history if key in e] for key in CURVES}
+
+
+def chosen(runs):
+  """(setting, why): the rule of the module docstring, over the seeds' means."""
+  ranked = ('lowest_pairing_accuracy', 'reconstruction_class_agreement')
+  means = {setting: {key: np.mean([v[key] for v in run_records.measured(seeds).values()])
+                     for key in ranked}
+           for setting, seeds in runs.items() if run_records.measured(seeds) and all(
+               key in v for v in run_records.measured(seeds).values() for key in ranked)}
+  if not means:
+    return None, ('no run reports the reconstruction class agreement (a labelled dataset '
+                  'with evaluation.class_metrics) to rank the settings by')
+  keeping = {s: m for s, m in means.items() if m['lowest_pairing_accuracy'] >= KEEPS_PAIRING}
+  if not keeping:
+    return None, (f'no setting kept the pairing accuracy >= {KEEPS_PAIRING} at every '
+                  'evaluation after the first tenth')
+  best = max(keeping, key=lambda s: keeping[s]['reconstruction_class_agreement'])
+  return best, (f'{len(keeping)} of {len(means)} settings kept the pairing accuracy >= '
+                f'{KEEPS_PAIRING} at every evaluation after the first tenth; of them '
+                f'`{best}` has the highest reconstruction class agreement')
+
+
+def markdown_table(runs):
+  lines = ['| setting | overrides | runs | ' + ' | '.join(c for c, _, _ in COLUMNS) + ' |',
+           '|' + '---|' * (len(COLUMNS) + 3)]
+  for setting, seeds in runs.items():
+    numbers = run_records.measured(seeds)
+    stopped = run_records.diverged(seeds)
+    count = f'{len(numbers)}' + (f' (+{len(stopped)} diverged at step '
+                                 f'{", ".join(map(str, stopped.values()))})' if stopped else '')
+    cells = [reporting.mean_std([v[key] for v in numbers.values()], number_format)
+             if numbers and all(key in v for v in numbers.values()) else '-'
+             for _, key, number_format in COLUMNS]
+    overrides = ', '.join(f'{k}={v}' for k, v in SETTINGS.get(setting, {}).items()) or '-'
+    lines.append(f'| {setting} | {overrides} | {count} | ' + ' | '.join(cells) + ' |')
+  return '\n'.join(lines)
+
+
+def curves_figure(path, runs):
+  """One panel per CURVES key: each setting's validation curve (its first seed's)."""
+  figure, axes = plt.subplots(1, len(CURVES), figsize=(4.5 * len(CURVES), 3.6))
+  for setting, seeds in runs.items():
+    measured = [seed for seed in sorted(seeds) if seeds[seed].get('curves')]
+    if not measured:
+      continue
+    curves = seeds[measured[0]]['curves']
+    for ax, key in zip(axes, CURVES):
+      if curves.get(key):
+        steps, values = zip(*curves[key])
+        ax.plot(steps, values, marker='.', label=setting)
+  for ax, key in zip(axes, CURVES):
+    ax.set_title(key, fontsize=9)
+    ax.set_xlabel('step')
+  axes[0].axhline(0.5, color='grey', lw=0.8, ls=':')  # the pairing's chance
+  axes[0].legend(fontsize=7)
+  figure.tight_layout()
+  figure.savefig(path, dpi=90)
+  plt.close(figure)
+
+
+def main(argv):
+  del argv
+  launch.check_choices('settings', _settings(), SETTINGS)
+  recorder = records.Recorder.from_flags(FLAGS)
+  commit, machine = recorder.commit, reporting.machine()
+  seeds, steps = [int(s) for s in FLAGS.seeds], _num_train_steps()
+  stem = os.path.splitext(FLAGS.output or os.path.join(FLAGS.workdir, 'study.md'))[0]
+  records_file = stem + '.json'
+  study = {'config': FLAGS.config, 'set': sorted(FLAGS.set), 'num_train_steps': steps}
+  try:
+    runs = run_records.load(records_file, study)
+  except ValueError as e:
+    raise app.UsageError(str(e)) from e
+  for setting in _settings():
+    for seed in seeds:
+      workdir, overrides = _workdir(setting, seed), run_overrides(setting, seed, steps)
+      if seed in runs.get(setting, {}) or not (
+          FLAGS.train or launch.is_finished(workdir, overrides)):
+        continue
+      try:
+        evaluation = launch.train_run(FLAGS.config, workdir, overrides, skip_finished=True)
+        values, curves = measure(workdir, evaluation)
+        entry = dict(run_records.record(values, commit, launch.trained_at(workdir), machine,
+                                        launch.trained_on(workdir)), curves=curves)
+      except launch.RunDiverged as stop:
+        entry = run_records.record({}, commit, launch.trained_at(workdir), machine,
+                                   launch.trained_on(workdir), diverged_at_step=stop.step)
+      runs.setdefault(setting, {})[seed] = entry
+      run_records.save(records_file, study, runs)
+  tabled = {s: runs[s] for s in _settings() if s in runs}
+  figure = stem + '.png'
+  if tabled:
+    curves_figure(figure, tabled)
+  best, why = chosen(tabled)
+  settings_text = ''.join(f' --set {s}' for s in FLAGS.set)
+  report = '\n\n'.join([
+      "# D's regularisers: which keep ALI's discriminator checking the pairing",
+      reporting.provenance(commit, recorder.wall_s, settings_text) + '  \n'
+      f'Runs {run_records.commits(tabled)} (each run\'s numbers: '
+      f'[{os.path.basename(records_file)}]({os.path.basename(records_file)})).  \n'
+      f'{run_records.machines(tabled)}.',
+      f'Every run: ALI (its objective, a Gaussian encoder and prior) on `{FLAGS.config}`'
+      f'{settings_text}, {steps} steps, seeds {", ".join(map(str, seeds))}, evaluated on the '
+      f'validation split every {max(1, steps // EVALUATIONS)} steps and at the end (the test '
+      'split is not read). Mean +- sample std (ddof=1) over seeds. Pairing accuracy: the '
+      "share of held-out x whose own code D scores above the next x's (chance 0.5); the "
+      'lowest is over the evaluations after the first tenth of the run.',
+      markdown_table(tabled),
+      f'Chosen on the validation split: **{best or "none"}** ({why}).',
+      f'![validation curves per setting, seed {seeds[0]}]({os.path.basename(figure)})',
+      ''])
+  print(report)
+  if FLAGS.output:
+    recorder.write_report(FLAGS.output, report, outputs=[records_file, figure],
+                          title=f"D's regularisers for ALI on {FLAGS.config}",
+                          numbers={'rows': run_records.summary(tabled), 'chosen': best})
+
+
+if __name__ == '__main__':
+  app.run(main)
