@@ -165,6 +165,12 @@ def bigbigan_generator_loss(generator_scores):
 
 # ---- Diagnostics of the pairing (metrics, never minimised) --------------------------------
 
+# The diagnostics' names: metrics that training logs but never minimises, and whose
+# non-finite values (an unbounded sigma's exp overflowing) stop or skip nothing.
+DIAGNOSTICS = ('pairing_logit_gap', 'pairing_accuracy', 'posterior_std',
+               'posterior_mean_share')
+
+
 def pairing_metrics(matched_logits, mismatched_logits):
   """How well D tells the real pairs (x_i, E(x_i)) from mismatched ones (x_i, E(x_j)),
   j != i: pairs of real data and real codes that do not belong together.

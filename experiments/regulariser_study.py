@@ -125,29 +125,36 @@ def measure(workdir, evaluation):
   late = [e['pairing_accuracy'] for e in history
           if e['step'] > steps / EVALUATIONS and 'pairing_accuracy' in e]
   values = {key: evaluation[key] for _, key, _ in COLUMNS if key in evaluation}
-  values['lowest_pairing_accuracy'] = min(late) if late else evaluation['pairing_accuracy']
+  if late:  # runs made before eval_history.json have no lowest
+    values['lowest_pairing_accuracy'] = min(late)
   values['wall_s'] = launch.run_wall_s(workdir)
   return values, {key: [[e['step'], e[key]] for e in history if key in e] for key in CURVES}
 
 
 def chosen(runs):
-  """(setting, why): the rule of the module docstring, over the seeds' means."""
+  """(setting, why): the rule of the module docstring. A setting qualifies when every one
+  of its runs kept the pairing (no run diverged); it is ranked by its runs' mean
+  reconstruction class agreement."""
   ranked = ('lowest_pairing_accuracy', 'reconstruction_class_agreement')
-  means = {setting: {key: np.mean([v[key] for v in run_records.measured(seeds).values()])
-                     for key in ranked}
-           for setting, seeds in runs.items() if run_records.measured(seeds) and all(
-               key in v for v in run_records.measured(seeds).values() for key in ranked)}
-  if not means:
-    return None, ('no run reports the reconstruction class agreement (a labelled dataset '
-                  'with evaluation.class_metrics) to rank the settings by')
-  keeping = {s: m for s, m in means.items() if m['lowest_pairing_accuracy'] >= KEEPS_PAIRING}
+  candidates = {setting: list(run_records.measured(seeds).values())
+                for setting, seeds in runs.items()
+                if run_records.measured(seeds) and not run_records.diverged(seeds)}
+  candidates = {s: v for s, v in candidates.items()
+                if all(key in run for run in v for key in ranked)}
+  if not candidates:
+    return None, ('no setting has runs, none diverged, that report the lowest pairing '
+                  'accuracy and the reconstruction class agreement (a labelled dataset with '
+                  'evaluation.class_metrics) to rank it by')
+  keeping = {s: v for s, v in candidates.items()
+             if min(run['lowest_pairing_accuracy'] for run in v) >= KEEPS_PAIRING}
   if not keeping:
     return None, (f'no setting kept the pairing accuracy >= {KEEPS_PAIRING} at every '
-                  'evaluation after the first tenth')
-  best = max(keeping, key=lambda s: keeping[s]['reconstruction_class_agreement'])
-  return best, (f'{len(keeping)} of {len(means)} settings kept the pairing accuracy >= '
-                f'{KEEPS_PAIRING} at every evaluation after the first tenth; of them '
-                f'`{best}` has the highest reconstruction class agreement')
+                  'evaluation after the first tenth, in every run')
+  agreement = lambda s: np.mean([run['reconstruction_class_agreement'] for run in keeping[s]])
+  best = max(keeping, key=agreement)
+  return best, (f'{len(keeping)} of {len(candidates)} settings kept the pairing accuracy >= '
+                f'{KEEPS_PAIRING} at every evaluation after the first tenth, in every run; '
+                f'of them `{best}` has the highest mean reconstruction class agreement')
 
 
 def markdown_table(runs):
@@ -222,6 +229,7 @@ def main(argv):
   if tabled:
     curves_figure(figure, tabled)
   best, why = chosen(tabled)
+  tabled_seeds = sorted({seed for seeds in tabled.values() for seed in seeds}) or seeds
   settings_text = ''.join(f' --set {s}' for s in FLAGS.set)
   report = '\n\n'.join([
       "# D's regularisers: which keep ALI's discriminator checking the pairing",
@@ -230,14 +238,14 @@ def main(argv):
       f'[{os.path.basename(records_file)}]({os.path.basename(records_file)})).  \n'
       f'{run_records.machines(tabled)}.',
       f'Every run: ALI (its objective, a Gaussian encoder and prior) on `{FLAGS.config}`'
-      f'{settings_text}, {steps} steps, seeds {", ".join(map(str, seeds))}, evaluated on the '
-      f'validation split every {max(1, steps // EVALUATIONS)} steps and at the end (the test '
+      f'{settings_text}, {steps} steps, seeds {", ".join(map(str, tabled_seeds))}, evaluated '
+      f'on the validation split every {max(1, steps // EVALUATIONS)} steps and at the end (the test '
       'split is not read). Mean +- sample std (ddof=1) over seeds. Pairing accuracy: the '
-      "share of held-out x whose own code D scores above the next x's (chance 0.5); the "
+      "share of held-out x whose own code D scores above the previous x's (chance 0.5); the "
       'lowest is over the evaluations after the first tenth of the run.',
       markdown_table(tabled),
       f'Chosen on the validation split: **{best or "none"}** ({why}).',
-      f'![validation curves per setting, seed {seeds[0]}]({os.path.basename(figure)})',
+      f'![validation curves per setting, its first seed]({os.path.basename(figure)})',
       ''])
   print(report)
   if FLAGS.output:

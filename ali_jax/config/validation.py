@@ -119,8 +119,8 @@ def _check_method(config):
 def _check_regularisers(config):
   """D's regularisers need a D that plays the real/fake game, and BigBiGAN's D is always
   spectrally normalised (its networks are built so)."""
-  active = [f'config.regularisers.{name}={value}'
-            for name, value in config.regularisers.items() if value]
+  active = [f'config.regularisers.{name}={config.regularisers[name]}'
+            for name in ('r1_gamma', 'instance_noise_std') if config.regularisers[name]]
   if config.model.discriminator_spectral_norm:
     active.append('config.model.discriminator_spectral_norm=True')
   if active and config.method not in choices.ADVERSARIAL_METHODS:

@@ -15,7 +15,7 @@ from ali_jax.settings import datasets
 
 def inference_diagnostics(model, x, y=None, *, seed=0):
   """What D and E say about inference on the held-out `x`: the pairing diagnostic
-  (losses.pairing_metrics, each x's code against the next x's, D in inference mode) for
+  (losses.pairing_metrics, each x's code against the previous x's, D in inference mode) for
   the methods whose D judges encoder pairs, and losses.posterior_metrics for a
   'gaussian' encoder."""
   results = {}

@@ -180,13 +180,16 @@ class NetworkCalls:
     return noisy
 
   def real_pair_gradient_penalty(self, real_logit):
-    """R1 (Mescheder et al. 2018) over both of D's inputs: the mean over the real pairs of
-    ||d real_logit(D(x, z)) / dx||^2 + ||... / dz||^2.
+    """R1 (Mescheder et al. 2018) over both of D's inputs: the mean over the real pairs
+    (x_i, z_i) of ||g_x,i||^2 + ||g_z,i||^2, g the gradient of the sum of their
+    real_logit(D(x, z)) with respect to x_i and z_i.
 
     The real pairs are the first batch of this step's first discriminate_batches call,
     and D runs as that call ran it (training mode, the same batch around them under
     'joint' batches, the same dropout masks, instance noise included), so the penalty is
-    on the function D's loss saw. Its gradient reaches D only.
+    on the function D's loss saw. Without batch norm in D (the mixture's) g_i is pair
+    i's own gradient; with it, g_i also carries the pair's part in the batch statistics.
+    Its gradient reaches D only.
     """
     if self.discriminated is None:
       raise ValueError('R1 needs the real pairs of a discriminate_batches call; this '
@@ -328,7 +331,8 @@ def make_train_step(networks, optimizers, objective, *, latent_dim,
       metrics = jax.lax.pmean(metrics, axis_name)
     metrics.update({f'grad_norm_{name}': optax.tree.norm(grads[name]) for name in trained})
 
-    finite = jnp.all(jnp.isfinite(jnp.stack(list(metrics.values()))))
+    finite = jnp.all(jnp.isfinite(jnp.stack(
+        [value for name, value in metrics.items() if name not in losses_lib.DIAGNOSTICS])))
     metrics['nonfinite_update'] = 1.0 - finite.astype(jnp.float32)
 
     new_state = state.replace(step=state.step + 1, **{
