@@ -179,7 +179,9 @@ def pairing_metrics(matched_logits, mismatched_logits):
   loss: only the marginals of x and z would be matched.
   pairing_logit_gap: mean(matched - mismatched), 0 at chance.
   pairing_accuracy: the share of x_i whose own code scores higher (ties count half),
-  0.5 at chance.
+  0.5 at chance. Either side of chance is a D that checks the pairing: below it, D takes
+  the generator's pairs (G(z), z), matched by construction, for the better matched, and
+  E's loss (make D call its pairs generated) pulls E(x) towards x's own code.
   """
   gap = matched_logits - mismatched_logits
   return dict(pairing_logit_gap=jnp.mean(gap),
