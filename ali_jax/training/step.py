@@ -55,10 +55,12 @@ class NetworkCalls:
 
   def __init__(self, networks, state, params, *, dropout_key, loss_form, remat='none',
                prior=choices.GAUSSIAN_PRIOR, discriminator_batches=choices.JOINT,
-               instance_noise=None):
+               instance_noise=None, axis_name=None):
     """instance_noise: None, or (std, key): N(0, std^2) added to x and z of every pair
-    that D trains on (discriminate_batches)."""
+    that D trains on (discriminate_batches). axis_name: the step's device axis (None
+    under jit), over which the pairing's codes are rolled."""
     self._networks = networks
+    self._axis_name = axis_name
     self._instance_noise = instance_noise
     self.discriminated = None  # the pairs of this step's first discriminate_batches
     self.discriminator_batches = discriminator_batches
@@ -110,15 +112,17 @@ class NetworkCalls:
 
   def encode_with_posterior(self, x, noise, y=None):
     """(z, {posterior metrics}): losses.posterior_metrics of a 'gaussian' encoder's
-    q(z|x) on this batch, {} for an encoder without a sigma. Metrics only: the
-    intermediates come from the same call as z."""
+    q(z|x) on the global batch (gathered over the device axis), {} for an encoder without a
+    sigma. Metrics only: the intermediates come from the same call as z."""
     z, intermediates = self._apply('encoder', x, noise, y, collect_intermediates=True)
     try:
       mu_log_sigma = common.sown(intermediates, common.MU_LOG_SIGMA)[0]
     except KeyError:
       return z, {}
-    mu, log_sigma = jax.lax.stop_gradient(jnp.split(mu_log_sigma, 2, axis=-1))
-    return z, losses_lib.posterior_metrics(mu, log_sigma)
+    mu_log_sigma = jax.lax.stop_gradient(mu_log_sigma)
+    if self._axis_name is not None:  # Var_x(mu) over the global batch, as on one device
+      mu_log_sigma = jax.lax.all_gather(mu_log_sigma, self._axis_name, tiled=True)
+    return z, losses_lib.posterior_metrics(*jnp.split(mu_log_sigma, 2, axis=-1))
 
   def encode_pre_squash(self, x, noise, y=None):
     """A non-Gaussian encoder's output before priors.squash (under the uniform
@@ -142,12 +146,17 @@ class NetworkCalls:
 
   def pairing(self, x, z_hat, y=None, real_logit=lambda outputs: outputs):
     """losses.pairing_metrics of D in inference mode on this batch: (x_i, z_hat_i) against
-    (x_i, z_hat_{i-1}), the codes rolled by one within this device's batch.
+    (x_i, z_hat_{i-1}), the codes rolled by one over the global batch (across devices, so
+    that n devices give one device's numbers).
     real_logit: D's outputs -> its real/fake logit (K+1 and BigBiGAN Ds give more)."""
     z_hat = jax.lax.stop_gradient(z_hat)
+    if self._axis_name is None:
+      previous = jnp.roll(z_hat, 1, axis=0)
+    else:
+      everyone = jnp.roll(jax.lax.all_gather(z_hat, self._axis_name, tiled=True), 1, axis=0)
+      previous = _device_slice(everyone, jax.lax.axis_index(self._axis_name), len(z_hat))
     both = lambda a, b: None if a is None else jnp.concatenate([a, b])
-    outputs = self.discriminate_inference(both(x, x), both(z_hat, jnp.roll(z_hat, 1, axis=0)),
-                                          both(y, y))
+    outputs = self.discriminate_inference(both(x, x), both(z_hat, previous), both(y, y))
     matched, mismatched = jnp.split(real_logit(outputs), 2)
     return losses_lib.pairing_metrics(matched, mismatched)
 
@@ -313,7 +322,7 @@ def make_train_step(networks, optimizers, objective, *, latent_dim,
       calls = NetworkCalls(networks, state, params, dropout_key=dropout_key,
                            loss_form=loss_form, remat=remat, prior=prior,
                            discriminator_batches=discriminator_batches,
-                           instance_noise=instance_noise)
+                           instance_noise=instance_noise, axis_name=axis_name)
       terms = objective.losses(calls, x, y, z, encoder_noise, **extra)
       if penalised:
         terms['r1_penalty'] = calls.real_pair_gradient_penalty(objective.real_logit)

@@ -16,6 +16,7 @@ import jax
 import numpy as np
 
 from ali_jax import data
+from ali_jax import losses as losses_lib
 from ali_jax.config import validation
 from ali_jax.evaluation import evaluator
 from ali_jax.evaluation import figures
@@ -42,7 +43,7 @@ INITIAL_BIAS_IMAGES = 500  # the paper sets the generator's output bias from 500
 def _what_is_not_finite(metrics):
   losses = [k for k in sorted(metrics) if not k.startswith('grad_norm_')
             and not k.endswith('_confidence') and k != 'nonfinite_update'
-            and not np.isfinite(metrics[k])]
+            and k not in losses_lib.DIAGNOSTICS and not np.isfinite(metrics[k])]
   networks = [n for n in choices.NETWORK_NAMES
               if not np.isfinite(metrics.get(f'grad_norm_{n}', 0.0))]
   parts = [f'non-finite {", ".join(losses)}'] if losses else []
