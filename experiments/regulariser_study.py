@@ -243,8 +243,8 @@ def main(argv):
       f'{run_records.machines(tabled)}.',
       f'Every run: ALI (its objective, a Gaussian encoder and prior) on `{FLAGS.config}`'
       f'{settings_text}, {steps} steps, seeds {", ".join(map(str, tabled_seeds))}, evaluated '
-      f'on the validation split every {max(1, steps // EVALUATIONS)} steps and at the end (the test '
-      'split is not read). Mean +- sample std (ddof=1) over seeds. Pairing accuracy: the '
+      f'on the validation split every {max(1, steps // EVALUATIONS)} steps and at the end '
+      '(the test split is not read). Mean +- sample std (ddof=1) over seeds. Pairing accuracy: the '
       "share of held-out x whose own code D scores above the previous x's (chance 0.5: D "
       'does not check the pairing; below it, D takes the generator\'s pairs for the better '
       'matched). Weakest pairing contrast: the smallest |pairing accuracy - 0.5| over the '
