@@ -99,6 +99,17 @@ class Phase:
 
 # ---- The methods' losses ----------------------------------------------------------
 
+def pairing_logit(method):
+  """D's outputs -> the logit that the pairing diagnostic compares, for `method`'s D: a
+  K+1-class D's logsumexp (the labelled methods), BigBiGAN's joint score s_xz (its unary
+  scores see x or z alone), else D's logit itself."""
+  if method in choices.LABELLED_METHODS:
+    return losses_lib.real_logit_from_class_logits
+  if method == choices.BIGBIGAN:
+    return lambda scores: scores[:, 0]
+  return lambda logits: logits
+
+
 def _adversarial(calls, x, y, z_hat, z):
   """D on the real pairs (x, z_hat) and the generated pairs (G(z), z), in one call or two
   (model.discriminator_batches); returns losses and G(z).
@@ -192,8 +203,8 @@ def _bigbigan_losses(calls, x, y, z, noise):
   z_hat, posterior = calls.encode_with_posterior(x, noise)
   encoder_scores, generator_scores = calls.discriminate_batches(
       (x, z_hat, None), (calls.decode(z), z, None))
-  # The pairing is the joint score's: the unary ones see x or z alone.
-  return dict(**posterior, **calls.pairing(x, z_hat, real_logit=lambda s: s[:, 0]),
+  return dict(**posterior, **calls.pairing(x, z_hat,
+                                            real_logit=pairing_logit(choices.BIGBIGAN)),
               discriminator_loss=losses_lib.bigbigan_discriminator_loss(encoder_scores,
                                                                          generator_scores),
               encoder_loss=losses_lib.bigbigan_encoder_loss(encoder_scores),
@@ -230,7 +241,8 @@ def _make_semi_supervised_losses(unsupervised_weight):
                                                              labelled.labels),
         real_confidence=losses_lib.real_confidence(real_logit(unlabelled)),
         fake_confidence=losses_lib.fake_confidence(real_logit(fake)),
-        **posterior, **calls.pairing(x, z_hat, real_logit=real_logit))
+        **posterior, **calls.pairing(x, z_hat,
+                                     real_logit=pairing_logit(choices.SEMI_SUPERVISED)))
   return semi_supervised_losses
 
 

@@ -15,8 +15,6 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from ali_jax import losses
-
 from ali_jax.hosts import devices
 from ali_jax.models import common
 from ali_jax.models import registry
@@ -127,14 +125,9 @@ class RunSetup:
 
   def jitted_real_logit(self):
     """jit of (variables, x, z, *y) -> D's real/fake logit of the pairs, in inference mode
-    (a K+1-class D's logsumexp, BigBiGAN's joint score s_xz)."""
+    (methods.pairing_logit: a K+1-class D's logsumexp, BigBiGAN's joint score s_xz)."""
     discriminator = self.networks.discriminator
-    if self.num_classes:
-      reduce = losses.real_logit_from_class_logits
-    elif self.settings.method == choices.BIGBIGAN:
-      reduce = lambda scores: scores[:, 0]
-    else:
-      reduce = lambda logits: logits
+    reduce = methods.pairing_logit(self.settings.method)
     return self._cached('real_logit', lambda: jax.jit(
         lambda variables, x, z, *y: reduce(discriminator.apply(variables, x, z, *y,
                                                                train=False))))

@@ -176,7 +176,6 @@ class NetworkCalls:
     outputs = self.discriminate(jnp.concatenate(xs), jnp.concatenate(zs), y)
     return jnp.split(outputs, np.cumsum([len(x) for x in xs])[:-1])
 
-
   def _with_instance_noise(self, batches):
     if self._instance_noise is None:
       return batches
