@@ -8,6 +8,7 @@ import sys
 
 from absl import app
 
+from ali_jax.runs import preflight
 from ali_jax.runs import workdir as workdir_lib
 from experiments import reporting
 
@@ -40,6 +41,14 @@ def check_choices(flag, chosen, allowed):
 def overrides_from(assignments):
   """['FIELD=VALUE', ...] (a sweep's --set flags) -> {FIELD: VALUE}."""
   return dict(assignment.split('=', 1) for assignment in assignments)
+
+
+def num_train_steps(config_path, overrides):
+  """The step count of the config file at `config_path` (relative to the checkout, or
+  absolute) once a sweep's `overrides` ({FIELD: VALUE}) apply."""
+  if 'num_train_steps' in overrides:
+    return int(overrides['num_train_steps'])
+  return preflight.load_config_file(os.path.join(REPO, config_path)).num_train_steps
 
 
 def train_run(config_path, workdir, overrides, *, skip_finished=False):

@@ -38,7 +38,6 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ali_jax.runs import preflight
 from ali_jax.runs import workdir as workdir_lib
 from experiments import launch
 from experiments import records
@@ -106,8 +105,7 @@ def _workdir(setting, seed):
 
 
 def _num_train_steps():
-  config = preflight.load_config_file(FLAGS.config)
-  return int(launch.overrides_from(FLAGS.set).get('num_train_steps', config.num_train_steps))
+  return launch.num_train_steps(FLAGS.config, launch.overrides_from(FLAGS.set))
 
 
 def run_overrides(setting, seed, steps) -> Dict[str, Any]:

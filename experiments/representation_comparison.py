@@ -33,7 +33,6 @@ _images, so it is redrawn from them once the runs are gone.
 """
 import concurrent.futures
 import functools
-import importlib.util
 import os
 import sys
 from typing import Any, Dict, NamedTuple, Optional
@@ -136,13 +135,7 @@ def run_overrides(row, seed, num_train_steps):
 
 def _num_train_steps():
   """The config's step count after --set (the two-phase rows split it)."""
-  overrides = launch.overrides_from(FLAGS.set)
-  if 'num_train_steps' in overrides:
-    return int(overrides['num_train_steps'])
-  spec = importlib.util.spec_from_file_location('config', os.path.join(REPO, FLAGS.config))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config().num_train_steps
+  return launch.num_train_steps(FLAGS.config, launch.overrides_from(FLAGS.set))
 
 
 def _svm_errors(featurise, splits, seed):
