@@ -33,12 +33,10 @@ sys.path.insert(0, REPO)  # run from a checkout: configs/ (and ali_jax/) live he
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import app
 from absl import flags
-import matplotlib
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt
 import numpy as np
 
 from ali_jax.runs import workdir as workdir_lib
+from experiments import curves as curves_lib
 from experiments import launch
 from experiments import records
 from experiments import reporting
@@ -122,15 +120,15 @@ def measure(workdir, evaluation):
   """(values, curves) of a finished run: eval.json's values (validation) and the weakest
   |pairing accuracy - 0.5| over the validation evaluations after the first tenth;
   {key: [[step, value], ...]} of the CURVES keys over its validation evaluations."""
-  history = [e for e in workdir_lib.load_eval_history(workdir) if e['split'] == 'validation']
+  curves = curves_lib.from_history(workdir, CURVES)
   steps = workdir_lib.load_config(workdir).num_train_steps
-  late = [abs(e['pairing_accuracy'] - 0.5) for e in history
-          if e['step'] > steps / EVALUATIONS and 'pairing_accuracy' in e]
+  late = [abs(accuracy - 0.5) for step, accuracy in curves['pairing_accuracy']
+          if step > steps / EVALUATIONS]
   values = {key: evaluation[key] for _, key, _ in COLUMNS if key in evaluation}
   if late:  # runs made before eval_history.json have none
     values['weakest_pairing_contrast'] = min(late)
   values['wall_s'] = launch.run_wall_s(workdir)
-  return values, {key: [[e['step'], e[key]] for e in history if key in e] for key in CURVES}
+  return values, curves
 
 
 def chosen(runs):
@@ -177,24 +175,10 @@ def markdown_table(runs):
 
 def curves_figure(path, runs):
   """One panel per CURVES key: each setting's validation curve (its first seed's)."""
-  figure, axes = plt.subplots(1, len(CURVES), figsize=(4.5 * len(CURVES), 3.6))
-  for setting, seeds in runs.items():
-    measured = [seed for seed in sorted(seeds) if seeds[seed].get('curves')]
-    if not measured:
-      continue
-    curves = seeds[measured[0]]['curves']
-    for ax, key in zip(axes, CURVES):
-      if curves.get(key):
-        steps, values = zip(*curves[key])
-        ax.plot(steps, values, marker='.', label=setting)
-  for ax, key in zip(axes, CURVES):
-    ax.set_title(key, fontsize=9)
-    ax.set_xlabel('step')
-  axes[0].axhline(0.5, color='grey', lw=0.8, ls=':')  # the pairing's chance
-  axes[0].legend(fontsize=7)
-  figure.tight_layout()
-  figure.savefig(path, dpi=90)
-  plt.close(figure)
+  first_seeds = {setting: seeds[min(s for s in seeds if seeds[s].get('curves'))]['curves']
+                 for setting, seeds in runs.items()
+                 if any(run.get('curves') for run in seeds.values())}
+  curves_lib.draw(path, first_seeds, CURVES)
 
 
 def main(argv):

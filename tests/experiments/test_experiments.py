@@ -13,6 +13,7 @@ from sklearn import svm
 from ali_jax.runs import workdir as workdir_lib
 from ali_jax.training import trainer
 from configs import digits
+from configs import fashion_mnist
 from experiments import launch
 from experiments import linear_probe
 from experiments import mixture_protocol
@@ -449,3 +450,33 @@ def test_regulariser_study_chooses_among_the_settings_that_keep_the_pairing(tmp_
   report = (tmp_path / 'study.md').read_text()
   assert ('Chosen on the validation split: **r1_10** (2 of 3 settings kept |pairing '
           'accuracy - 0.5| >= 0.05') in report  # the baseline's D stops checking the pairing
+
+
+def test_learning_curves_table_every_evaluation_and_the_final_split_apart(tmp_path):
+  """From a run's eval_history.json alone: a row per evaluation, the final (test) one
+  marked as such; a run still training says how far it is."""
+  config = fashion_mnist.get_config()
+  config.num_train_steps = 30
+  workdir = str(tmp_path / 'long')
+  workdir_lib.save_config(workdir, config)
+  for step, split, accuracy in ((10, 'validation', 0.41), (20, 'validation', 0.62),
+                                (30, 'test', 0.58)):
+    workdir_lib.add_to_eval_history(workdir, dict(
+        step=step, encoder_1nn_accuracy=0.8, pairing_accuracy=accuracy,
+        pixel_1nn_accuracy=0.85), split)
+  output = tmp_path / 'out' / 'curves.md'
+  _run_script('experiments/learning_curves.py', f'--runs=ali={workdir}', f'--output={output}')
+  report = output.read_text()
+  rows = re.findall(
+      r'^\| ali \| (\w+) \| (\d+) \| 80\.00% \| - \| - \| (0\.\d+) \| - \| 85\.00% \|$',
+      report, re.M)
+  assert rows == [('validation', '10', '0.410'), ('validation', '20', '0.620'),
+                  ('test', '30', '0.580')]
+  assert 'ali: evaluated up to step 30 of 30 (100%)' in report
+  assert (tmp_path / 'out' / 'curves.png').stat().st_size > 5_000
+  assert records.load(str(tmp_path / 'out' / 'curves.record.json'))['numbers']['runs']['ali']
+  # A folder without a run is named with the fix, not a traceback from deep inside.
+  error = subprocess.run([sys.executable, 'experiments/learning_curves.py',
+                          f'--runs={tmp_path / "nothing"}'], cwd=REPO, capture_output=True,
+                         text=True, timeout=120)
+  assert error.returncode != 0 and 'holds no run' in error.stderr
