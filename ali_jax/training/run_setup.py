@@ -84,7 +84,8 @@ class RunSetup:
         axis_name=self.axis_name, skip_nonfinite=settings.nonfinite == 'skip',
         average_decay=settings.average_decay, remat=settings.model.remat,
         prior=self.prior, discriminator_batches=settings.model.discriminator_batches,
-        regularisers=settings.regularisers))
+        regularisers=settings.regularisers,
+        pairing_every_steps=settings.loop.log_every_steps))
 
   def pmapped_train_step(self, phase):
     """The step of `phase` pmapped over the local devices, as the trainer runs it."""

@@ -78,11 +78,14 @@ def summarise(history):
   """Means over the steps of `history`, skipped (non-finite) updates left out.
 
   A two-phase method's history can span both phases: each metric is averaged
-  over the steps that have it.
+  over the steps that have it. The pairing diagnostic runs on one step of each logging
+  window (NaN on the rest: step.make_train_step's pairing_every_steps), so the
+  diagnostics' NaNs are left out too.
   """
   kept = [m for m in history if m['nonfinite_update'] == 0] or history
   names = sorted({k for m in history for k in m})
-  means = {k: float(np.mean([m[k] for m in kept if k in m] or [np.nan])) for k in names}
+  has = lambda m, k: k in m and not (k in losses_lib.DIAGNOSTICS and np.isnan(m[k]))
+  means = {k: float(np.mean([m[k] for m in kept if has(m, k)] or [np.nan])) for k in names}
   means['nonfinite_update'] = float(sum(m['nonfinite_update'] for m in history))
   return means
 
