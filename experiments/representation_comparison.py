@@ -71,8 +71,8 @@ flags.DEFINE_string('workdir', 'runs/representations', 'Parent of the runs.')
 flags.DEFINE_integer('num_svms', 10, 'L2-SVMs per run and label count.')
 flags.DEFINE_integer('num_c', 50, 'Values of C in exp(linspace(-20, 20, num_c)).')
 flags.DEFINE_string('output', None, 'Markdown file to write (default: print only).')
-flags.DEFINE_string('reference_row', 'bigan', 'Every other row\'s paired differences from '
-                    'this row, seed by seed, with 95 % intervals.')
+flags.DEFINE_list('reference_row', ['bigan'], 'Every other row\'s paired differences from '
+                  'each of these rows (a table each), seed by seed, with 95 % intervals.')
 
 class Row(NamedTuple):
   overrides: Dict[str, Any]   # config overrides beyond --config
@@ -205,7 +205,8 @@ def paired_differences_table(runs, seeds, reference):
   """Each row minus `reference` on the seeds both have, in points: the mean paired
   difference and its 95 % t interval; '*' where the interval excludes 0."""
   columns = ([('encoder_1nn_accuracy', '1-NN accuracy')]
-             + [(f'svm_{n}', f'L2-SVM error, {int(n):,} labels') for n in FLAGS.labels])
+             + [(f'svm_{n}', f'L2-SVM error, {int(n):,} labels') for n in FLAGS.labels]
+             + [('reconstruction_class_agreement', 'reconstruction class agreement')])
   lines = [f'| representation minus {reference} | seeds | '
            + ' | '.join(h for _, h in columns) + ' |', '|---' * (len(columns) + 2) + '|']
   for row, row_runs in runs.items():
@@ -277,6 +278,7 @@ def _has_kept_images(row, seed):
 def main(argv):
   del argv
   launch.check_choices('rows', _rows(), ROWS)
+  launch.check_choices('reference_row', FLAGS.reference_row, [*ROWS, RAW_PIXELS])
   recorder = records.Recorder.from_flags(FLAGS)
   commit, machine = recorder.commit, reporting.machine()
   seeds = [int(s) for s in FLAGS.seeds]
@@ -352,11 +354,13 @@ def main(argv):
       'machines: each run\'s wall time is in its row, the wall time above is this '
       'invocation\'s.',
       markdown_table(tabled, seeds),
-      f'Paired by seed against `{FLAGS.reference_row}`: each row\'s difference in points (its '
-      'number minus the reference\'s on the same seed: higher 1-NN accuracy, lower SVM '
-      'error are better), the mean over the seeds both have and its 95 % t interval; * '
-      'where the interval excludes 0. A difference without * is not a finding.',
-      paired_differences_table(tabled, seeds, FLAGS.reference_row),
+      f'Paired by seed against {", ".join(f"`{r}`" for r in FLAGS.reference_row)} (a table '
+      'each): each row\'s difference in points (its number minus the reference\'s on the same '
+      'seed: higher 1-NN accuracy and reconstruction agreement, lower SVM error are better), '
+      'the mean over the seeds both have and its 95 % t interval; * where the interval '
+      'excludes 0. A difference without * is not a finding.',
+      *[paired_differences_table(tabled, seeds, reference)
+        for reference in FLAGS.reference_row],
       f'![samples and reconstructions per row, seed {seeds[0]}]({os.path.basename(figure)})',
       ''])
   print(report)

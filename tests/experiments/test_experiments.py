@@ -204,7 +204,7 @@ def test_representation_comparison_trains_rows_and_tables_them(tmp_path):
                      re.M), row
   # Each row against BiGAN's, paired by seed (one seed here: no interval; no 1-NN
   # without the class metrics).
-  assert re.search(r'^\| latent_regressor \| 1 \| - \| [+-]\d+\.\d\d \|$', report, re.M)
+  assert re.search(r'^\| latent_regressor \| 1 \| - \| [+-]\d+\.\d\d \| - \|$', report, re.M)
   ali_noise = re.search(r'^\| ali \|.* \| (\S+) \+- 0 \| \d+ \+- 0 \| - \|$', report, re.M)
   assert ali_noise and float(ali_noise.group(1)) > 0.1  # Gaussian: sigma starts near exp(0)
   assert '97.39 %' in report  # BiGAN's Table 1 beside it
@@ -226,6 +226,11 @@ def test_representation_comparison_trains_rows_and_tables_them(tmp_path):
   stdout = _run_script(*flags, '--notrain')
   table_lines = lambda text: [l for l in text.splitlines() if l.startswith('| ')]
   assert table_lines(output.read_text()) == table_lines(report)
+  # Against several rows, a paired table each.
+  stdout = _run_script(*flags, '--notrain', '--reference_row=bigan,latent_regressor')
+  assert '| representation minus bigan |' in stdout
+  assert re.search(r'^\| bigan \| 1 \| - \| [+-]\d+\.\d\d \| - \|$',
+                   stdout.split('minus latent_regressor')[1], re.M)
   # The figure too, from each run's grids kept beside the table...
   assert 'not drawn again' not in stdout
   kept = sorted(p.name for p in (tmp_path / 'out' / 'table_images').iterdir())
