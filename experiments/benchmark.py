@@ -4,7 +4,8 @@
   python experiments/benchmark.py --config=configs/svhn.py --framework=torch
   python experiments/benchmark.py --config=configs/digits.py --mode=input
 
---mode=step (default) runs the trainer's own pmapped step (ali_jax/training/) on
+--mode=step (default) runs the trainer's own pmapped step (ali_jax/training/; the one
+without the pairing diagnostic, as on all but one step of each logging window) on
 batches already on the devices, so only the step is timed. Image configs use
 random images of the right shape (config.data_source='fake'); the mixture uses
 its own data. It reports XLA's compile time and FLOP count for the compiled
@@ -130,7 +131,9 @@ def benchmark_jax_step(config):
   run = run_setup.RunSetup(config)
   state = devices.replicate(state_lib.create_train_state(run))
   memory.release(drop_compiled=True)  # as the trainer does (ali_jax/training/trainer.py)
-  step = run.pmapped_train_step(run.phases[0])
+  # The step the trainer runs on all but one step of each logging window: without the
+  # pairing diagnostic's extra D call (ali_jax/training/trainer.py).
+  step = run.pmapped_train_step(run.phases[0], pairing=False)
   batches = list(devices.device_batches(dataset, config.batch_size,
                                         range(FLAGS.warmup + FLAGS.steps + 1)))
   start = time.perf_counter()

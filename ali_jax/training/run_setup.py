@@ -75,22 +75,22 @@ class RunSetup:
     return self._cached(('optimizers', phase.name), functools.partial(
         optimizers_lib.make_optimizers, self.settings.optimizer, phase.num_steps))
 
-  def train_step(self, phase):
-    """The pure step of `phase`: (state, batch) -> (state, metrics), for jit or pmap."""
+  def train_step(self, phase, pairing=True):
+    """The pure step of `phase`: (state, batch) -> (state, metrics), for jit or pmap;
+    pairing: with the pairing diagnostic (step.make_train_step)."""
     settings = self.settings
-    return self._cached(('train_step', phase.name), functools.partial(
+    return self._cached(('train_step', phase.name, pairing), functools.partial(
         step_lib.make_train_step, self.networks, self.optimizers(phase), phase.objective,
         latent_dim=self.latent_dim, loss_form=settings.loss_form,
         axis_name=self.axis_name, skip_nonfinite=settings.nonfinite == 'skip',
         average_decay=settings.average_decay, remat=settings.model.remat,
         prior=self.prior, discriminator_batches=settings.model.discriminator_batches,
-        regularisers=settings.regularisers,
-        pairing_every_steps=settings.loop.log_every_steps))
+        regularisers=settings.regularisers, pairing=pairing))
 
-  def pmapped_train_step(self, phase):
+  def pmapped_train_step(self, phase, pairing=True):
     """The step of `phase` pmapped over the local devices, as the trainer runs it."""
-    return self._cached(('pmapped_train_step', phase.name),
-                        lambda: devices.pmap_step(self.train_step(phase)))
+    return self._cached(('pmapped_train_step', phase.name, pairing),
+                        lambda: devices.pmap_step(self.train_step(phase, pairing)))
 
   def encoder_trained_by(self, step):
     """Whether the encoder has been trained by the time the state reaches `step`.

@@ -55,13 +55,13 @@ class NetworkCalls:
 
   def __init__(self, networks, state, params, *, dropout_key, loss_form, remat='none',
                prior=choices.GAUSSIAN_PRIOR, discriminator_batches=choices.JOINT,
-               instance_noise=None, axis_name=None, pairing_now=None):
+               instance_noise=None, axis_name=None, pairing=True):
     """instance_noise: None, or (std, key): N(0, std^2) added to x and z of every pair
     that D trains on (discriminate_batches). axis_name: the step's device axis (None
-    under jit), over which the pairing's codes are rolled. pairing_now: None (every step)
-    or a traced bool: whether this step computes the pairing diagnostic (NaN otherwise)."""
+    under jit), over which the pairing's codes are rolled. pairing: whether `pairing`
+    computes the diagnostic (False: {}, no D call)."""
     self._networks = networks
-    self._pairing_now = pairing_now
+    self._pairing = pairing
     self._axis_name = axis_name
     self._instance_noise = instance_noise
     self.discriminated = None  # the pairs of this step's first discriminate_batches
@@ -151,27 +151,19 @@ class NetworkCalls:
     (x_i, z_hat_{i-1}), the codes rolled by one over the global batch (across devices, so
     that n devices give one device's numbers).
     real_logit: D's outputs -> its real/fake logit (K+1 and BigBiGAN Ds give more).
-    On a step that pairing_now rules out, NaNs and no D call (the trainer's log means
-    skip them)."""
+    {} in a step built without it (make_train_step's pairing=False)."""
+    if not self._pairing:
+      return {}
     z_hat = jax.lax.stop_gradient(z_hat)
-
-    def metrics():
-      if self._axis_name is None:
-        previous = jnp.roll(z_hat, 1, axis=0)
-      else:
-        everyone = jnp.roll(jax.lax.all_gather(z_hat, self._axis_name, tiled=True), 1,
-                            axis=0)
-        previous = _device_slice(everyone, jax.lax.axis_index(self._axis_name), len(z_hat))
-      both = lambda a, b: None if a is None else jnp.concatenate([a, b])
-      outputs = self.discriminate_inference(both(x, x), both(z_hat, previous), both(y, y))
-      matched, mismatched = jnp.split(real_logit(outputs), 2)
-      return losses_lib.pairing_metrics(matched, mismatched)
-
-    if self._pairing_now is None:
-      return metrics()
-    not_computed = lambda: jax.tree.map(lambda s: jnp.full(s.shape, jnp.nan, s.dtype),
-                                        jax.eval_shape(metrics))
-    return jax.lax.cond(self._pairing_now, metrics, not_computed)
+    if self._axis_name is None:
+      previous = jnp.roll(z_hat, 1, axis=0)
+    else:
+      everyone = jnp.roll(jax.lax.all_gather(z_hat, self._axis_name, tiled=True), 1, axis=0)
+      previous = _device_slice(everyone, jax.lax.axis_index(self._axis_name), len(z_hat))
+    both = lambda a, b: None if a is None else jnp.concatenate([a, b])
+    outputs = self.discriminate_inference(both(x, x), both(z_hat, previous), both(y, y))
+    matched, mismatched = jnp.split(real_logit(outputs), 2)
+    return losses_lib.pairing_metrics(matched, mismatched)
 
   def discriminate_batches(self, *batches):
     """D's outputs on each of `batches` ((x, z, y) each; y may be None), as
@@ -259,7 +251,7 @@ def make_train_step(networks, optimizers, objective, *, latent_dim,
                     loss_form=choices.NON_SATURATING, axis_name=None,
                     skip_nonfinite=False, average_decay=0.0, remat='none',
                     prior=choices.GAUSSIAN_PRIOR, discriminator_batches=choices.JOINT,
-                    regularisers=None, pairing_every_steps=1):
+                    regularisers=None, pairing=True):
   """Returns train_step(state, batch) for jit (axis_name=None) or pmap.
 
   `objective` (methods.Objective) says what each trained network minimises;
@@ -285,9 +277,9 @@ def make_train_step(networks, optimizers, objective, *, latent_dim,
   regularisers: D's (settings/run_settings.RegulariserSettings; None: none). With R1, D
   descends 'discriminator_objective' = its loss + r1_gamma / 2 * 'r1_penalty'; instance
   noise draws from its own stream and, like dropout, per device.
-  pairing_every_steps: the pairing diagnostic (NetworkCalls.pairing: one more D call on
-  twice the batch) runs on the steps whose state.step is a multiple of it, the first of
-  each logging window when it is log_every_steps; NaN on the others.
+  pairing: whether the step computes the pairing diagnostic (NetworkCalls.pairing: one
+  more D call on twice the batch, 7-17 % of the step's FLOPs); the trainer runs the step
+  with it once per logging window and the one without it otherwise.
   """
   trained = tuple(name for name in choices.NETWORK_NAMES if name in objective.minimises)
   r1_gamma = regularisers.r1_gamma if regularisers else 0.0
@@ -338,8 +330,7 @@ def make_train_step(networks, optimizers, objective, *, latent_dim,
                            loss_form=loss_form, remat=remat, prior=prior,
                            discriminator_batches=discriminator_batches,
                            instance_noise=instance_noise, axis_name=axis_name,
-                           pairing_now=(None if pairing_every_steps == 1
-                                        else state.step % pairing_every_steps == 0))
+                           pairing=pairing)
       terms = objective.losses(calls, x, y, z, encoder_noise, **extra)
       if penalised:
         terms['r1_penalty'] = calls.real_pair_gradient_penalty(objective.real_logit)

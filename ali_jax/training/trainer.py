@@ -74,18 +74,19 @@ def check_divergence(history, first_step, nonfinite, workdir):
       f'Training diverged at step {step}: {_what_is_not_finite(history[bad[0]])}. {advice}')
 
 
+# A key of the pairing diagnostic: a logging window whose steps have it has had its one.
+PAIRING_KEY = 'pairing_accuracy'
+
+
 def summarise(history):
   """Means over the steps of `history`, skipped (non-finite) updates left out.
 
   A two-phase method's history can span both phases: each metric is averaged
-  over the steps that have it. The pairing diagnostic runs on one step of each logging
-  window (NaN on the rest: step.make_train_step's pairing_every_steps), so the
-  diagnostics' NaNs are left out too.
+  over the steps that have it.
   """
   kept = [m for m in history if m['nonfinite_update'] == 0] or history
   names = sorted({k for m in history for k in m})
-  has = lambda m, k: k in m and not (k in losses_lib.DIAGNOSTICS and np.isnan(m[k]))
-  means = {k: float(np.mean([m[k] for m in kept if has(m, k)] or [np.nan])) for k in names}
+  means = {k: float(np.mean([m[k] for m in kept if k in m] or [np.nan])) for k in names}
   means['nonfinite_update'] = float(sum(m['nonfinite_update'] for m in history))
   return means
 
@@ -270,25 +271,32 @@ def _train(run, workdir, dataset, lock, session):
     if first >= settings.num_train_steps:
       break
     phase = run.phase_at(first)
-    train_step = run.pmapped_train_step(phase)
-    # The first step compiles it (tens of seconds on a CPU): say so, or the run looks hung.
-    logging.info('Compiling the train step of the %s phase (the first step waits for it).',
-                 phase.name)
-    compile_start = time.time()
+    # The pairing diagnostic (one more D call) on one step of each logging window: the step
+    # built with it while the window has none yet (its first step, or a phase's first),
+    # the one without it after. A phase whose D judges no encoder pairs uses only the first.
+    train_steps = {pairing: run.pmapped_train_step(phase, pairing) for pairing in (True, False)}
+    compiled = set()
     steps = range(first, phase.end)
     for step, batch in zip(steps, devices.device_batches(dataset, settings.batch_size, steps)):
-      state, metrics = train_step(state, batch)
+      pairing = not any(PAIRING_KEY in m for m in history)
+      compile_start = None
+      if pairing not in compiled:
+        # Its first call compiles it (tens of seconds on a CPU): say so, or the run looks hung.
+        logging.info('Compiling the train step of the %s phase%s (step %d waits for it).',
+                     phase.name, '' if pairing else ' without the pairing diagnostic',
+                     step + 1)
+        compile_start = time.time()
+      state, metrics = train_steps[pairing](state, batch)
       history.append(metrics)
       if len(history) >= host_limit:  # older steps were fetched when logged
         jax.block_until_ready(history[-host_limit])
-      if compile_start is not None:  # the phase's first step compiled it
+      if compile_start is not None:
         jax.block_until_ready(metrics)
-        logging.info('Compiled and took the first step in %.0f s; a progress line every %d '
-                     'steps.', time.time() - compile_start, loop.log_every_steps)
-        compile_start = None
-      if timer_start is None:  # the run's first step compiled; time from here
+        compiled.add(pairing)
+        logging.info('Compiled and took the step in %.0f s; a progress line every %d steps.',
+                     time.time() - compile_start, loop.log_every_steps)
         memory.release()  # the compiler's freed working memory
-        timer_start, timer_step = time.time(), step + 1
+        timer_start, timer_step = time.time(), step + 1  # speed: from the last compile on
       done = step + 1
       preempted = watcher.reached(done)
       log_now = done % loop.log_every_steps == 0 or done == settings.num_train_steps

@@ -2,6 +2,7 @@
 import glob
 import json
 import os
+import re
 import signal
 
 import jax
@@ -21,6 +22,17 @@ from configs import mixture
 from configs.mixture_tiny import get_config as mixture_tiny_config
 from tests import helpers
 
+
+
+def test_the_pairing_diagnostic_runs_once_per_logging_window(tmp_path, tiny_config, caplog):
+  """The step with the diagnostic (one more D call) on the first step of each logging
+  window, the step without it on the others: every progress line has the diagnostic, and
+  the step without it compiles once."""
+  with caplog.at_level('INFO'):
+    trainer.train_and_evaluate(tiny_config, str(tmp_path))
+  progress = [line for line in caplog.text.splitlines() if re.search(r'step \d+/12 \|', line)]
+  assert len(progress) == 3 and all('pairing_accuracy' in line for line in progress)
+  assert caplog.text.count('without the pairing diagnostic') == 1
 
 
 def test_train_writes_metrics_images_summaries_and_checkpoints(tmp_path, tiny_config):
