@@ -17,7 +17,12 @@ CHANCE = {'pairing_accuracy': 0.5}
 def from_history(workdir, keys, split=datasets.VALIDATION):
   """{key: [[step, value], ...]} of the run's evaluations of `split` that report `key`
   (the periodic ones read the validation split; the final one config.data.final_split)."""
-  history = [e for e in workdir_lib.load_eval_history(workdir) if e['split'] == split]
+  return of_evaluations(workdir_lib.load_eval_history(workdir), keys, split)
+
+
+def of_evaluations(history, keys, split=datasets.VALIDATION):
+  """from_history of a history already read (workdir.load_eval_history's list)."""
+  history = [e for e in history if e['split'] == split]
   return {key: [[e['step'], e[key]] for e in history if key in e] for key in keys}
 
 

@@ -472,11 +472,11 @@ def test_learning_curves_table_every_evaluation_and_the_final_split_apart(tmp_pa
   output = tmp_path / 'out' / 'curves.md'
   _run_script('experiments/learning_curves.py', f'--runs=ali={workdir}', f'--output={output}')
   report = output.read_text()
-  rows = re.findall(
-      r'^\| ali \| (\w+) \| (\d+) \| 80\.00% \| - \| - \| (0\.\d+) \| - \| 85\.00% \|$',
-      report, re.M)
-  assert rows == [('validation', '10', '0.410'), ('validation', '20', '0.620'),
-                  ('test', '30', '0.580')]
+  rows = re.findall(r'^\| ali \| ([\w ]+) \| (\w+) \| (\d+) \| 80\.00% \| - \| - \| (0\.\d+) '
+                    r'\| - \| 85\.00% \|$', report, re.M)
+  assert rows == [('during training', 'validation', '10', '0.410'),
+                  ('during training', 'validation', '20', '0.620'),
+                  ('final', 'test', '30', '0.580')]
   assert 'ali: evaluated up to step 30 of 30 (100%)' in report
   assert (tmp_path / 'out' / 'curves.png').stat().st_size > 5_000
   assert records.load(str(tmp_path / 'out' / 'curves.record.json'))['numbers']['runs']['ali']
