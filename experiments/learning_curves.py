@@ -28,7 +28,8 @@ from experiments import reporting
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list('runs', None, 'NAME=WORKDIR (or WORKDIR) of each run to draw.')
-flags.DEFINE_string('output', None, 'Markdown file to write (default: print only).')
+flags.DEFINE_string('output', None, 'Markdown file to write, its figure beside it (default: '
+                    'the report printed only, the figure beside the first run).')
 flags.mark_flag_as_required('runs')
 
 # (key, column, format): the curves; the pairing diagnostic's posterior beside it.
