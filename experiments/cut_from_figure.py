@@ -4,6 +4,8 @@
       experiments/results/representation_comparison_fashion_mnist.png \
       experiments/results/representation_comparison_fashion_mnist_images
 
+(as it was run; that table is now archived, its figure and grids under
+experiments/results/archive/representation_comparison_fashion_mnist_1ab6326*).
 Those runs' workdirs are gone (session 15's disk did not outlive it), so the
 figure committed in a3c711a (5 rows, 8 x 20 in at 80 dpi) is their only copy:
 the samples come out at 289 x 289 pixels of the original 291, the

@@ -1,8 +1,13 @@
 """What each way of learning an encoder is worth as a representation (BiGAN's Table 1).
 
   python experiments/representation_comparison.py --config=configs/bigan_mnist_mlp.py \
-      --seeds=0,1,2 --workdir=runs/representations \
-      --output=experiments/results/representation_comparison_fashion_mnist.md
+      --set num_train_steps=10000 --seeds=0,1,2 \
+      --reference_row=bigan,latent_regressor,bigan_latent_regressor \
+      --workdir=runs/representations_v2 \
+      --output=experiments/results/representation_comparison_fashion_mnist_v2.md
+
+(the committed table's command also names every row with --rows, in the table's order: see
+its report).
 
 Every row trains --config's networks with one method (ROWS) and the config's
 optimisation, for each seed, in <workdir>/<row>/seed_<s>: ALI (a Gaussian
@@ -83,7 +88,7 @@ class Row(NamedTuple):
 DETERMINISTIC = {'model.encoder': 'deterministic'}
 GAUSSIAN_ALI = {'method': 'ali', 'model.encoder': 'gaussian', 'model.prior': 'gaussian'}
 ROWS = {
-    'ali': Row(GAUSSIAN_ALI),  # ALI's sigma = exp(a): diverges in BiGAN's MLPs
+    'ali': Row(GAUSSIAN_ALI),  # ALI's sigma = exp(a): runs away in BiGAN's MLPs
     'ali_bounded_sigma': Row({**GAUSSIAN_ALI, 'model.encoder_sigma': 'sigmoid'}),  # sigma < 1
     'bigan': Row({'method': 'bigan', **DETERMINISTIC}, bigan_mnist_1nn=97.39),
     # BiGAN's latent regressor (E on G(z) at every step, with the GAN): its Table 1's row.
