@@ -86,6 +86,7 @@ COLUMNS = (
     ('posterior mean share', 'posterior_mean_share', '{:.3f}'),
     ('posterior std', 'posterior_std', '{:.3g}'),
     ('reconstruction class agreement', 'reconstruction_class_agreement', '{:.2%}'),
+    ('the same from E\'s mean', 'mean_reconstruction_class_agreement', '{:.2%}'),
     ('1-NN accuracy on E(x)', 'encoder_1nn_accuracy', '{:.2%}'),
     ('sample class KL to uniform', 'sample_class_kl_to_uniform', '{:.3f}'),
     ('wall s per run', 'wall_s', '{:.0f}'),

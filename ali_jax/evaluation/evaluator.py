@@ -58,7 +58,9 @@ def evaluate_images(model, heldout, *, num_samples, seed=0, with_encoder=True,
   mean ||x - x'|| to another held-out image (EGr_b); reconstruction_ratio: their
   ratio, below 1 when reconstructions are closer to x than other images are.
   With references: metrics.sample_class_metrics on `num_samples` samples and
-  metrics.inference_class_metrics on every held-out image.
+  metrics.inference_class_metrics on every held-out image, and for a 'gaussian' encoder
+  mean_reconstruction_class_agreement: the share of held-out x whose G(mean of q(z|x)) the
+  classifier puts in x's class (reconstruction_class_agreement draws z from q(z|x)).
   test_error (a model whose D classifies, on labelled data): the share of
   held-out images that model.classify gets wrong.
   """
@@ -101,6 +103,12 @@ def evaluate_images(model, heldout, *, num_samples, seed=0, with_encoder=True,
   if references is not None:
     class_metrics, classes = metrics.inference_class_metrics(model, x, reconstructions, references)
     results.update(class_metrics)
+    if model.settings.model.encoder == choices.GAUSSIAN_ENCODER:
+      # G(E(x)) draws z from q(z|x): a broad posterior can bury a mean that carries x's class,
+      # and G of the mean tells that apart from a code that does not.
+      mean_reconstructions = model.decode(model.posterior(x, y)[0], y)
+      results['mean_reconstruction_class_agreement'] = metrics.class_agreement(
+          references.classifier.predict(mean_reconstructions), references.heldout_labels)
     arrays.update(heldout_labels=references.heldout_labels[:shown],
                   reconstruction_classes=classes[:shown])
   return results, arrays

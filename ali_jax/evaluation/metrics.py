@@ -148,6 +148,11 @@ def sample_class_metrics(samples, references):
   }
 
 
+def class_agreement(predicted, labels):
+  """The share of images whose predicted class is their label."""
+  return float(np.mean(predicted == labels))
+
+
 def inference_class_metrics(model, heldout, reconstructions, references):
   """Whether G(E(x)) keeps x's class, and E(x) as a 1-NN representation (BiGAN's
   protocol; E(x) is the encoder's mean, without noise).
@@ -158,7 +163,7 @@ def inference_class_metrics(model, heldout, reconstructions, references):
   train_features = model.features(references.train_images, hidden_layers=0)
   heldout_features = model.features(heldout, hidden_layers=0)
   return {
-      'reconstruction_class_agreement': float(np.mean(predicted == references.heldout_labels)),
+      'reconstruction_class_agreement': class_agreement(predicted, references.heldout_labels),
       'encoder_1nn_accuracy': nearest_neighbour_accuracy(
           train_features, references.train_labels, heldout_features,
           references.heldout_labels),

@@ -158,6 +158,45 @@ def test_class_metrics_of_a_perfect_model_and_a_collapsed_one():
   assert collapsed['classifier_frechet_distance'] > perfect['classifier_frechet_distance']
 
 
+def test_mean_reconstruction_agreement_sees_a_class_code_buried_in_posterior_noise():
+  classes = np.arange(200) % 10
+  heldout = _images_of_classes(classes, seed=1)
+  references = metrics.class_references(_ClassInFirstPixel(), _images_of_classes(classes, seed=2),
+                                         classes, heldout, classes)
+
+  class GaussianModel:  # q(z|x) = N(x's class code, sigma^2): sampled z lose the class
+    num_classes = 0
+    settings = types.SimpleNamespace(method='autoencoder', model=types.SimpleNamespace(
+        encoder='gaussian'))
+    def __init__(self, sigma):
+      self.sigma = sigma
+    def posterior(self, x, y=None):
+      mu = x[:, :1, 0, 0]
+      return mu, np.full_like(mu, self.sigma)
+    def encode(self, x, y, seed):
+      mu, sigma = self.posterior(x)
+      return mu + sigma * np.random.default_rng(seed).normal(size=mu.shape)
+    def decode(self, z, y):
+      return _images_of_classes(np.clip(np.rint(z[:, 0] * 9), 0, 9).astype(int))
+    def reconstruct(self, x, y, seed):
+      return self.decode(self.encode(x, y, seed), y)
+    def sample(self, n, y, seed):
+      return _images_of_classes(np.arange(n) % 10)
+    def features(self, x, hidden_layers):
+      return self.posterior(x)[0]
+
+  results = {}
+  for sigma in (1e-6, 5.0):
+    results[sigma], _ = evaluator.evaluate_images(
+        GaussianModel(sigma), data.HeldOut(heldout, None, None), num_samples=100,
+        references=references)
+  assert results[1e-6]['reconstruction_class_agreement'] == 1.0
+  assert results[5.0]['reconstruction_class_agreement'] < 0.5  # the noise drowns the code
+  for sigma in (1e-6, 5.0):  # G of the mean keeps every class, whatever the noise
+    assert results[sigma]['mean_reconstruction_class_agreement'] == 1.0
+    assert results[sigma]['encoder_1nn_accuracy'] == 1.0
+
+
 def test_frechet_distance_on_non_commuting_covariances_matches_scipy_sqrtm():
   from scipy import linalg  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
