@@ -109,11 +109,11 @@ def test_mixture_comparison_tables_methods_over_seeds(tmp_path):
 
 def _tiny_digits_run(workdir, data_dir, **changes):
   config = digits.get_config()
-  config.update_from_flattened_dict(dict(
-      batch_size=8, num_train_steps=3, log_every_steps=1, checkpoint_every_steps=3,
-      eval_every_steps=100, **{'data.data_dir': str(data_dir), 'data.num_heldout': 6,
-                               'data.num_eval_samples': 4, 'evaluation.class_metrics': False},
-      **changes))
+  config.update_from_flattened_dict({
+      'batch_size': 8, 'num_train_steps': 3, 'log_every_steps': 1,
+      'checkpoint_every_steps': 3, 'eval_every_steps': 100, 'data.data_dir': str(data_dir),
+      'data.num_heldout': 6, 'data.num_eval_samples': 4, 'evaluation.class_metrics': False,
+      **changes})
   trainer.train_and_evaluate(config, str(workdir))
 
 
@@ -150,6 +150,23 @@ def test_feature_protocols_read_a_trained_encoder(tmp_path):
   for row in rows:
     top1, top5 = float(row[5]), float(row[6])
     assert row[4] in ('0', '0.1') and 0 <= top1 <= top5 <= 100
+
+
+def test_mean_reconstruction_repeats_the_trainers_validation_numbers(tmp_path):
+  # The final evaluation on the validation split, with the class metrics (digits' classifier).
+  _tiny_digits_run(tmp_path / 'ali', tmp_path / 'tfds', **{
+      'evaluation.class_metrics': True, 'data.final_split': 'validation'})
+  output = tmp_path / 'mean.md'
+  _run_script('experiments/mean_reconstruction.py', f'--runs=ali={tmp_path / "ali"}',
+              f'--output={output}')
+  measured = records.load(str(tmp_path / 'mean.record.json'))['numbers']['ali']
+  evaluation = json.loads((tmp_path / 'ali' / workdir_lib.EVAL_FILE).read_text())
+  assert measured['step'] == evaluation['step'] == 3
+  for key, logged in (('sampled', 'reconstruction_class_agreement'),
+                      ('mean', 'mean_reconstruction_class_agreement'),
+                      ('posterior_mean_share', 'posterior_mean_share')):
+    np.testing.assert_allclose(measured[key], evaluation[logged], rtol=1e-5, err_msg=key)
+  assert re.search(r'^\| ali \| \d+\.\d+% \| \d+\.\d+% \|', output.read_text(), re.M)
 
 
 @pytest.mark.timeout(600)
