@@ -32,6 +32,7 @@ from ali_jax.evaluation import evaluator
 from ali_jax.evaluation import metrics
 from ali_jax.settings import choices
 from ali_jax.settings import datasets
+from experiments import launch
 from experiments import records
 from experiments import reporting
 
@@ -43,7 +44,8 @@ COLUMNS = (('reconstruction class agreement, z sampled', 'sampled', '{:.2%}'),
            ('from the mean of q(z\\|x)', 'mean', '{:.2%}'),
            ('posterior std', 'posterior_std', '{:.3f}'),
            ('posterior mean share', 'posterior_mean_share', '{:.3f}'),
-           ('step', 'step', '{:d}'))
+           ('step', 'step', '{:d}'),
+           ('trained at', 'trained_at', '{}'))
 
 
 def measure(workdir):
@@ -78,7 +80,10 @@ def main(argv):
   numbers, lines = {}, ['| run | ' + ' | '.join(c for c, _, _ in COLUMNS) + ' |',
                         '|---|' + '---|' * len(COLUMNS)]
   for name, workdir in runs.items():
-    numbers[name] = dict(measure(workdir), workdir=workdir)
+    # The sweeps' launcher records each start's commit and machine in the workdir.
+    numbers[name] = dict(measure(workdir), workdir=workdir,
+                         trained_at=', '.join(launch.trained_at(workdir)) or 'not recorded',
+                         trained_on=', '.join(launch.trained_on(workdir)) or 'not recorded')
     lines.append(f'| {name} | ' + ' | '.join(number_format.format(numbers[name][key])
                                              for _, key, number_format in COLUMNS) + ' |')
   report = '\n\n'.join([
