@@ -5,8 +5,8 @@
       --output=experiments/results/mean_reconstruction.md
 
 ALI's reconstructions draw z from q(z|x) (reconstruction_class_agreement); a broad
-posterior can bury a mean that carries x's class. For each finished run (its newest
-checkpoint, with the batch-norm statistics its evaluations use) on its validation split,
+posterior can bury a mean that carries x's class. For each run (its newest checkpoint, whose
+step the table gives, with the batch-norm statistics its evaluations use) on its validation split,
 the table gives the share of held-out x whose reconstruction the run's reference
 classifier puts in x's class, from a sampled z and from the mean of q(z|x), beside the
 posterior's mean std and the share of z's variance that the means explain
@@ -49,16 +49,21 @@ COLUMNS = (('reconstruction class agreement, z sampled', 'sampled', '{:.2%}'),
 
 
 def measure(workdir):
-  """{sampled, mean, posterior_std, posterior_mean_share, step} of one run's validation
-  split."""
+  """The validation split's {sampled, mean, posterior_std, posterior_mean_share, step}."""
   model = ali_jax.load(workdir)
   if model.settings.model.encoder != choices.GAUSSIAN_ENCODER:
     raise ValueError(f'{workdir}: its encoder is {model.settings.model.encoder!r}; only a '
                      "'gaussian' one has a posterior mean apart from its code.")
+  if not model.encoder_trained:
+    raise ValueError(f'{workdir}: at step {model.step} its encoder has not been trained yet '
+                     '(a GAN, or a two-phase method in its GAN phase).')
+  if not model.settings.evaluation.class_metrics:
+    raise ValueError(f'{workdir} was trained with evaluation.class_metrics=False: its dataset '
+                     'has no reference classifier here.')
   dataset = data.load_dataset(model.config)
   references = evaluator.class_references_for_run(model.settings, dataset)
   if references is None:
-    raise ValueError(f'{workdir}: its dataset has no labels (or class metrics are off).')
+    raise ValueError(f'{workdir}: its dataset ({model.settings.dataset}) has no labels.')
   references = references[datasets.VALIDATION]
   heldout = dataset.heldout(datasets.VALIDATION)
   x, y = heldout.images, heldout.conditions
@@ -76,6 +81,8 @@ def measure(workdir):
 def main(argv):
   del argv
   recorder = records.Recorder.from_flags(FLAGS)
+  if not FLAGS.runs or any('=' not in run for run in FLAGS.runs):
+    raise app.UsageError(f'--runs={",".join(FLAGS.runs)}: expected NAME=WORKDIR,...')
   runs = dict(run.split('=', 1) for run in FLAGS.runs)
   numbers, lines = {}, ['| run | ' + ' | '.join(c for c, _, _ in COLUMNS) + ' |',
                         '|---|' + '---|' * len(COLUMNS)]

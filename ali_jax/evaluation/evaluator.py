@@ -13,18 +13,18 @@ from ali_jax.settings import choices
 from ali_jax.settings import datasets
 
 
-def inference_diagnostics(model, x, y=None, *, seed=0):
+def inference_diagnostics(model, x, y=None, *, seed=0, posterior=None):
   """What D and E say about inference on the held-out `x`: the pairing diagnostic
   (losses.pairing_metrics, each x's code against the previous x's, D in inference mode) for
   the methods whose D judges encoder pairs, and losses.posterior_metrics for a
-  'gaussian' encoder."""
+  'gaussian' encoder (from `posterior`, model.posterior(x, y), if the caller has it)."""
   results = {}
   if model.settings.method in choices.PAIRED_METHODS:
     z = model.encode(x, y, seed=seed)
     results.update(losses.pairing_metrics(model.real_logit(x, z, y),
                                           model.real_logit(x, np.roll(z, 1, axis=0), y)))
   if model.settings.model.encoder == choices.GAUSSIAN_ENCODER:
-    mu, sigma = model.posterior(x, y)
+    mu, sigma = posterior if posterior is not None else model.posterior(x, y)
     results.update(losses.posterior_metrics(mu, np.log(sigma)))
   return {name: float(value) for name, value in results.items()}
 
@@ -90,7 +90,10 @@ def evaluate_images(model, heldout, *, num_samples, seed=0, with_encoder=True,
       pairs * figures.INTERPOLATION_STEPS, -1)
   path_conditions = None if y is None else np.repeat(y[:pairs], figures.INTERPOLATION_STEPS, 0)
   interpolations = model.decode(path, path_conditions)
-  results.update(inference_diagnostics(model, x, y, seed=seed))
+  # A Gaussian encoder's (mu, sigma), read once for the diagnostics and G(mu) below.
+  posterior = (model.posterior(x, y)
+               if model.settings.model.encoder == choices.GAUSSIAN_ENCODER else None)
+  results.update(inference_diagnostics(model, x, y, seed=seed, posterior=posterior))
   results.update({
       'reconstruction_mse': float(((x - reconstructions) ** 2).mean()),
       'reconstruction_distance': float(distance),
@@ -103,10 +106,10 @@ def evaluate_images(model, heldout, *, num_samples, seed=0, with_encoder=True,
   if references is not None:
     class_metrics, classes = metrics.inference_class_metrics(model, x, reconstructions, references)
     results.update(class_metrics)
-    if model.settings.model.encoder == choices.GAUSSIAN_ENCODER:
+    if posterior is not None:
       # G(E(x)) draws z from q(z|x): a broad posterior can bury a mean that carries x's class,
       # and G of the mean tells that apart from a code that does not.
-      mean_reconstructions = model.decode(model.posterior(x, y)[0], y)
+      mean_reconstructions = model.decode(posterior[0], y)
       results['mean_reconstruction_class_agreement'] = metrics.class_agreement(
           references.classifier.predict(mean_reconstructions), references.heldout_labels)
     arrays.update(heldout_labels=references.heldout_labels[:shown],

@@ -222,6 +222,13 @@ class TrainedModel:
                       self._run.prior)
     return self.decode(np.asarray(z), y)
 
+  @property
+  def encoder_trained(self):
+    """Whether the encoder had been trained by this checkpoint: False for a GAN's, and
+    through a two-phase method's GAN phase (its encoder metrics would describe the
+    initial weights)."""
+    return self._run.encoder_trained_by(self.step)
+
   def reconstruct(self, x, y=None, *, seed=0):
     """G(E(x))."""
     return self.decode(self.encode(x, y, seed=seed), y)

@@ -109,7 +109,7 @@ def evaluate(run, workdir, state, dataset, summaries, references=None, *, final=
   model = trained_model.TrainedModel(run, state,
                                      standing_statistics.standing_batches(settings, dataset))
   is_mixture = settings.dataset == datasets.MIXTURE
-  with_encoder = run.encoder_trained_by(model.step)
+  with_encoder = model.encoder_trained
   if is_mixture:
     metrics, arrays = evaluator.evaluate_mixture(
         model, dataset.heldout(split), num_samples=settings.evaluation.num_eval_samples,
