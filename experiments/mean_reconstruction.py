@@ -68,11 +68,10 @@ def measure(workdir):
   heldout = dataset.heldout(datasets.VALIDATION)
   x, y = heldout.images, heldout.conditions
   mu, sigma = model.posterior(x, y)
-  agreement = lambda images: metrics.class_agreement(references.classifier.predict(images),
-                                                     references.heldout_labels)
   posterior = losses.posterior_metrics(mu, np.log(sigma))
-  return dict(sampled=agreement(model.reconstruct(x, y, seed=model.settings.seed)),
-              mean=agreement(model.decode(mu, y)),
+  sampled = references.classifier.predict(model.reconstruct(x, y, seed=model.settings.seed))
+  return dict(sampled=metrics.class_agreement(sampled, references.heldout_labels),
+              mean=evaluator.mean_reconstruction_class_agreement(model, mu, y, references),
               posterior_std=float(posterior['posterior_std']),
               posterior_mean_share=float(posterior['posterior_mean_share']),
               step=int(model.step))

@@ -28,6 +28,15 @@ def inference_diagnostics(model, x, y=None, *, seed=0, posterior=None):
     results.update(losses.posterior_metrics(mu, np.log(sigma)))
   return {name: float(value) for name, value in results.items()}
 
+
+def mean_reconstruction_class_agreement(model, mu, y, references):
+  """The share of held-out x whose G(mu(x)), with mu the mean of q(z|x), the reference
+  classifier puts in x's class. G(E(x)) draws z from q(z|x): a broad posterior can bury a
+  mean that carries x's class, and G of the mean tells that apart from a code that does not."""
+  return metrics.class_agreement(references.classifier.predict(model.decode(mu, y)),
+                                 references.heldout_labels)
+
+
 def evaluate_mixture(model, heldout, *, num_samples, seed=0, with_encoder=True):
   """Runs `model` on the mixture; returns (metrics, arrays for the figures).
 
@@ -107,11 +116,8 @@ def evaluate_images(model, heldout, *, num_samples, seed=0, with_encoder=True,
     class_metrics, classes = metrics.inference_class_metrics(model, x, reconstructions, references)
     results.update(class_metrics)
     if posterior is not None:
-      # G(E(x)) draws z from q(z|x): a broad posterior can bury a mean that carries x's class,
-      # and G of the mean tells that apart from a code that does not.
-      mean_reconstructions = model.decode(posterior[0], y)
-      results['mean_reconstruction_class_agreement'] = metrics.class_agreement(
-          references.classifier.predict(mean_reconstructions), references.heldout_labels)
+      results['mean_reconstruction_class_agreement'] = mean_reconstruction_class_agreement(
+          model, posterior[0], y, references)
     arrays.update(heldout_labels=references.heldout_labels[:shown],
                   reconstruction_classes=classes[:shown])
   return results, arrays
