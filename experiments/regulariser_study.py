@@ -7,7 +7,8 @@
 
 Every run trains ALI (its objective, a Gaussian encoder and prior) on --config's
 networks with one SETTING of D's regularisers (config.regularisers,
-model.discriminator_spectral_norm, D's learning rate), in <workdir>/<setting>/seed_<s>,
+model.discriminator_spectral_norm, D's learning rate), or ALICE's cycle loss in place of
+a regulariser (the alice_cycle_* settings), in <workdir>/<setting>/seed_<s>,
 and reads only the validation split: its evaluations every tenth of the run and its
 eval.json (data.final_split='validation'). The test split is never read here; the
 setting chosen is then run on it once, elsewhere.
@@ -73,6 +74,12 @@ SETTINGS = {
                     'model.dropout_rate': 0.2},
     'd_rate_1_r1_10': {'optimizer.discriminator_learning_rate_scale': 1.0,
                        'regularisers.r1_gamma': 10.0},
+    # ALICE (Li et al. 2017): ALI's game plus cycle_weight * (mean |x - G(E(x))| + mean
+    # |z - E(G(z))|) for E and G. Not a regulariser of D, but the other way to make E and G
+    # inverses; its cycle terms are per-element means, so at the default weight of 1 they are
+    # small beside G's adversarial loss (~1-3), and the weight is what is searched here.
+    'alice_cycle_10': {'method': 'alice', 'method_options.cycle_weight': 10.0},
+    'alice_cycle_100': {'method': 'alice', 'method_options.cycle_weight': 100.0},
 }
 # |pairing accuracy - 0.5| that counts as telling the pairs apart: ~3 binomial standard
 # errors on 1,000 images.
@@ -224,8 +231,8 @@ def main(argv):
       f'Runs {run_records.commits(tabled)} (each run\'s numbers: '
       f'[{os.path.basename(records_file)}]({os.path.basename(records_file)})).  \n'
       f'{run_records.machines(tabled)}.',
-      f'Every run: ALI (its objective, a Gaussian encoder and prior) on `{FLAGS.config}`'
-      f'{settings_text}, {steps} steps, seeds {", ".join(map(str, tabled_seeds))}, evaluated '
+      f'Every run: ALI (its objective, a Gaussian encoder and prior; ALICE where a '
+      f'setting sets method=alice) on `{FLAGS.config}`{settings_text}, {steps} steps, seeds {", ".join(map(str, tabled_seeds))}, evaluated '
       f'on the validation split every {max(1, steps // EVALUATIONS)} steps and at the end '
       '(the test split is not read). Mean +- sample std (ddof=1) over seeds. Pairing accuracy: the '
       "share of held-out x whose own code D scores above the previous x's (chance 0.5: D "

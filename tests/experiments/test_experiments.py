@@ -437,14 +437,17 @@ def test_regulariser_study_reads_validation_only_and_tables_curves(tmp_path):
   output = tmp_path / 'out' / 'study.md'
   shrink = ['num_train_steps=4', 'checkpoint_every_steps=4', 'model.encoder_sigma=sigmoid']
   _run_script('experiments/regulariser_study.py', '--config=configs/mixture_tiny.py',
-              '--settings=baseline,r1_1', '--seeds=0', f'--workdir={tmp_path / "runs"}',
-              f'--output={output}', *[f'--set={s}' for s in shrink])
+              '--settings=baseline,r1_1,alice_cycle_10', '--seeds=0',
+              f'--workdir={tmp_path / "runs"}', f'--output={output}',
+              *[f'--set={s}' for s in shrink])
   report = output.read_text()
-  for setting in ('baseline', 'r1_1'):
+  for setting in ('baseline', 'r1_1', 'alice_cycle_10'):
     workdir = str(tmp_path / 'runs' / setting / 'seed_0')
     config = json.loads((tmp_path / 'runs' / setting / 'seed_0' / 'config.json').read_text())
-    assert (config['method'], config['model']['encoder']) == ('ali', 'gaussian')
+    method = 'alice' if setting == 'alice_cycle_10' else 'ali'
+    assert (config['method'], config['model']['encoder']) == (method, 'gaussian')
     assert config['regularisers']['r1_gamma'] == (1.0 if setting == 'r1_1' else 0.0)
+    assert config['method_options']['cycle_weight'] == (10.0 if method == 'alice' else 1.0)
     # Evaluated every tenth of the run (here every step), on the validation split only.
     history = workdir_lib.load_eval_history(workdir)
     assert [(e['split'], e['step']) for e in history] == [('validation', s) for s in range(1, 5)]
