@@ -79,7 +79,11 @@ SETTINGS = {
     # inverses; its cycle terms are per-element means, so at the default weight of 1 they are
     # small beside G's adversarial loss (~1-3), and the weight is what is searched here.
     'alice_cycle_10': {'method': 'alice', 'method_options.cycle_weight': 10.0},
+    'alice_cycle_30': {'method': 'alice', 'method_options.cycle_weight': 30.0},
     'alice_cycle_100': {'method': 'alice', 'method_options.cycle_weight': 100.0},
+    # sigma bounded by the prior's std (models/common.py's SIGMAS), for networks whose config
+    # keeps ALI's exp (configs/fashion_mnist.py): its posterior std reached 0.72 at 4,000 steps.
+    'bounded_sigma': {'model.encoder_sigma': 'sigmoid'},
 }
 # |pairing accuracy - 0.5| that counts as telling the pairs apart: ~3 binomial standard
 # errors on 1,000 images.
