@@ -235,8 +235,9 @@ def main(argv):
       f'Runs {run_records.commits(tabled)} (each run\'s numbers: '
       f'[{os.path.basename(records_file)}]({os.path.basename(records_file)})).  \n'
       f'{run_records.machines(tabled)}.',
-      f'Every run: ALI (its objective, a Gaussian encoder and prior; ALICE where a '
-      f'setting sets method=alice) on `{FLAGS.config}`{settings_text}, {steps} steps, seeds {", ".join(map(str, tabled_seeds))}, evaluated '
+      'Every run: ALI (its objective, a Gaussian encoder and prior; ALICE where a '
+      f'setting sets method=alice) on `{FLAGS.config}`{settings_text}, {steps} steps, '
+      f'seeds {", ".join(map(str, tabled_seeds))}, evaluated '
       f'on the validation split every {max(1, steps // EVALUATIONS)} steps and at the end '
       '(the test split is not read). Mean +- sample std (ddof=1) over seeds. Pairing accuracy: the '
       "share of held-out x whose own code D scores above the previous x's (chance 0.5: D "
