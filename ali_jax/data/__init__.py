@@ -31,7 +31,7 @@ def _prepare_offline_dataset(settings):
     builder = digits_builder.SklearnDigits(data_dir=data_dir)
     if not builder.is_prepared():
       _prepare(builder.name, data_dir, lambda: builder.download_and_prepare(
-          file_format='array_record'))
+          file_format='array_record'), builder.is_prepared)
   elif settings.dataset == 'fashion_mnist':  # from the original IDX files
     from ali_jax.data import fashion_mnist_builder  # pylint: disable=g-import-not-at-top
     builder = fashion_mnist_builder.LocalFashionMnist(source_dir=settings.manual_dir,
@@ -39,19 +39,30 @@ def _prepare_offline_dataset(settings):
     if builder.is_prepared():
       return
     try:
-      _prepare(builder.name, data_dir, lambda: fashion_mnist_builder.prepare(builder))
+      _prepare(builder.name, data_dir, lambda: fashion_mnist_builder.prepare(builder),
+               builder.is_prepared)
     except fashion_mnist_builder.SourceFileError as error:
       raise mistakes.DatasetNotPrepared(f'config.dataset=fashion_mnist: {error}') from None
 
 
-def _prepare(name, data_dir, prepare):
+def _prepare(name, data_dir, prepare, is_prepared):
   """Runs `prepare`, saying what it does and how long it took. TFDS's own line ("Downloading
-  and preparing dataset") is dropped: nothing is downloaded here."""
+  and preparing dataset") is dropped: nothing is downloaded here.
+
+  TFDS writes into a temporary folder and renames it; when another process preparing the
+  same data_dir (a second run started beside this one, a pod's hosts on one disk) renamed
+  its copy first, the rename fails with FileExistsError and theirs is used."""
   logging.info('Preparing the %s dataset in %s from files on this machine (first use only).',
                name, data_dir)
   started = time.time()
-  with contextlib.redirect_stdout(io.StringIO()):
-    prepare()
+  try:
+    with contextlib.redirect_stdout(io.StringIO()):
+      prepare()
+  except FileExistsError:
+    if not is_prepared():
+      raise
+    logging.info('Another process prepared %s in %s first; using theirs.', name, data_dir)
+    return
   logging.info('Prepared %s in %.0f s.', name, time.time() - started)
 
 

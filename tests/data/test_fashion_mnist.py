@@ -113,6 +113,30 @@ def test_damaged_file_is_named_and_nothing_half_prepared_is_left(tmp_path, damag
   assert len(data.load_dataset(_config(tmp_path)).heldout('test').images) == 6
 
 
+def test_a_run_uses_the_copy_another_process_prepared_first(tmp_path, monkeypatch):
+  # Two runs started together both find nothing prepared; TFDS's final rename fails for the
+  # one that finishes second, which then reads the other's copy.
+  write_source_files(tmp_path / 'idx')
+  prepare = fashion_mnist_builder.prepare
+
+  def beaten_to_it(builder):
+    prepare(fashion_mnist_builder.LocalFashionMnist(source_dir=builder.source_dir,
+                                                    data_dir=builder.data_dir_root))
+    raise FileExistsError('Cannot rename: destination already exists.')
+  monkeypatch.setattr(fashion_mnist_builder, 'prepare', beaten_to_it)
+  assert len(data.load_dataset(_config(tmp_path)).heldout('test').images) == 6
+
+
+def test_a_failed_rename_with_nothing_prepared_is_not_hidden(tmp_path, monkeypatch):
+  write_source_files(tmp_path / 'idx')
+
+  def rename_fails(builder):
+    raise FileExistsError('Cannot rename: destination already exists.')
+  monkeypatch.setattr(fashion_mnist_builder, 'prepare', rename_fails)
+  with pytest.raises(FileExistsError):
+    data.load_dataset(_config(tmp_path))
+
+
 IMAGE_CONFIGS = ['svhn', 'cifar10', 'celeba', 'celeba_conditional', 'imagenet64',
                  'fashion_mnist']
 
