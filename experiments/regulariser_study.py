@@ -102,8 +102,10 @@ COLUMNS = (
     ('sample class KL to uniform', 'sample_class_kl_to_uniform', '{:.3f}'),
     ('wall s per run', 'wall_s', '{:.0f}'),
 )
+# Kept in the record (the run folders' eval_history.json is not committed), so what the text
+# says of a run's course can be checked.
 CURVES = ('pairing_accuracy', 'posterior_mean_share', 'reconstruction_class_agreement',
-          'encoder_1nn_accuracy')
+          'encoder_1nn_accuracy', 'sample_class_kl_to_uniform')
 
 
 def _settings():
