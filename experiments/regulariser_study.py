@@ -21,7 +21,8 @@ pushes E to match its own), the posterior's share of z's variance, and the image
 metrics; the figure, each setting's curves over the evaluations. The rule that picks a
 setting is stated in the report: among the settings whose D keeps telling the pairs
 apart at every evaluation (contrast >= KEEPS_PAIRING), the highest reconstruction class
-agreement. Each run's numbers go to <output>.json as it finishes (run_records),
+agreement. Each setting's differences from the baseline, paired by seed, are tabled with
+their 95 % intervals. Each run's numbers go to <output>.json as it finishes (run_records),
 so a sweep stopped halfway keeps them and later invocations add to them.
 """
 import os
@@ -102,6 +103,16 @@ COLUMNS = (
     ('sample class KL to uniform', 'sample_class_kl_to_uniform', '{:.3f}'),
     ('wall s per run', 'wall_s', '{:.0f}'),
 )
+# (key, header, scale, format) of the paired differences from the baseline, in points for
+# the shares.
+PAIRED = (
+    ('weakest_pairing_contrast', 'weakest pairing contrast', 1, '{:+.3f}'),
+    ('reconstruction_class_agreement', 'reconstruction class agreement', 100, '{:+.1f}'),
+    ('mean_reconstruction_class_agreement', 'the same from E\'s mean', 100, '{:+.1f}'),
+    ('encoder_1nn_accuracy', '1-NN accuracy on E(x)', 100, '{:+.1f}'),
+    ('sample_class_kl_to_uniform', 'sample class KL to uniform', 1, '{:+.3f}'),
+)
+REFERENCE = 'baseline'
 # Kept in the record (the run folders' eval_history.json is not committed), so what the text
 # says of a run's course can be checked.
 CURVES = ('pairing_accuracy', 'posterior_mean_share', 'reconstruction_class_agreement',
@@ -229,6 +240,7 @@ def main(argv):
   if tabled:
     curves_figure(figure, tabled)
   best, why = chosen(tabled)
+  paired = run_records.paired_differences(tabled, REFERENCE, [c[0] for c in PAIRED])
   tabled_seeds = sorted({seed for seeds in tabled.values() for seed in seeds}) or seeds
   settings_text = ''.join(f' --set {s}' for s in FLAGS.set)
   report = '\n\n'.join([
@@ -247,6 +259,10 @@ def main(argv):
       'matched). Weakest pairing contrast: the smallest |pairing accuracy - 0.5| over the '
       'evaluations after the first tenth of the run.',
       markdown_table(tabled),
+      f'Paired by seed against `{REFERENCE}`: each setting\'s number minus `{REFERENCE}`\'s '
+      'on the same seed (shares in points), the mean over the seeds both have and its 95 % t '
+      'interval; * where the interval excludes 0. A difference without * is not a finding.',
+      run_records.paired_table(paired, f'setting minus {REFERENCE}', PAIRED),
       f'Chosen on the validation split: **{best or "none"}** ({why}).',
       f'![validation curves per setting, its first seed]({os.path.basename(figure)})',
       ''])
@@ -254,7 +270,8 @@ def main(argv):
   if FLAGS.output:
     recorder.write_report(FLAGS.output, report, outputs=[records_file, figure],
                           title=f"D's regularisers for ALI on {FLAGS.config}",
-                          numbers={'rows': run_records.summary(tabled), 'chosen': best})
+                          numbers={'rows': run_records.summary(tabled), 'chosen': best,
+                                   'paired': paired})
 
 
 if __name__ == '__main__':

@@ -209,29 +209,13 @@ def markdown_table(runs, seeds):
 def paired_differences_table(runs, seeds, reference):
   """Each row minus `reference` on the seeds both have, in points: the mean paired
   difference and its 95 % t interval; '*' where the interval excludes 0."""
-  columns = ([('encoder_1nn_accuracy', '1-NN accuracy')]
-             + [(f'svm_{n}', f'L2-SVM error, {int(n):,} labels') for n in FLAGS.labels]
-             + [('reconstruction_class_agreement', 'reconstruction class agreement')])
-  lines = [f'| representation minus {reference} | seeds | '
-           + ' | '.join(h for _, h in columns) + ' |', '|---' * (len(columns) + 2) + '|']
-  for row, row_runs in runs.items():
-    common = [s for s in seeds if s in run_records.measured(row_runs)
-              and s in run_records.measured(runs.get(reference, {}))]
-    if row == reference or not common:
-      continue
-    cells = []
-    for column, _ in columns:
-      values = [(row_runs[s]['values'].get(column), runs[reference][s]['values'].get(column))
-                for s in common]
-      if any(v is None for pair in values for v in pair):
-        cells.append('-')
-        continue
-      mean, low, high = reporting.paired_interval(*zip(*values))
-      clear = '*' if low > 0 or high < 0 else ''
-      cells.append(f'{100 * mean:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}]{clear}'
-                   if len(common) > 1 else f'{100 * mean:+.2f}')
-    lines.append(f'| {row} | {len(common)} | ' + ' | '.join(cells) + ' |')
-  return '\n'.join(lines)
+  columns = ([('encoder_1nn_accuracy', '1-NN accuracy', 100, '{:+.2f}')]
+             + [(f'svm_{n}', f'L2-SVM error, {int(n):,} labels', 100, '{:+.2f}')
+                for n in FLAGS.labels]
+             + [('reconstruction_class_agreement', 'reconstruction class agreement', 100,
+                 '{:+.2f}')])
+  differences = run_records.paired_differences(runs, reference, [c[0] for c in columns], seeds)
+  return run_records.paired_table(differences, f'representation minus {reference}', columns)
 
 
 def samples_and_reconstructions_figure(path, rows, seed):

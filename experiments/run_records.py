@@ -124,5 +124,51 @@ def summary(runs):
   return table
 
 
+def paired_differences(runs, reference, keys, seeds=None):
+  """{row: {'seeds': [seed, ...], key: [mean, low, high]}}: each other row of `runs` minus
+  the `reference` row on the measured seeds both have (of `seeds`, when given), key by key:
+  reporting.paired_interval's mean paired difference and 95 % t interval (low and high None
+  for one seed). A row sharing no seed with the reference is left out, and so is a key that
+  a run of the pair lacks."""
+  base = measured(runs.get(reference, {}))
+  table = {}
+  for row, row_seeds in runs.items():
+    values = measured(row_seeds)
+    common = [s for s in (sorted(values) if seeds is None else seeds)
+              if s in values and s in base]
+    if row == reference or not common:
+      continue
+    table[row] = {'seeds': common}
+    for key in keys:
+      if all(key in values[s] and key in base[s] for s in common):
+        mean, low, high = reporting.paired_interval([values[s][key] for s in common],
+                                                    [base[s][key] for s in common])
+        table[row][key] = [mean] + [None if np.isnan(v) else v for v in (low, high)]
+  return table
+
+
+def paired_table(differences, heading, columns):
+  """Markdown of paired_differences' `differences`, its first column headed `heading`:
+  columns [(key, header, scale, format)], each cell the scaled 'mean [low, high]', '*'
+  where the interval excludes 0, the mean alone for one seed, '-' where the row lacks it."""
+  lines = [f'| {heading} | seeds | ' + ' | '.join(c[1] for c in columns) + ' |',
+           '|---' * (len(columns) + 2) + '|']
+  for row, numbers in differences.items():
+    cells = []
+    for key, _, scale, number_format in columns:
+      if key not in numbers:
+        cells.append('-')
+        continue
+      mean, low, high = numbers[key]
+      cell = number_format.format(scale * mean)
+      if low is not None:
+        clear = '*' if low > 0 or high < 0 else ''
+        cell += (f' [{number_format.format(scale * low)}, '
+                 f'{number_format.format(scale * high)}]{clear}')
+      cells.append(cell)
+    lines.append(f'| {row} | {len(numbers["seeds"])} | ' + ' | '.join(cells) + ' |')
+  return '\n'.join(lines)
+
+
 def _runs(n):
   return f'{n} run' + 's' * (n != 1)

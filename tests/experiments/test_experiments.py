@@ -432,6 +432,30 @@ def test_paired_interval_by_hand():
   assert np.isnan(reporting.paired_interval([1.0], [0.0])[1])
 
 
+def test_paired_differences_pair_by_seed_and_table_the_intervals():
+  record = lambda **values: run_records.record(values, 'abc', [], 'cpu')
+  runs = {'base': {0: record(a=2.0, b=1.0), 1: record(a=3.0, b=1.0), 2: record(a=4.0),
+                   5: record(a=0.0, b=0.0)},
+          # Differences in a: 1.0, 1.1, 0.9 on seeds 0-2 (mean 1, sample std 0.1, 95 % half
+          # width 4.302653 * 0.1 / sqrt(3) = 0.248); seed 7 has no partner, seed 5 diverged.
+          'row': {0: record(a=3.0, b=2.0), 1: record(a=4.1, b=2.0), 2: record(a=4.9),
+                  5: run_records.record({}, 'abc', [], 'cpu', diverged_at_step=9),
+                  7: record(a=100.0)},
+          'one': {1: record(a=3.5)},
+          'apart': {9: record(a=1.0)}}
+  differences = run_records.paired_differences(runs, 'base', ['a', 'b'])
+  assert set(differences) == {'row', 'one'}  # no shared seed: left out
+  assert differences['row']['seeds'] == [0, 1, 2]
+  np.testing.assert_allclose(differences['row']['a'], [1, 1 - 0.248414, 1 + 0.248414],
+                             rtol=1e-5)
+  assert 'b' not in differences['row']  # seed 2 lacks it
+  assert differences['one'] == {'seeds': [1], 'a': [0.5, None, None]}
+  table = run_records.paired_table(differences, 'row minus base',
+                                   [('a', 'A', 10, '{:+.1f}'), ('b', 'B', 1, '{:+.2f}')])
+  assert table.splitlines()[2] == '| row | 3 | +10.0 [+7.5, +12.5]* | - |'
+  assert table.splitlines()[3] == '| one | 1 | +5.0 | - |'
+
+
 @pytest.mark.timeout(600)
 def test_regulariser_study_reads_validation_only_and_tables_curves(tmp_path):
   output = tmp_path / 'out' / 'study.md'
