@@ -10,8 +10,14 @@ steps (D loss 0.12, G loss 12) and G collapses onto one class; dropout 0.5
 alone, a maxout D without batch norm, or 2e-4 for every network did not stop
 that. E and G at 3e-4 with D at 1e-4 (and dropout 0.5) kept the game balanced
 (D loss 1.25-1.36 from step 800 on). Dropping D's raw x and z at 0.2 rather
-than 0.5 (the architecture table) then trained E and G faster. Measurements:
-docs/fashion_mnist.md.
+than 0.5 (the architecture table) then trained E and G faster.
+
+Those trials looked at the first 200-1,500 steps. Over the whole 4,000 steps the
+paper's rates mostly recover, so the choice was made again on the validation
+split, 3 seeds each (experiments/results/regulariser_study_fashion_mnist.md):
+neither the paper's rates nor D at E's and G's 3e-4 differs from these rates by
+paired 95 % interval on reconstruction agreement, 1-NN or class KL, and by the
+rule stated beforehand these rates stay. Measurements: docs/fashion_mnist.md.
 """
 from ali_jax.settings import datasets
 from configs import common
