@@ -13,7 +13,7 @@ that. E and G at 3e-4 with D at 1e-4 (and dropout 0.5) kept the game balanced
 than 0.5 (the architecture table) then trained E and G faster.
 
 Those trials looked at the first 200-1,500 steps. Over the whole 4,000 steps the
-paper's rates mostly recover, so the choice was made again on the validation
+paper's rates recover in part, so the choice was made again on the validation
 split, 3 seeds each (experiments/results/regulariser_study_fashion_mnist.md):
 neither the paper's rates nor D at E's and G's 3e-4 differs from these rates by
 paired 95 % interval on reconstruction agreement, 1-NN or class KL, and by the
