@@ -104,15 +104,17 @@ COLUMNS = (
     ('sample class KL to uniform', 'sample_class_kl_to_uniform', '{:.3f}'),
     ('wall s per run', 'wall_s', '{:.0f}'),
 )
-# (key, header, scale, format) of the paired differences from the baseline, in points for
-# the shares.
-PAIRED = (
-    ('weakest_pairing_contrast', 'weakest pairing contrast', 1, '{:+.3f}'),
-    ('reconstruction_class_agreement', 'reconstruction class agreement', 100, '{:+.1f}'),
-    ('mean_reconstruction_class_agreement', 'the same from E\'s mean', 100, '{:+.1f}'),
-    ('encoder_1nn_accuracy', '1-NN accuracy on E(x)', 100, '{:+.1f}'),
-    ('sample_class_kl_to_uniform', 'sample class KL to uniform', 1, '{:+.3f}'),
-)
+# key -> (scale, format) of the paired differences from the baseline, in points for the
+# shares; tabled under COLUMNS' headers, in their order.
+PAIRED_FORMATS = {
+    'weakest_pairing_contrast': (1, '{:+.3f}'),
+    'reconstruction_class_agreement': (100, '{:+.1f}'),
+    'mean_reconstruction_class_agreement': (100, '{:+.1f}'),
+    'encoder_1nn_accuracy': (100, '{:+.1f}'),
+    'sample_class_kl_to_uniform': (1, '{:+.3f}'),
+}
+PAIRED = tuple((key, header, *PAIRED_FORMATS[key]) for header, key, _ in COLUMNS
+               if key in PAIRED_FORMATS)
 REFERENCE = 'baseline'
 # Kept in the record (the run folders' eval_history.json is not committed), so what the text
 # says of a run's course can be checked.
