@@ -8,7 +8,7 @@ Each seed is `main.py --config=CONFIG --config.seed=N` in <workdir>/seed_<N>
 (--jobs at a time, each its own process), so a run that is started again
 resumes, and a finished one is only re-evaluated. --set FIELD=VALUE overrides
 a config field of every seed. The table gives every seed's metrics (the
-dataset's own columns) with their median, mean and std, and the command, the
+dataset's own columns) with their median, mean and sample std (ddof=1), and the command, the
 commit and the wall time that made it; --figures_dir gets seed 0's images,
 named <config>_<image>.png, and eval.json.
 """
@@ -46,7 +46,13 @@ MIXTURE_COLUMNS = ('modes_covered', 'modes_covered_high_quality', 'high_quality_
 IMAGE_COLUMNS = ('encoder_1nn_accuracy', 'pixel_1nn_accuracy',
                  'reconstruction_class_agreement', 'sample_class_kl_to_uniform',
                  'classifier_score', 'classifier_frechet_distance', 'reconstruction_ratio',
-                 'reconstruction_mse', 'reference_classifier_test_accuracy')
+                 'reconstruction_mse', 'reference_classifier_test_accuracy',
+                 # appended, so the columns of earlier records keep their indices
+                 'mean_reconstruction_class_agreement', 'pairing_accuracy', 'posterior_std')
+
+
+def _sample_std(values):
+  return float(np.std(values, ddof=1)) if len(values) > 1 else float('nan')
 
 
 def markdown_table(rows):
@@ -62,7 +68,7 @@ def markdown_table(rows):
   for seed, metrics in rows.items():
     lines.append(f'| {seed} | ' + ' | '.join(f'{metrics[c]:.4g}' for c in columns)
                  + f' | {metrics["step"]} | {metrics["wall_s"]:.0f} |')
-  for name, reduce in (('median', np.median), ('mean', np.mean), ('std', np.std)):
+  for name, reduce in (('median', np.median), ('mean', np.mean), ('std (ddof=1)', _sample_std)):
     values = [reduce([m[c] for m in rows.values()]) for c in columns]
     wall = reduce([m['wall_s'] for m in rows.values()])
     lines.append(f'| **{name}** | ' + ' | '.join(f'{v:.4g}' for v in values)

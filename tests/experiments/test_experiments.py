@@ -47,6 +47,10 @@ def test_seeds_writes_a_table_and_copies_seed_0s_figures(tmp_path):
   assert record['numbers']['by_seed']['1']['step'] == 8
   assert record['config']['seeds'] == ['0', '1'] and record['outputs'] == ['table.md']
   assert record['numbers']['tables'][0]['rows'][0][0] == '0'
+  # The spread is the sample std (ddof=1) of the seeds' numbers.
+  covered = [record['numbers']['by_seed'][s]['modes_covered'] for s in ('0', '1')]
+  std_row = record['numbers']['tables'][0]['rows'][-1]
+  assert std_row[0] == '**std (ddof=1)**' and std_row[1] == f'{np.std(covered, ddof=1):.4g}'
   figures = records.load(str(tmp_path / 'figures' / 'run_mixture_tiny_eval.record.json'))
   assert 'run_mixture_tiny_samples.png' in figures['outputs']
 
