@@ -10,19 +10,33 @@ import pytest
 
 import ali_jax
 from ali_jax.training import trainer
+from configs import mixture_tiny
 from tests import helpers
 
 
-@pytest.fixture
-def trained(tmp_path_factory, tiny_config):
-  """A finished tiny run with checkpoints at 4, 8 and 12.
+def _constant_rate(config):
+  """A resumed, longer run then continues exactly the schedule of the first (cosine decay
+  would stretch to the new length)."""
+  config.optimizer.schedule = 'constant'
+  return config
 
-  Its learning rate is constant, so a resumed, longer run continues exactly the
-  schedule of the first (cosine decay would stretch to the new length).
-  """
-  tiny_config.optimizer.schedule = 'constant'
+
+@pytest.fixture(scope='module')
+def trained_once(tmp_path_factory):
+  """The finished tiny run, trained once per module (per xdist worker): most tests damage
+  their run, so each gets a copy (`trained`)."""
+  workdir = tmp_path_factory.mktemp('trained_once')
+  trainer.train_and_evaluate(_constant_rate(mixture_tiny.get_config()), str(workdir))
+  return workdir
+
+
+@pytest.fixture
+def trained(trained_once, tmp_path_factory, tiny_config):
+  """A copy of a finished tiny run with checkpoints at 4, 8 and 12, whose config is
+  tiny_config's (with which the tests go on)."""
+  _constant_rate(tiny_config)
   workdir = tmp_path_factory.mktemp('trained')
-  trainer.train_and_evaluate(tiny_config, str(workdir))
+  shutil.copytree(trained_once, workdir, dirs_exist_ok=True)
   return workdir
 
 
