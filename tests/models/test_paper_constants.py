@@ -56,10 +56,14 @@ def test_dropout_acts_on_the_input_of_every_discriminator_layer(name, monkeypatc
   discriminator = ali_networks.ConvDiscriminator(arch, init_std=0.01, dropout_rate=0.2)
   x = jnp.zeros((2, arch.image_size, arch.image_size, arch.channels))
   z = jnp.zeros((2, arch.latent_dim))
-  variables = discriminator.init(jax.random.PRNGKey(0), x, z, train=False)
+  # What runs is decided while tracing, so shapes alone do (eagerly, the paper's
+  # discriminators would compile op by op).
+  variables = jax.eval_shape(
+      lambda: discriminator.init(jax.random.PRNGKey(0), x, z, train=False))
   seen.clear()
-  discriminator.apply(variables, x, z, train=True, rngs={'dropout': jax.random.PRNGKey(1)},
-                      mutable=['batch_stats'])
+  jax.eval_shape(lambda v: discriminator.apply(v, x, z, train=True,
+                                               rngs={'dropout': jax.random.PRNGKey(1)},
+                                               mutable=['batch_stats']), variables)
   layers = (arch.discriminator_x + arch.discriminator_z + arch.discriminator_joint)
   assert len(seen) == len(layers)
   assert not any(deterministic for _, deterministic, _ in seen)
@@ -69,8 +73,8 @@ def test_dropout_acts_on_the_input_of_every_discriminator_layer(name, monkeypatc
   assert shapes[0] == x.shape  # the raw image
   assert shapes[len(arch.discriminator_x)] == (2, 1, 1, arch.latent_dim)  # the raw latent
   seen.clear()
-  discriminator.apply(variables, x, z, train=False)
-  assert all(deterministic for _, deterministic, _ in seen)
+  jax.eval_shape(lambda v: discriminator.apply(v, x, z, train=False), variables)
+  assert len(seen) == len(layers) and all(deterministic for _, deterministic, _ in seen)
 
 
 def test_output_bias_starts_at_the_log_odds_of_500_images():
