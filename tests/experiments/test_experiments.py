@@ -34,7 +34,8 @@ def _run_script(*args, timeout=600):
 def test_seeds_writes_a_table_and_copies_seed_0s_figures(tmp_path):
   output = tmp_path / 'table.md'
   _run_script('experiments/seeds.py', '--config=configs/mixture_tiny.py', '--seeds=0,1',
-              '--jobs=2', '--set=num_train_steps=8', f'--workdir={tmp_path / "runs"}',
+              '--jobs=2', '--set=num_train_steps=8', '--set=log_every_steps=1',
+              f'--workdir={tmp_path / "runs"}',
               f'--output={output}', f'--figures_dir={tmp_path / "figures"}')
   table = output.read_text()
   assert '| 0 |' in table and '| 1 |' in table and '**median**' in table
@@ -463,7 +464,9 @@ def test_paired_differences_pair_by_seed_and_table_the_intervals():
 @pytest.mark.timeout(600)
 def test_regulariser_study_reads_validation_only_and_tables_curves(tmp_path):
   output = tmp_path / 'out' / 'study.md'
-  shrink = ['num_train_steps=4', 'checkpoint_every_steps=4', 'model.encoder_sigma=sigmoid']
+  # log_every_steps=1: each run compiles one train step (the one with the diagnostic).
+  shrink = ['num_train_steps=4', 'checkpoint_every_steps=4', 'model.encoder_sigma=sigmoid',
+            'log_every_steps=1']
   _run_script('experiments/regulariser_study.py', '--config=configs/mixture_tiny.py',
               '--settings=baseline,r1_1,alice_cycle_10', '--seeds=0',
               f'--workdir={tmp_path / "runs"}', f'--output={output}',
