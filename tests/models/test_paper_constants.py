@@ -56,7 +56,7 @@ def test_dropout_acts_on_the_input_of_every_discriminator_layer(name, monkeypatc
   discriminator = ali_networks.ConvDiscriminator(arch, init_std=0.01, dropout_rate=0.2)
   x = jnp.zeros((2, arch.image_size, arch.image_size, arch.channels))
   z = jnp.zeros((2, arch.latent_dim))
-  # What runs is decided while tracing, so shapes alone do (eagerly, the paper's
+  # What runs is decided while tracing, so tracing alone checks it (eagerly, the paper's
   # discriminators would compile op by op).
   variables = jax.eval_shape(
       lambda: discriminator.init(jax.random.PRNGKey(0), x, z, train=False))
