@@ -42,7 +42,8 @@ def write_text(path, text):
     f.write(text)
 
 
-def _sample_std(values):
+def sample_std(values):
+  """The sample std (ddof=1) of `values`; 0 for one value."""
   values = np.asarray(values, dtype=float)
   return values.std(ddof=1) if len(values) > 1 else 0.0
 
@@ -51,7 +52,7 @@ def mean_std(values, number_format):
   """'mean +- std' of `values` (the sample std, ddof=1; 0 for one value), each number
   written with `number_format` (e.g. '{:.2%}')."""
   return (f'{number_format.format(np.mean(values))} +- '
-          f'{number_format.format(_sample_std(values))}')
+          f'{number_format.format(sample_std(values))}')
 
 
 def paired_interval(a, b, confidence=0.95):
@@ -70,5 +71,5 @@ def paired_interval(a, b, confidence=0.95):
 def count_range(counts):
   """'mean +- std [min, max]' of integer counts (modes covered; sample std, ddof=1)."""
   counts = np.asarray(counts)
-  return f'{counts.mean():.1f} +- {_sample_std(counts):.1f} [{counts.min()}, {counts.max()}]'
+  return f'{counts.mean():.1f} +- {sample_std(counts):.1f} [{counts.min()}, {counts.max()}]'
 

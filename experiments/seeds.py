@@ -51,10 +51,6 @@ IMAGE_COLUMNS = ('encoder_1nn_accuracy', 'pixel_1nn_accuracy',
                  'mean_reconstruction_class_agreement', 'pairing_accuracy', 'posterior_std')
 
 
-def _sample_std(values):
-  return float(np.std(values, ddof=1)) if len(values) > 1 else float('nan')
-
-
 def markdown_table(rows):
   """rows: {seed: metrics (with wall_s)} -> a markdown table with summary lines.
 
@@ -68,7 +64,8 @@ def markdown_table(rows):
   for seed, metrics in rows.items():
     lines.append(f'| {seed} | ' + ' | '.join(f'{metrics[c]:.4g}' for c in columns)
                  + f' | {metrics["step"]} | {metrics["wall_s"]:.0f} |')
-  for name, reduce in (('median', np.median), ('mean', np.mean), ('std (ddof=1)', _sample_std)):
+  for name, reduce in (('median', np.median), ('mean', np.mean),
+                       ('std (ddof=1)', reporting.sample_std)):
     values = [reduce([m[c] for m in rows.values()]) for c in columns]
     wall = reduce([m['wall_s'] for m in rows.values()])
     lines.append(f'| **{name}** | ' + ' | '.join(f'{v:.4g}' for v in values)
