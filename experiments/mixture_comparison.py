@@ -102,6 +102,8 @@ def run_flags(method, seed):
   if not FLAGS.quick:  # evaluate and save only at the end: the runs are short
     overrides.update(eval_every_steps=steps, checkpoint_every_steps=steps,
                      log_every_steps=steps // 10)
+  else:  # a smoke test: with a 1-step log window only one train step is compiled
+    overrides['log_every_steps'] = 1
   return [f'--config.{k}={v}' for k, v in overrides.items()]
 
 

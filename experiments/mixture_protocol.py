@@ -89,6 +89,8 @@ def run_overrides(method, index):
   if not FLAGS.quick:  # evaluate and save at the end only, log ten times
     overrides.update(eval_every_steps=steps, checkpoint_every_steps=steps,
                      log_every_steps=max(steps // 10, 1))
+  else:  # a smoke test: with a 1-step log window only one train step is compiled
+    overrides['log_every_steps'] = 1
   return overrides
 
 

@@ -182,7 +182,8 @@ def test_semi_supervised_comparison_trains_every_row(tmp_path):
   output = tmp_path / 'table.md'
   shrink = ['num_train_steps=2', 'batch_size=8', 'checkpoint_every_steps=2',
             'eval_every_steps=100', f'data.data_dir={tmp_path / "tfds"}',
-            'data.num_heldout=20', 'data.num_eval_samples=4', 'evaluation.class_metrics=False']
+            'data.num_heldout=20', 'data.num_eval_samples=4', 'evaluation.class_metrics=False',
+            'log_every_steps=1']
   command = ['experiments/semi_supervised_comparison.py', '--config=configs/digits.py',
              '--ali_config=configs/digits.py', '--labels=20', '--seeds=0', '--num_svms=1',
              '--num_c=2', f'--workdir={tmp_path / "runs"}', f'--output={output}',
@@ -212,7 +213,8 @@ def test_representation_comparison_trains_rows_and_tables_them(tmp_path):
   output = tmp_path / 'out' / 'table.md'
   shrink = ['num_train_steps=4', 'batch_size=8', 'checkpoint_every_steps=4',
             'eval_every_steps=100', f'data.data_dir={tmp_path / "tfds"}',
-            'data.num_heldout=20', 'data.num_eval_samples=4', 'evaluation.class_metrics=False']
+            'data.num_heldout=20', 'data.num_eval_samples=4', 'evaluation.class_metrics=False',
+            'log_every_steps=1']
   flags = ['experiments/representation_comparison.py', '--config=configs/digits.py',
            '--rows=ali,bigan,latent_regressor', '--seeds=0', '--labels=20', '--num_svms=1',
            '--num_c=2', f'--workdir={tmp_path / "runs"}', f'--output={output}',
@@ -248,23 +250,22 @@ def test_representation_comparison_trains_rows_and_tables_them(tmp_path):
   assert f'Machines: {reporting.machine()} (4 runs).' in report
   # ...so the table is made again from them alone once the runs are gone.
   shutil.rmtree(runs)
+  (tmp_path / 'out' / 'table.png').unlink()  # the figure too, from each run's kept grids
   stdout = _run_script(*flags, '--notrain')
   table_lines = lambda text: [l for l in text.splitlines() if l.startswith('| ')]
   assert table_lines(output.read_text()) == table_lines(report)
+  assert (tmp_path / 'out' / 'table.png').stat().st_size > 5_000
   # Against several rows, a paired table each.
   stdout = _run_script(*flags, '--notrain', '--reference_row=bigan,latent_regressor')
   assert '| representation minus bigan |' in stdout
   assert re.search(r'^\| bigan \| 1 \| - \| [+-]\d+\.\d\d \| - \|$',
                    stdout.split('minus latent_regressor')[1], re.M)
-  # The figure too, from each run's grids kept beside the table...
+  # The figure was drawn from the grids kept beside the table...
   assert 'not drawn again' not in stdout
   kept = sorted(p.name for p in (tmp_path / 'out' / 'table_images').iterdir())
   assert kept == sorted(f'{row}_seed_0_{name}.png' for row in ('ali', 'bigan', 'latent_regressor')
                         for name in ('samples', 'reconstructions'))
-  (tmp_path / 'out' / 'table.png').unlink()
-  _run_script(*flags, '--notrain')
-  assert (tmp_path / 'out' / 'table.png').stat().st_size > 5_000
-  # ...and left as it was, saying why, when a row's grids are nowhere.
+  # ...and is left as it was, saying why, when a row's grids are nowhere.
   drawn = (tmp_path / 'out' / 'table.png').read_bytes()
   (tmp_path / 'out' / 'table_images' / 'bigan_seed_0_samples.png').unlink()
   stdout = _run_script(*flags, '--notrain')

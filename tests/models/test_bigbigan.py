@@ -242,4 +242,4 @@ def test_bad_bigbigan_settings_are_named(config, changes, message):
 def test_each_network_gets_the_gradient_of_its_own_loss_only(config):
   """BigBiGAN's three losses: D the hinge, E the encoder-pair score, G the generator's."""
   batch = next(data.load_dataset(config).batches(0, global_batch_size=config.batch_size))
-  helpers.assert_each_network_gets_its_own_loss_gradient(config, batch)
+  helpers.assert_each_network_gets_its_own_loss_gradient(config, batch, jit_references=True)

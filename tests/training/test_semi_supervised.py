@@ -296,4 +296,5 @@ def test_the_cpu_config_is_valid():
 @pytest.mark.parametrize('method', ['semi_supervised', 'supervised'])
 def test_each_labelled_network_gets_the_gradient_of_its_own_loss_only(method):
   config = _fake_config(method)
-  helpers.assert_each_network_gets_its_own_loss_gradient(config, _fake_batch(config))
+  helpers.assert_each_network_gets_its_own_loss_gradient(config, _fake_batch(config),
+                                                        jit_references=True)

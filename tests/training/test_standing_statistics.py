@@ -3,6 +3,7 @@ import jax
 import numpy as np
 
 from ali_jax import inference
+from ali_jax.models import bigbigan_architectures
 from ali_jax.settings import choices
 from ali_jax.settings import run_settings
 from ali_jax.training import run_setup
@@ -11,6 +12,7 @@ from ali_jax.training import state as state_lib
 from configs import bigan_mnist_mlp
 from configs import bigbigan_fashion_mnist
 from configs import svhn_semi_supervised
+from tests.models.test_bigbigan import TINY
 
 
 def _batches(count, seed=0):
@@ -57,9 +59,11 @@ def test_which_networks_get_standing_statistics():
   assert recomputed(bigan_mnist_mlp.get_config()) == ('encoder', 'generator')
 
 
-def test_spectral_normalisation_state_is_kept_as_saved():
+def test_spectral_normalisation_state_is_kept_as_saved(monkeypatch):
   """BigBiGAN's G keeps spectral normalisation's vectors beside its batch norm
   statistics: only the batch norm means and variances are recomputed."""
+  # Every kind of BigBiGAN block at the smallest widths (tests/models/test_bigbigan.py).
+  monkeypatch.setitem(bigbigan_architectures.ARCHITECTURES, 'bigbigan_28', TINY)
   config = bigbigan_fashion_mnist.get_config()  # G averaged: its statistics recomputed
   config.batch_size = 4
   run = run_setup.RunSetup(config)
