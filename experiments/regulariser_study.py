@@ -21,7 +21,8 @@ pushes E to match its own), the posterior's share of z's variance, and the image
 metrics; the figure, each setting's curves over the evaluations. The rule that picks a
 setting is stated in the report: among the settings whose D keeps telling the pairs
 apart at every evaluation (contrast >= KEEPS_PAIRING), the highest reconstruction class
-agreement. Each setting's differences from the baseline, paired by seed, are tabled with
+agreement (marked as not yet a choice while it has fewer runs than another of those
+settings). Each setting's differences from the baseline, paired by seed, are tabled with
 their 95 % intervals. Each run's numbers go to <output>.json as it finishes (run_records),
 so a sweep stopped halfway keeps them and later invocations add to them.
 """
@@ -164,27 +165,33 @@ def measure(workdir, evaluation):
 def chosen(runs):
   """(setting, why): the rule of the module docstring. A setting qualifies when every one
   of its runs kept the pairing (no run diverged); it is ranked by its runs' mean
-  reconstruction class agreement."""
+  reconstruction class agreement; a best setting with fewer runs than another qualifying
+  one is named but marked as not yet a choice."""
   ranked = ('weakest_pairing_contrast', 'reconstruction_class_agreement')
-  candidates = {setting: list(run_records.measured(seeds).values())
-                for setting, seeds in runs.items()
+  candidates = {setting: run_records.measured(seeds) for setting, seeds in runs.items()
                 if run_records.measured(seeds) and not run_records.diverged(seeds)}
   candidates = {s: v for s, v in candidates.items()
-                if all(key in run for run in v for key in ranked)}
+                if all(key in run for run in v.values() for key in ranked)}
   if not candidates:
     return None, ('no setting has runs, none diverged, that report the pairing contrast '
                   'and the reconstruction class agreement (a labelled dataset with '
                   'evaluation.class_metrics) to rank it by')
   keeping = {s: v for s, v in candidates.items()
-             if min(run['weakest_pairing_contrast'] for run in v) >= KEEPS_PAIRING}
+             if min(run['weakest_pairing_contrast'] for run in v.values()) >= KEEPS_PAIRING}
   if not keeping:
     return None, (f'no setting kept |pairing accuracy - 0.5| >= {KEEPS_PAIRING} at every '
                   'evaluation after the first tenth, in every run')
-  agreement = lambda s: np.mean([run['reconstruction_class_agreement'] for run in keeping[s]])
+  agreement = lambda s: np.mean([run['reconstruction_class_agreement']
+                                 for run in keeping[s].values()])
   best = max(keeping, key=agreement)
-  return best, (f'{len(keeping)} of {len(candidates)} settings kept |pairing accuracy - 0.5| '
-                f'>= {KEEPS_PAIRING} at every evaluation after the first tenth, in every run; '
-                f'of them `{best}` has the highest mean reconstruction class agreement')
+  why = (f'{len(keeping)} of {len(candidates)} settings kept |pairing accuracy - 0.5| '
+         f'>= {KEEPS_PAIRING} at every evaluation after the first tenth, in every run; '
+         f'of them `{best}` has the highest mean reconstruction class agreement')
+  most = max(keeping, key=lambda s: len(keeping[s]))
+  if len(keeping[best]) < len(keeping[most]):  # one lucky seed against a mean of three
+    why += (f', on {len(keeping[best])} run(s) against {len(keeping[most])} of `{most}`: '
+            f'not yet a choice (train the seeds of `{best}` that `{most}` has)')
+  return best, why
 
 
 def markdown_table(runs):

@@ -510,6 +510,21 @@ def test_regulariser_study_chooses_among_the_settings_that_keep_the_pairing(tmp_
   report = (tmp_path / 'study.md').read_text()
   assert ('Chosen on the validation split: **r1_10** (2 of 3 settings kept |pairing '
           'accuracy - 0.5| >= 0.05') in report  # the baseline's D stops checking the pairing
+  assert 'not yet a choice' not in report  # one run each
+  # Unequal runs: one run of r1_10 (0.8) above spectral_norm's mean of three (0.7) is
+  # named, but not as a choice.
+  spectral_norm = {seed: run(0.10, agreement)['0'] for seed, agreement
+                   in (('0', 0.4), ('1', 0.85), ('2', 0.85))}
+  (tmp_path / 'study.json').write_text(json.dumps({'settings': study, 'runs': {
+      'baseline': run(0.0, 0.9), 'spectral_norm': spectral_norm, 'r1_10': run(0.20, 0.8)}}))
+  _run_script('experiments/regulariser_study.py', '--config=configs/digits.py',
+              '--settings=baseline,spectral_norm,r1_10', '--seeds=0,1,2', '--notrain',
+              '--set=num_train_steps=4', f'--workdir={tmp_path / "runs"}',
+              f'--output={tmp_path / "study.md"}')
+  report = (tmp_path / 'study.md').read_text()
+  assert ('of them `r1_10` has the highest mean reconstruction class agreement, on 1 run(s) '
+          'against 3 of `spectral_norm`: not yet a choice (train the seeds of `r1_10` that '
+          '`spectral_norm` has))') in report
 
 
 def test_learning_curves_table_every_evaluation_and_the_final_split_apart(tmp_path):
