@@ -501,13 +501,18 @@ def test_regulariser_study_chooses_among_the_settings_that_keep_the_pairing(tmp_
       dict(weakest_pairing_contrast=weakest, reconstruction_class_agreement=agreement),
       'c', ['c'], 'm'), curves={'pairing_accuracy': [[1, 0.5 - weakest], [2, 0.2]]})}
   study = {'config': 'configs/digits.py', 'set': ['num_train_steps=4'], 'num_train_steps': 4}
-  (tmp_path / 'study.json').write_text(json.dumps({'settings': study, 'runs': {
-      'baseline': run(0.0, 0.9), 'spectral_norm': run(0.10, 0.4), 'r1_10': run(0.20, 0.6)}}))
-  _run_script('experiments/regulariser_study.py', '--config=configs/digits.py',
-              '--settings=baseline,spectral_norm,r1_10', '--seeds=0', '--notrain',
-              '--set=num_train_steps=4', f'--workdir={tmp_path / "runs"}',
-              f'--output={tmp_path / "study.md"}')
-  report = (tmp_path / 'study.md').read_text()
+
+  def report_of(runs, seeds):
+    """The study's report, tabled from these recorded runs alone."""
+    (tmp_path / 'study.json').write_text(json.dumps({'settings': study, 'runs': runs}))
+    _run_script('experiments/regulariser_study.py', '--config=configs/digits.py',
+                '--settings=baseline,spectral_norm,r1_10', f'--seeds={seeds}', '--notrain',
+                '--set=num_train_steps=4', f'--workdir={tmp_path / "runs"}',
+                f'--output={tmp_path / "study.md"}')
+    return (tmp_path / 'study.md').read_text()
+
+  report = report_of({'baseline': run(0.0, 0.9), 'spectral_norm': run(0.10, 0.4),
+                      'r1_10': run(0.20, 0.6)}, '0')
   assert ('Chosen on the validation split: **r1_10** (2 of 3 settings kept |pairing '
           'accuracy - 0.5| >= 0.05') in report  # the baseline's D stops checking the pairing
   assert 'not yet a choice' not in report  # one run each
@@ -515,13 +520,8 @@ def test_regulariser_study_chooses_among_the_settings_that_keep_the_pairing(tmp_
   # named, but not as a choice.
   spectral_norm = {seed: run(0.10, agreement)['0'] for seed, agreement
                    in (('0', 0.4), ('1', 0.85), ('2', 0.85))}
-  (tmp_path / 'study.json').write_text(json.dumps({'settings': study, 'runs': {
-      'baseline': run(0.0, 0.9), 'spectral_norm': spectral_norm, 'r1_10': run(0.20, 0.8)}}))
-  _run_script('experiments/regulariser_study.py', '--config=configs/digits.py',
-              '--settings=baseline,spectral_norm,r1_10', '--seeds=0,1,2', '--notrain',
-              '--set=num_train_steps=4', f'--workdir={tmp_path / "runs"}',
-              f'--output={tmp_path / "study.md"}')
-  report = (tmp_path / 'study.md').read_text()
+  report = report_of({'baseline': run(0.0, 0.9), 'spectral_norm': spectral_norm,
+                      'r1_10': run(0.20, 0.8)}, '0,1,2')
   assert ('of them `r1_10` has the highest mean reconstruction class agreement, on 1 run(s) '
           'against 3 of `spectral_norm`: not yet a choice (train the seeds of `r1_10` that '
           '`spectral_norm` has))') in report
