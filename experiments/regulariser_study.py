@@ -257,7 +257,7 @@ def main(argv):
   settings_text = ''.join(f' --set {s}' for s in FLAGS.set)
   report = '\n\n'.join([
       "# D's regularisers: which keep ALI's discriminator checking the pairing",
-      reporting.provenance(commit, recorder.wall_s, settings_text) + '  \n'
+      reporting.provenance(commit, recorder.wall_s) + '  \n'
       f'Runs {run_records.commits(tabled)} (each run\'s numbers: '
       f'[{os.path.basename(records_file)}]({os.path.basename(records_file)})).  \n'
       f'{run_records.machines(tabled)}.',

@@ -325,11 +325,10 @@ def main(argv):
   elif shown:
     print(f'{figure} not drawn again: seed {seeds[0]}\'s grids of {missing} are neither '
           f'kept in {_output_stem()}_images nor in {FLAGS.workdir}.')
-  settings_text = ''.join(f' --set {s}' for s in FLAGS.set)
   report = '\n\n'.join([
       '# Representations: every way of learning an encoder, one set of networks',
       reporting.provenance(commit, recorder.wall_s,
-                           f', {FLAGS.jobs} run(s) at a time{settings_text}') + '  \n'
+                           f', {FLAGS.jobs} run(s) at a time') + '  \n'
       f'Runs {run_records.commits(tabled)} (each run\'s numbers: '
       f'[{os.path.basename(records_file)}]({os.path.basename(records_file)})).  \n'
       f'{run_records.machines(tabled)}.',

@@ -91,11 +91,10 @@ def main(argv):
     futures = {seed: pool.submit(train_seed, seed, os.path.join(parent, f'seed_{seed}'))
                for seed in seeds}
     rows = {seed: future.result() for seed, future in futures.items()}
-  settings = ''.join(f' --set {s}' for s in FLAGS.set)
   report = '\n\n'.join([
       f'# {name}: {len(rows)} seeds',
       reporting.provenance(recorder.commit, recorder.wall_s,
-                           f', {FLAGS.jobs} run(s) at a time{settings}'),
+                           f', {FLAGS.jobs} run(s) at a time'),
       'Wall s: each run from start to its final evaluation (a resumed run: since its '
       'resumption).',
       markdown_table(rows), ''])

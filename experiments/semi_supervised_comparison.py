@@ -146,11 +146,10 @@ def main(argv):
   for (labels, seed), error in svm_errors.items():
     errors[SVM, labels, seed] = error
     wall_s[SVM, labels, seed] = launch.run_wall_s(ali_workdirs[FLAGS.seeds.index(str(seed))])
-  settings = ''.join(f' --set {s}' for s in FLAGS.set)
   report = '\n\n'.join([
       '# Semi-supervised classification: K+1 ALI against its baselines',
       reporting.provenance(recorder.commit, recorder.wall_s,
-                           f', {FLAGS.jobs} run(s) at a time{settings}'),
+                           f', {FLAGS.jobs} run(s) at a time'),
       'Test error on the held-out split (each run\'s `test_error`, its config\'s '
       '`data.num_heldout` images) of: D\'s classifier, argmax D(x, E(x)) with E\'s mean '
       f'(`{FLAGS.config}`); the same E and D trained on the labels alone; and the mean '

@@ -39,7 +39,7 @@ def test_seeds_writes_a_table_and_copies_seed_0s_figures(tmp_path):
               f'--output={output}', f'--figures_dir={tmp_path / "figures"}')
   table = output.read_text()
   assert '| 0 |' in table and '| 1 |' in table and '**median**' in table
-  assert '| modes_covered |' in table and '--set num_train_steps=8' in table
+  assert '| modes_covered |' in table and '--set=num_train_steps=8' in table  # in its command
   assert json.loads((tmp_path / 'runs' / 'seed_1' / 'eval.json').read_text())['step'] == 8
   assert (tmp_path / 'figures' / 'run_mixture_tiny_samples.png').exists()
   assert (tmp_path / 'figures' / 'run_mixture_tiny_eval.json').exists()
