@@ -12,22 +12,23 @@ its report).
 Every row trains --config's networks with one method (ROWS) and the config's
 optimisation, for each seed, in <workdir>/<row>/seed_<s>: ALI (a Gaussian
 encoder and prior, its sigma = exp(.) as published, and ali_bounded_sigma with
-sigma = sigmoid(.) < 1, the prior's std: models/common.py's SIGMAS), BiGAN, a GAN
-followed by a latent regressor, the joint latent regressor, post-hoc
-inference, ALICE, and autoencoders with l2 and l1 reconstruction errors; every
-non-ALI row has a deterministic encoder and the config's prior (BiGAN's
-U(-1, 1) in configs/bigan_mnist_mlp.py). The two-phase rows spend the last
---inference_fraction of the same step budget on inference. Raw pixels are the
-baseline row. Columns, mean +- sample std (ddof=1) over seeds: the 1-NN
-test accuracy of E(x) (eval.json's `encoder_1nn_accuracy`; pixels:
-`pixel_1nn_accuracy`), the mean test error of --num_svms L2-SVMs on E(x) (the
-encoder's mean, `features(hidden_layers=0)`) at each --labels count
+sigma = sigmoid(.) < 1, the prior's std: models/common.py's SIGMAS), BiGAN, a
+GAN followed by a latent regressor, the joint latent regressor, post-hoc
+inference, ALICE, ALI and BiGAN with ALICE's cycle term at the regulariser
+study's weight (ali_cycle_300, bigan_cycle_300), and autoencoders with l2 and l1
+reconstruction errors; every row but the ali* ones has a deterministic encoder
+and the config's prior (BiGAN's U(-1, 1) in configs/bigan_mnist_mlp.py). The
+two-phase rows spend the last --inference_fraction of the same step budget on
+inference. Raw pixels are the baseline row. Columns, mean +- sample std (ddof=1)
+over seeds: the 1-NN test accuracy of E(x) (eval.json's `encoder_1nn_accuracy`;
+pixels: `pixel_1nn_accuracy`), the mean test error of --num_svms L2-SVMs on E(x)
+(the encoder's mean, `features(hidden_layers=0)`) at each --labels count
 (experiments/svm_protocol.py), and eval.json's reconstruction class agreement,
-sample class KL to uniform and classifier score, the std of E's noise around
-the mean of q(z|x) on the test images (0 when deterministic) and each run's
-wall time. Beside them, BiGAN's MNIST 1-NN accuracies (another dataset). The
-figure (--output's name, .png) shows the first seed's samples and
-reconstructions per row.
+sample class KL to uniform and classifier score, the std of E's noise around the
+mean of q(z|x) on the test images (0 when deterministic) and each run's wall
+time. Beside them, BiGAN's MNIST 1-NN accuracies (another dataset). The figure
+(--output's name, .png) shows the first seed's samples and reconstructions per
+row.
 
 Each measured run's numbers are kept in --output's name with .json
 (experiments/run_records.py), so a table can grow over several invocations and
@@ -100,6 +101,13 @@ ROWS = {
                                   bigan_mnist_1nn=97.13),
     'post_hoc': Row({'method': 'post_hoc', **DETERMINISTIC}, two_phase=True),
     'alice': Row({'method': 'alice', **DETERMINISTIC}),
+    # ALICE's cycle term at the weight that the regulariser study chose on the validation
+    # split (experiments/regulariser_study.py's alice_cycle_300, on ALI's Gaussian encoder with
+    # a bounded sigma), and the same term on BiGAN's deterministic encoder and prior.
+    'ali_cycle_300': Row({**GAUSSIAN_ALI, 'model.encoder_sigma': 'sigmoid', 'method': 'alice',
+                          'method_options.cycle_weight': 300.0}),
+    'bigan_cycle_300': Row({'method': 'alice', 'method_options.cycle_weight': 300.0,
+                            **DETERMINISTIC}),
     'autoencoder_l2': Row({'method': 'autoencoder', 'method_options.reconstruction': 'l2',
                            **DETERMINISTIC}, bigan_mnist_1nn=97.58),
     'autoencoder_l1': Row({'method': 'autoencoder', 'method_options.reconstruction': 'l1',
