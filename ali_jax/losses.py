@@ -45,6 +45,14 @@ def generator_loss(real_logits, fake_logits, *, form=choices.NON_SATURATING):
                    f'expected one of {choices.LOSS_FORMS}.')
 
 
+def summed_over_views(loss, real_scores, fake_scores, **kwargs):
+  """`loss` (discriminator_loss or generator_loss) on each column of (batch, views) scores,
+  summed: ALI's loss on each of D's views of a pair, as BigBiGAN's paper sums its three
+  (s_xz, s_x, s_z; Donahue & Simonyan 2019, eq. 3-4). The joint view keeps ALI's weight."""
+  return sum(loss(real_scores[:, i], fake_scores[:, i], **kwargs)
+             for i in range(real_scores.shape[-1]))
+
+
 def real_confidence(real_logits):
   """mean(sigmoid(d_q)): D's mean probability that q pairs are q pairs.
 

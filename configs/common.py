@@ -101,6 +101,10 @@ def image_config(*, dataset, architecture, train_examples, epochs, batch_size=10
       discriminator_batches=choices.default_discriminator_batches(architecture),
       # Spectral normalisation of D's kernels: BigBiGAN's D has it, ALI's and BiGAN's not.
       discriminator_spectral_norm=choices.default_discriminator_spectral_norm(architecture),
+      # D's unary scores s_x and s_z beside its joint score s_xz, each scored with ALI's
+      # loss (BigBiGAN's three views; ALI's and BiGAN's networks, methods ali, bigan and
+      # alice): a check of each marginal of its own. Off in both papers' D.
+      discriminator_unary_scores=False,
   ))
   # D's regularisers beside its rate and dropout, all off (ali_jax/settings/choices.py).
   config.regularisers = ml_collections.ConfigDict(choices.default_regularisers())

@@ -81,6 +81,7 @@ def get_config():
       # one call each, their own batch norm statistics; ali_jax/training/step.py).
       discriminator_batches='joint',
       discriminator_spectral_norm=False,  # of D's kernels (Miyato et al. 2018)
+      discriminator_unary_scores=False,  # the mixture's D has no x and z branches
   ))
   # D's regularisers beside its rate and dropout, all off (ali_jax/settings/choices.py).
   config.regularisers = ml_collections.ConfigDict(choices.default_regularisers())

@@ -165,6 +165,9 @@ COMMON_FIELDS = {
         lambda v: isinstance(v, bool), 'True or False',
         before_it_existed=lambda config: choices.default_discriminator_spectral_norm(
             config.model.architecture)),
+    # D's unary scores s_x, s_z beside its joint score (BigBiGAN's, with ALI's loss).
+    'model.discriminator_unary_scores': Field(lambda v: isinstance(v, bool), 'True or False',
+                                              before_it_existed=False),
 }
 
 

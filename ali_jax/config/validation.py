@@ -130,6 +130,19 @@ def _check_regularisers(config):
       and not config.model.discriminator_spectral_norm):
     raise ValueError('config.model.discriminator_spectral_norm=False, but BigBiGAN\'s '
                      'discriminator is always spectrally normalised: set it to True.')
+  if config.model.discriminator_unary_scores:
+    family = choices.architecture_family(config.model.architecture)
+    if family not in choices.UNARY_SCORE_FAMILIES:
+      raise ValueError(
+          f'config.model.discriminator_unary_scores=True, but the D of '
+          f'config.model.architecture={config.model.architecture!r} has no x and z branches '
+          'to score alone (only ALI\'s conv nets and BiGAN\'s MLPs do; BigBiGAN\'s D always '
+          'has its unary scores): set it to False.')
+    if config.method not in choices.UNARY_SCORE_METHODS:
+      raise ValueError(
+          f'config.model.discriminator_unary_scores=True, but config.method='
+          f'{config.method!r} does not score (x, E(x)) against (G(z), z) with ALI\'s loss at '
+          f'every step (only {", ".join(choices.UNARY_SCORE_METHODS)} do): set it to False.')
 
 
 def _check_labels(config):

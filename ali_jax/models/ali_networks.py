@@ -132,12 +132,18 @@ class ConvGenerator(nn.Module):
     return nn.sigmoid(h + bias)
 
 
+# A unary score's head: a 1x1 convolution of its branch's 1x1 features to one logit,
+# with D's dropout on its input as every other layer of D.
+UNARY_HEAD = architectures.parse(('c1/1/1',))
+
+
 class ConvDiscriminator(nn.Module):
   """D(x, z) = D_xz(concat(D_x(x), D_z(z))), z as a 1x1 image.
 
   One logit per pair, (batch,); with num_outputs=K > 1 (the K+1-class D of
   semi-supervised ALI) D_xz's last layer has K channels and D returns
-  (batch, K) class logits.
+  (batch, K) class logits. With unary_scores, (batch, 3) scores [s_xz, s_x, s_z]:
+  the joint logit and one of D_x(x) and of D_z(z) alone (BigBiGAN's three views).
   """
   arch: architectures.Architecture
   init_std: float
@@ -149,15 +155,16 @@ class ConvDiscriminator(nn.Module):
   conv_implementation: str = 'plain'
   dtype: jnp.dtype = jnp.float32
   spectral_norm: bool = False  # of every layer's kernel
+  unary_scores: bool = False
 
   @nn.compact
   def __call__(self, x, z, y=None, *, train):
     a = self.arch
-    stack = lambda layers, activate_last=True: ConvStack(
+    stack = lambda layers, activate_last=True, **named: ConvStack(
         layers, a.leaky_relu_slope, self.init_std, activate_last=activate_last,
         maxout_pieces=a.maxout_pieces, input_dropout=self.dropout_rate,
         axis_name=self.axis_name, conv_implementation=self.conv_implementation,
-        dtype=self.dtype, spectral_norm=self.spectral_norm)
+        dtype=self.dtype, spectral_norm=self.spectral_norm, **named)
     joint = [stack(a.discriminator_x)(x, train=train),
              stack(a.discriminator_z)(_as_image(z), train=train)]
     if self.condition_dim:  # conditional ALI: y joins D_xz's input
@@ -168,6 +175,10 @@ class ConvDiscriminator(nn.Module):
         a.discriminator_joint[-1]._replace(features=self.num_outputs),)
     logits = stack(layers, activate_last=False)(
         jnp.concatenate(joint, -1), train=train)[:, 0, 0, :].astype(jnp.float32)
+    if self.unary_scores:  # made after the joint stack, so its parameters keep their names
+      unary = [stack(UNARY_HEAD, activate_last=False, name=name)(features, train=train)
+               for name, features in (('UnaryX', joint[0]), ('UnaryZ', joint[1]))]
+      return jnp.concatenate([logits] + [u[:, 0, 0, :].astype(jnp.float32) for u in unary], -1)
     return logits[:, 0] if self.num_outputs == 1 else logits
 
 
@@ -187,4 +198,5 @@ def build(model, *, data_shape, axis_name, dtype, discriminator_outputs):
       discriminator=ConvDiscriminator(arch, m.init_std, m.dropout_rate,
                                       num_outputs=discriminator_outputs,
                                       spectral_norm=m.discriminator_spectral_norm,
+                                      unary_scores=m.discriminator_unary_scores,
                                       **condition))

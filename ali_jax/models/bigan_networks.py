@@ -95,22 +95,34 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-  """One logit per pair, (batch,); num_outputs=K > 1 gives (batch, K) class logits."""
+  """One logit per pair, (batch,); num_outputs=K > 1 gives (batch, K) class logits.
+
+  With unary_scores, (batch, 3) scores [s_xz, s_x, s_z] (BigBiGAN's three views): s_x a
+  linear score of x's hidden layer, s_z one of leaky_relu(W z), W the joint layer's
+  weights on z, so that each branch's features serve its unary score and the joint one.
+  """
   init_std: float
   num_outputs: int = 1
   axis_name: Optional[str] = None
   dtype: jnp.dtype = jnp.float32
   spectral_norm: bool = False  # of every layer's kernel
+  unary_scores: bool = False
 
   @nn.compact
   def __call__(self, x, z, y=None, *, train):
     del y
     dense = lambda width, h, **kw: common.layer(_dense(width, self.init_std, self.dtype, **kw),
                                                 h, train, self.spectral_norm)
-    h = nn.leaky_relu(dense(WIDTH, _flat(x)), LEAKY_RELU_SLOPE)
-    h = dense(WIDTH, h, use_bias=False) + dense(WIDTH, z, use_bias=False)  # + W z
+    h_x = nn.leaky_relu(dense(WIDTH, _flat(x)), LEAKY_RELU_SLOPE)
+    h = dense(WIDTH, h_x, use_bias=False)
+    w_z = dense(WIDTH, z, use_bias=False)  # made second, as checkpoints name it
+    h = h + w_z
     h = nn.leaky_relu(_batch_norm(h, train, self.axis_name, self.dtype), LEAKY_RELU_SLOPE)
     logits = dense(self.num_outputs, h).astype(jnp.float32)
+    if self.unary_scores:  # made after the joint layers, so their parameters keep their names
+      s_x = dense(1, h_x).astype(jnp.float32)
+      s_z = dense(1, nn.leaky_relu(w_z, LEAKY_RELU_SLOPE)).astype(jnp.float32)
+      return jnp.concatenate([logits, s_x, s_z], -1)
     return logits[:, 0] if self.num_outputs == 1 else logits
 
 
@@ -125,4 +137,5 @@ def build(model, *, data_shape, axis_name, dtype, discriminator_outputs):
                           dtype=dtype),
       discriminator=Discriminator(m.init_std, num_outputs=discriminator_outputs,
                                   axis_name=axis_name, dtype=dtype,
-                                  spectral_norm=m.discriminator_spectral_norm))
+                                  spectral_norm=m.discriminator_spectral_norm,
+                                  unary_scores=m.discriminator_unary_scores))

@@ -31,6 +31,10 @@ PAIRED_METHODS = (ALI, BIGAN, POST_HOC, ALICE, SEMI_SUPERVISED, BIGBIGAN)
 # The methods whose D plays a real/fake game (config.regularisers apply to it); the others'
 # D is unused (vae, autoencoder) or a plain classifier (supervised).
 ADVERSARIAL_METHODS = tuple(m for m in METHODS if m not in (VAE, AUTOENCODER, SUPERVISED))
+# The methods whose D may score each pair three ways (model.discriminator_unary_scores:
+# BigBiGAN's s_xz, s_x, s_z with ALI's loss): those that pair (x, E(x)) against (G(z), z)
+# at every step. A GAN phase's D sees no codes, a K+1 D classifies, BigBiGAN's has them.
+UNARY_SCORE_METHODS = (ALI, BIGAN, ALICE)
 
 
 def default_regularisers():
@@ -130,6 +134,8 @@ ARCHITECTURE_FAMILIES = {
     BIGAN_FAMILY: (BIGAN_MLP,),
     BIGBIGAN_FAMILY: BIGBIGAN_ARCHITECTURES,
 }
+# The families whose D has an x branch and a z branch for unary scores to read.
+UNARY_SCORE_FAMILIES = (ALI_CONV_FAMILY, BIGAN_FAMILY)
 IMAGE_ARCHITECTURES = tuple(name for family, names in ARCHITECTURE_FAMILIES.items()
                             if family != MIXTURE_FAMILY for name in names)
 

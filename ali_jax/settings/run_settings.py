@@ -82,6 +82,7 @@ class ModelSettings:
   remat: str
   discriminator_batches: str
   discriminator_spectral_norm: bool = False
+  discriminator_unary_scores: bool = False
   encoder_hidden: Tuple[int, ...] = ()
   generator_hidden: Tuple[int, ...] = ()
   discriminator_hidden: Tuple[int, ...] = ()
@@ -100,6 +101,7 @@ class ModelSettings:
         dropout_rate=m.dropout_rate, dtype=m.dtype, remat=m.remat,
         discriminator_batches=m.discriminator_batches,
         discriminator_spectral_norm=m.discriminator_spectral_norm,
+        discriminator_unary_scores=m.discriminator_unary_scores,
         encoder_hidden=widths('encoder_hidden'), generator_hidden=widths('generator_hidden'),
         discriminator_hidden=widths('discriminator_hidden'),
         maxout_pieces=m.get('maxout_pieces', 0), condition_dim=m.get('condition_dim', 0),

@@ -99,14 +99,20 @@ class Phase:
 
 # ---- The methods' losses ----------------------------------------------------------
 
-def pairing_logit(method):
+def joint_score(scores):
+  """(batch, 3) scores [s_xz, s_x, s_z] -> s_xz, the one that sees the pair."""
+  return scores[:, 0]
+
+
+def pairing_logit(method, unary_scores=False):
   """D's outputs -> the logit that the pairing diagnostic compares, for `method`'s D: a
-  K+1-class D's logsumexp (the labelled methods), BigBiGAN's joint score s_xz (its unary
-  scores see x or z alone), else D's logit itself."""
+  K+1-class D's logsumexp (the labelled methods), the joint score s_xz of a D with unary
+  scores (BigBiGAN's, or model.discriminator_unary_scores: the unary ones see x or z
+  alone), else D's logit itself."""
   if method in choices.LABELLED_METHODS:
     return losses_lib.real_logit_from_class_logits
-  if method == choices.BIGBIGAN:
-    return lambda scores: scores[:, 0]
+  if method == choices.BIGBIGAN or unary_scores:
+    return joint_score
   return lambda logits: logits
 
 
@@ -118,16 +124,34 @@ def _adversarial(calls, x, y, z_hat, z):
   joint D is a D of x alone (its z weights never get a gradient) and a GAN
   shares the ALI networks. With z_hat, the metrics include the pairing diagnostic
   (losses.pairing_metrics: does D tell (x, E(x)) from (x, E(x'))?).
+
+  A D with unary scores (model.discriminator_unary_scores) returns (batch, 3) scores
+  [s_xz, s_x, s_z]: the losses are summed over the three (losses.summed_over_views), the
+  confidences and the pairing read s_xz, and each unary view's confidences are logged.
   """
   x_tilde = calls.decode(z, y)
   z_real, z_fake = (z_hat, z) if z_hat is not None else (jnp.zeros_like(z),) * 2
   # The decoder pairs are conditioned on the same attributes as the data.
   real, fake = calls.discriminate_batches((x, z_real, y), (x_tilde, z_fake, y))
-  pairing = {} if z_hat is None else calls.pairing(x, z_hat, y)
-  return dict(discriminator_loss=losses_lib.discriminator_loss(real, fake),
-              generator_loss=losses_lib.generator_loss(real, fake, form=calls.loss_form),
-              real_confidence=losses_lib.real_confidence(real),
-              fake_confidence=losses_lib.fake_confidence(fake), **pairing), x_tilde
+  unary = real.ndim == 2
+  pairing = {} if z_hat is None else calls.pairing(
+      x, z_hat, y, real_logit=joint_score if unary else lambda logits: logits)
+  if not unary:
+    return dict(discriminator_loss=losses_lib.discriminator_loss(real, fake),
+                generator_loss=losses_lib.generator_loss(real, fake, form=calls.loss_form),
+                real_confidence=losses_lib.real_confidence(real),
+                fake_confidence=losses_lib.fake_confidence(fake), **pairing), x_tilde
+  losses = dict(
+      discriminator_loss=losses_lib.summed_over_views(losses_lib.discriminator_loss,
+                                                      real, fake),
+      generator_loss=losses_lib.summed_over_views(losses_lib.generator_loss, real, fake,
+                                                  form=calls.loss_form),
+      real_confidence=losses_lib.real_confidence(joint_score(real)),
+      fake_confidence=losses_lib.fake_confidence(joint_score(fake)), **pairing)
+  for i, view in ((1, 'x'), (2, 'z')):  # which view tells the pairs apart
+    losses[f'real_confidence_{view}'] = losses_lib.real_confidence(real[:, i])
+    losses[f'fake_confidence_{view}'] = losses_lib.fake_confidence(fake[:, i])
+  return losses, x_tilde
 
 
 def _ali_losses(calls, x, y, z, noise):

@@ -126,9 +126,11 @@ class RunSetup:
 
   def jitted_real_logit(self):
     """jit of (variables, x, z, *y) -> D's real/fake logit of the pairs, in inference mode
-    (methods.pairing_logit: a K+1-class D's logsumexp, BigBiGAN's joint score s_xz)."""
+    (methods.pairing_logit: a K+1-class D's logsumexp, the joint score s_xz of a D with
+    unary scores)."""
     discriminator = self.networks.discriminator
-    reduce = methods.pairing_logit(self.settings.method)
+    reduce = methods.pairing_logit(self.settings.method,
+                                   self.settings.model.discriminator_unary_scores)
     return self._cached('real_logit', lambda: jax.jit(
         lambda variables, x, z, *y: reduce(discriminator.apply(variables, x, z, *y,
                                                                train=False))))

@@ -1,10 +1,14 @@
-"""D's regularisers (config.regularisers, model.discriminator_spectral_norm): each equal to
-its formula on a small case, and absent where it should be."""
+"""D's regularisers (config.regularisers, model.discriminator_spectral_norm,
+model.discriminator_unary_scores): each equal to its formula on a small case, and absent
+where it should be."""
+import re
+
 import jax
 import numpy as np
 import pytest
 
 from ali_jax import data
+from ali_jax import losses
 from ali_jax.config import validation
 from ali_jax.training import run_setup
 from ali_jax.training import state as state_lib
@@ -150,3 +154,97 @@ def test_regularisers_need_an_adversarial_discriminator(tiny_config):
                                        'real/fake discriminator'):
     validation.check_config(tiny_config, device_count=NUM_DEVICES)
 
+
+
+# ---- Unary scores (model.discriminator_unary_scores) ----------------------------------
+
+def _discriminator_outputs(config, unary):
+  """(D's variables, its outputs on 8 pairs) for `config` with unary scores on or off."""
+  config = config.copy_and_resolve_references()
+  config.model.discriminator_unary_scores = unary
+  validation.check_config(config, device_count=NUM_DEVICES)
+  run = run_setup.RunSetup(config, axis_name=None)
+  variables = state_lib.create_train_state(run).discriminator
+  x = jax.random.uniform(jax.random.PRNGKey(1), (8,) + tuple(run.data_shape))
+  z = jax.random.normal(jax.random.PRNGKey(2), (8, run.latent_dim))
+  both = {'params': variables.params, 'batch_stats': variables.batch_stats}
+  return both, run.networks.discriminator.apply(both, x, z, train=False), (run, x, z)
+
+
+@pytest.mark.parametrize('get_config', [bigan_digits_mlp.get_config, digits.get_config],
+                         ids=['bigan_mlp', 'ali_conv'])
+def test_unary_scores_add_two_views_and_leave_the_joint_score_alone(get_config, tmp_path):
+  """With unary scores D returns [s_xz, s_x, s_z]; its other parameters keep their names and
+  initial values (checkpoints of the joint D load), s_xz is the joint D's logit, s_x moves
+  with x alone and s_z with z alone."""
+  config = get_config()
+  config.method = 'alice'
+  config.model.encoder = 'gaussian'
+  config.model.prior = 'gaussian'
+  config.data.data_dir = str(tmp_path)  # the digits' files are not read: shapes only
+  joint_variables, joint, _ = _discriminator_outputs(config, False)
+  variables, scores, (run, x, z) = _discriminator_outputs(config, True)
+  assert joint.shape == (8,) and scores.shape == (8, 3)
+  flat = lambda tree: {jax.tree_util.keystr(p): v
+                       for p, v in jax.tree_util.tree_leaves_with_path(tree)}
+  joint_leaves, leaves = flat(joint_variables), flat(variables)
+  assert set(joint_leaves) < set(leaves)
+  assert all(np.array_equal(joint_leaves[k], leaves[k]) for k in joint_leaves)
+  np.testing.assert_allclose(scores[:, 0], joint, rtol=1e-6)
+  apply = lambda x, z: run.networks.discriminator.apply(variables, x, z, train=False)
+  other_x, other_z = apply(x[::-1], z), apply(x, z[::-1])
+  np.testing.assert_allclose(other_x[:, 2], scores[:, 2], rtol=1e-6)  # s_z: z alone
+  np.testing.assert_allclose(other_z[:, 1], scores[:, 1], rtol=1e-6)  # s_x: x alone
+  assert not np.allclose(other_x[:, 1], scores[:, 1])
+  assert not np.allclose(other_z[:, 2], scores[:, 2])
+
+
+def test_unary_scores_sum_alis_loss_over_the_views_and_pair_on_the_joint_score(tmp_path):
+  """One ALI step of BiGAN's MLPs with unary scores: D's loss is ALI's loss on each of the
+  three views, summed; the pairing diagnostic compares s_xz, as the evaluation's does."""
+  config = bigan_digits_mlp.get_config()
+  config.method = 'ali'
+  config.model.encoder = 'gaussian'
+  config.model.prior = 'gaussian'
+  config.model.discriminator_unary_scores = True
+  config.data.data_dir = str(tmp_path)
+  config.batch_size = 8
+  run, state, batch = _run(config)
+  _, metrics = _steps(config, 1)
+  metrics = metrics[0]
+  for view in ('x', 'z'):
+    assert 0 < metrics[f'real_confidence_{view}'] < 1
+    assert 0 < metrics[f'fake_confidence_{view}'] < 1
+  real = np.array([[0.5, -1.0, 2.0], [0.0, 3.0, -0.5]])
+  fake = np.array([[-2.0, 1.0, 0.25], [1.5, 0.0, -1.0]])
+  softplus = lambda a: np.log1p(np.exp(a))
+  expected = sum(np.mean(softplus(-real[:, i])) + np.mean(softplus(fake[:, i]))
+                 for i in range(3))
+  np.testing.assert_allclose(
+      losses.summed_over_views(losses.discriminator_loss, real, fake), expected, rtol=1e-6)
+  # At initialisation every score is near 0, so each view's loss is near 2 log 2: the
+  # step's D loss sums three of them, where the joint view alone would give one.
+  np.testing.assert_allclose(metrics['discriminator_loss'], 3 * 2 * np.log(2), rtol=0.05)
+  # The trained model's pairing logit is s_xz, one per pair.
+  variables = {'params': state.discriminator.params,
+               'batch_stats': state.discriminator.batch_stats}
+  z = jax.random.normal(jax.random.PRNGKey(0), (4, run.latent_dim))
+  logit = run.jitted_real_logit()(variables, batch['x'][:4], z)
+  scores = run.networks.discriminator.apply(variables, batch['x'][:4], z, train=False)
+  np.testing.assert_allclose(logit, scores[:, 0], rtol=1e-6)
+
+
+@pytest.mark.parametrize('change, named', [
+    (dict(method='semi_supervised'), "config.method='semi_supervised'"),
+    (dict(method='gan'), "config.method='gan'"),
+    (dict(architecture='mlp'), "config.model.architecture='mlp'")],
+    ids=['k_plus_1', 'gan', 'mixture'])
+def test_unary_scores_need_a_d_with_branches_in_alis_game(tiny_config, change, named):
+  config = bigan_digits_mlp.get_config() if 'method' in change else tiny_config
+  config.model.discriminator_unary_scores = True
+  if 'method' in change:
+    config.method = change['method']
+    config.method_options.num_labels = 100 if change['method'] == 'semi_supervised' else 0
+  with pytest.raises(ValueError, match=r'discriminator_unary_scores=True, but .*' +
+                     re.escape(named) + '.*set it to False'):
+    validation.check_config(config, device_count=NUM_DEVICES)
