@@ -25,16 +25,13 @@ from absl import app
 from absl import flags
 import numpy as np
 
-import ali_jax
-from ali_jax import data
 from ali_jax import losses
 from ali_jax.evaluation import evaluator
 from ali_jax.evaluation import metrics
-from ali_jax.settings import choices
 from ali_jax.settings import datasets
-from experiments import launch
 from experiments import records
 from experiments import reporting
+from experiments import validation_runs
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list('runs', [], 'NAME=WORKDIR of finished runs with a Gaussian encoder.')
@@ -50,21 +47,7 @@ COLUMNS = (('reconstruction class agreement, z sampled', 'sampled', '{:.2%}'),
 
 def measure(workdir):
   """The validation split's {sampled, mean, posterior_std, posterior_mean_share, step}."""
-  model = ali_jax.load(workdir)
-  if model.settings.model.encoder != choices.GAUSSIAN_ENCODER:
-    raise ValueError(f'{workdir}: its encoder is {model.settings.model.encoder!r}; only a '
-                     "'gaussian' one has a posterior mean apart from its code.")
-  if not model.encoder_trained:
-    raise ValueError(f'{workdir}: at step {model.step} its encoder has not been trained yet '
-                     '(a GAN, or a two-phase method in its GAN phase).')
-  if not model.settings.evaluation.class_metrics:
-    raise ValueError(f'{workdir} was trained with evaluation.class_metrics=False: its dataset '
-                     'has no reference classifier here.')
-  dataset = data.load_dataset(model.config)
-  references = evaluator.class_references_for_run(model.settings, dataset)
-  if references is None:
-    raise ValueError(f'{workdir}: its dataset ({model.settings.dataset}) has no labels.')
-  references = references[datasets.VALIDATION]
+  model, dataset, references = validation_runs.load(workdir)
   heldout = dataset.heldout(datasets.VALIDATION)
   x, y = heldout.images, heldout.conditions
   mu, sigma = model.posterior(x, y)
@@ -80,18 +63,7 @@ def measure(workdir):
 def main(argv):
   del argv
   recorder = records.Recorder.from_flags(FLAGS)
-  if not FLAGS.runs or any('=' not in run for run in FLAGS.runs):
-    raise app.UsageError(f'--runs={",".join(FLAGS.runs)}: expected NAME=WORKDIR,...')
-  runs = dict(run.split('=', 1) for run in FLAGS.runs)
-  numbers, lines = {}, ['| run | ' + ' | '.join(c for c, _, _ in COLUMNS) + ' |',
-                        '|---|' + '---|' * len(COLUMNS)]
-  for name, workdir in runs.items():
-    # The sweeps' launcher records each start's commit and machine in the workdir.
-    numbers[name] = dict(measure(workdir), workdir=workdir,
-                         trained_at=', '.join(launch.trained_at(workdir)) or 'not recorded',
-                         trained_on=', '.join(launch.trained_on(workdir)) or 'not recorded')
-    lines.append(f'| {name} | ' + ' | '.join(number_format.format(numbers[name][key])
-                                             for _, key, number_format in COLUMNS) + ' |')
+  numbers, lines = validation_runs.measured(FLAGS.runs, measure, COLUMNS)
   report = '\n\n'.join([
       '# Reconstructions from a sampled code and from the posterior\'s mean',
       reporting.provenance(recorder.commit, recorder.wall_s),

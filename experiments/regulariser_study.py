@@ -86,6 +86,14 @@ SETTINGS = {
     'alice_cycle_100': {'method': 'alice', 'method_options.cycle_weight': 100.0},
     # Past 100: on the MLPs weight 100's agreement stopped ~1-3 points under the issue's 80 %.
     'alice_cycle_300': {'method': 'alice', 'method_options.cycle_weight': 300.0},
+    # D's unary scores s_x, s_z beside s_xz (BigBiGAN's): with ALICE's cycle E's codes do
+    # not fill the prior, and G's samples from the prior pay for it, not G's decoding
+    # (experiments/results/code_coverage.md); a score of z alone checks that marginal.
+    'unary': {'model.discriminator_unary_scores': True},
+    'alice_cycle_30_unary': {'method': 'alice', 'method_options.cycle_weight': 30.0,
+                             'model.discriminator_unary_scores': True},
+    'alice_cycle_100_unary': {'method': 'alice', 'method_options.cycle_weight': 100.0,
+                              'model.discriminator_unary_scores': True},
     # sigma bounded by the prior's std (models/common.py's SIGMAS), for networks whose config
     # keeps ALI's exp (configs/fashion_mnist.py): its posterior std reached 0.72 at 4,000 steps.
     'bounded_sigma': {'model.encoder_sigma': 'sigmoid'},

@@ -157,12 +157,13 @@ def test_feature_protocols_read_a_trained_encoder(tmp_path):
     assert row[4] in ('0', '0.1') and 0 <= top1 <= top5 <= 100
 
 
-def test_mean_reconstruction_repeats_the_trainers_validation_numbers(tmp_path):
+def test_validation_scripts_repeat_the_trainers_validation_numbers(tmp_path):
+  """mean_reconstruction.py and code_coverage.py on one tiny run."""
   # The final evaluation on the validation split, with the class metrics (digits' classifier);
   # seed 1, so that a script drawing its own noise at seed 0 would miss.
   _tiny_digits_run(tmp_path / 'ali', tmp_path / 'tfds', seed=1, **{
       'evaluation.class_metrics': True, 'data.final_split': 'validation',
-      'data.num_heldout': 40})
+      'data.num_heldout': 40, 'data.num_eval_samples': 40})
   output = tmp_path / 'mean.md'
   _run_script('experiments/mean_reconstruction.py', f'--runs=ali={tmp_path / "ali"}',
               f'--output={output}')
@@ -175,6 +176,18 @@ def test_mean_reconstruction_repeats_the_trainers_validation_numbers(tmp_path):
                       ('posterior_std', 'posterior_std')):
     np.testing.assert_allclose(measured[key], evaluation[logged], rtol=1e-5, err_msg=key)
   assert re.search(r'^\| ali \| \d+\.\d+% \| \d+\.\d+% \|', output.read_text(), re.M)
+
+  _run_script('experiments/code_coverage.py', f'--runs=ali={tmp_path / "ali"}',
+              f'--output={tmp_path / "coverage.md"}')
+  coverage = records.load(str(tmp_path / 'coverage.record.json'))['numbers']['ali']
+  # Samples from the prior: the trainer's own draw, so its class KL to uniform.
+  np.testing.assert_allclose(coverage['kl_prior'], evaluation['sample_class_kl_to_uniform'],
+                             rtol=1e-6)
+  assert coverage['code_std_min'] <= coverage['code_std_median'] <= coverage['code_std_max']
+  assert 0 < coverage['code_eigenvalue_min'] <= coverage['code_eigenvalue_max']
+  assert coverage['code_frechet_distance'] > 0 and coverage['step'] == 3
+  for key in ('kl_fitted', 'kl_codes'):
+    assert 0 <= coverage[key] <= np.log(10), key
 
 
 @pytest.mark.timeout(600)
