@@ -34,8 +34,7 @@ from experiments import reporting
 from experiments import validation_runs
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list('runs', [], 'NAME=WORKDIR of finished runs with a Gaussian encoder.')
-flags.DEFINE_string('output', None, 'The report (.md); its record beside it.')
+flags.adopt_module_key_flags(validation_runs)  # --runs and --output
 
 COLUMNS = (('std of mu per dimension: min', 'code_std_min', '{:.2f}'),
            ('median', 'code_std_median', '{:.2f}'),

@@ -2,6 +2,7 @@
 (mean_reconstruction.py, code_coverage.py): each run loaded with its class references, and
 a table of one row per run."""
 from absl import app
+from absl import flags
 
 import ali_jax
 from ali_jax import data
@@ -9,6 +10,9 @@ from ali_jax.evaluation import evaluator
 from ali_jax.settings import choices
 from ali_jax.settings import datasets
 from experiments import launch
+
+flags.DEFINE_list('runs', [], 'NAME=WORKDIR of finished runs with a Gaussian encoder.')
+flags.DEFINE_string('output', None, 'The report (.md); its record beside it.')
 
 
 def load(workdir):

@@ -157,6 +157,7 @@ def test_feature_protocols_read_a_trained_encoder(tmp_path):
     assert row[4] in ('0', '0.1') and 0 <= top1 <= top5 <= 100
 
 
+@pytest.mark.timeout(600)  # a training and two scripts, each its own process
 def test_validation_scripts_repeat_the_trainers_validation_numbers(tmp_path):
   """mean_reconstruction.py and code_coverage.py on one tiny run."""
   # The final evaluation on the validation split, with the class metrics (digits' classifier);
@@ -179,7 +180,9 @@ def test_validation_scripts_repeat_the_trainers_validation_numbers(tmp_path):
 
   _run_script('experiments/code_coverage.py', f'--runs=ali={tmp_path / "ali"}',
               f'--output={tmp_path / "coverage.md"}')
-  coverage = records.load(str(tmp_path / 'coverage.record.json'))['numbers']['ali']
+  coverage_record = records.load(str(tmp_path / 'coverage.record.json'))
+  assert coverage_record['config']['runs'] == [f'ali={tmp_path / "ali"}']  # its flags kept
+  coverage = coverage_record['numbers']['ali']
   # Samples from the prior: the trainer's own draw, so its class KL to uniform.
   np.testing.assert_allclose(coverage['kl_prior'], evaluation['sample_class_kl_to_uniform'],
                              rtol=1e-6)
