@@ -29,8 +29,6 @@ import numpy as np
 
 from ali_jax.evaluation import metrics
 from ali_jax.settings import datasets
-from experiments import records
-from experiments import reporting
 from experiments import validation_runs
 
 FLAGS = flags.FLAGS
@@ -62,10 +60,11 @@ def measure(workdir):
   seed = model.settings.seed
   # The trainer's draw: settings.evaluation.num_eval_samples samples at the run's seed.
   count = model.settings.evaluation.num_eval_samples
+  covariance = np.cov(mu, rowvar=False)
   fitted = np.random.default_rng(seed).multivariate_normal(
-      mu.mean(0), np.cov(mu, rowvar=False), count).astype(np.float32)
+      mu.mean(0), covariance, count).astype(np.float32)
   std = mu.std(0)
-  eigenvalues = np.linalg.eigvalsh(np.cov(mu, rowvar=False))
+  eigenvalues = np.linalg.eigvalsh(covariance)
   return dict(code_std_min=float(std.min()), code_std_median=float(np.median(std)),
               code_std_max=float(std.max()), code_eigenvalue_min=float(eigenvalues.min()),
               code_eigenvalue_max=float(eigenvalues.max()),
@@ -77,16 +76,11 @@ def measure(workdir):
 
 def main(argv):
   del argv
-  recorder = records.Recorder.from_flags(FLAGS)
-  numbers, lines = validation_runs.measured(FLAGS.runs, measure, COLUMNS)
-  report = '\n\n'.join([
-      '# Do E\'s codes fill the prior?', reporting.provenance(recorder.commit, recorder.wall_s),
-      __doc__.split('\n\n', 2)[2].strip(), '\n'.join(lines), ''])
-  print(report)
-  if FLAGS.output:
-    recorder.write_report(FLAGS.output, report, title='How E\'s codes spread over the prior, '
-                          'and the class balance of G(z) from the prior, a Gaussian fitted '
-                          'to the codes, and the codes', numbers=numbers)
+  validation_runs.report(
+      heading='# Do E\'s codes fill the prior?',
+      description=__doc__.split('\n\n', 2)[2].strip(), measure=measure, columns=COLUMNS,
+      title='How E\'s codes spread over the prior, and the class balance of G(z) from the '
+      'prior, a Gaussian fitted to the codes, and the codes')
 
 
 if __name__ == '__main__':

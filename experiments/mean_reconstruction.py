@@ -29,8 +29,6 @@ from ali_jax import losses
 from ali_jax.evaluation import evaluator
 from ali_jax.evaluation import metrics
 from ali_jax.settings import datasets
-from experiments import records
-from experiments import reporting
 from experiments import validation_runs
 
 FLAGS = flags.FLAGS
@@ -61,16 +59,10 @@ def measure(workdir):
 
 def main(argv):
   del argv
-  recorder = records.Recorder.from_flags(FLAGS)
-  numbers, lines = validation_runs.measured(FLAGS.runs, measure, COLUMNS)
-  report = '\n\n'.join([
-      '# Reconstructions from a sampled code and from the posterior\'s mean',
-      reporting.provenance(recorder.commit, recorder.wall_s),
-      __doc__.split('\n\n', 2)[2].strip(), '\n'.join(lines), ''])
-  print(report)
-  if FLAGS.output:
-    recorder.write_report(FLAGS.output, report, title='Reconstruction class agreement from a '
-                          'sampled code and from the posterior mean', numbers=numbers)
+  validation_runs.report(
+      heading='# Reconstructions from a sampled code and from the posterior\'s mean',
+      description=__doc__.split('\n\n', 2)[2].strip(), measure=measure, columns=COLUMNS,
+      title='Reconstruction class agreement from a sampled code and from the posterior mean')
 
 
 if __name__ == '__main__':

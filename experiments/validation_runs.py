@@ -1,6 +1,6 @@
 """Finished runs read on their validation split, for the scripts that measure them
 (mean_reconstruction.py, code_coverage.py): each run loaded with its class references, and
-a table of one row per run."""
+the report of one row per run, with its record."""
 from absl import app
 from absl import flags
 
@@ -10,6 +10,8 @@ from ali_jax.evaluation import evaluator
 from ali_jax.settings import choices
 from ali_jax.settings import datasets
 from experiments import launch
+from experiments import records
+from experiments import reporting
 
 flags.DEFINE_list('runs', [], 'NAME=WORKDIR of finished runs with a Gaussian encoder.')
 flags.DEFINE_string('output', None, 'The report (.md); its record beside it.')
@@ -51,3 +53,15 @@ def measured(runs, measure, columns):
     lines.append(f'| {name} | ' + ' | '.join(number_format.format(numbers[name][key])
                                              for _, key, number_format in columns) + ' |')
   return numbers, lines
+
+
+def report(*, heading, description, measure, columns, title):
+  """Measures every run of --runs (measured()), prints the report (`heading`, provenance,
+  `description`, the table) and writes it with its record (`title`) to --output."""
+  recorder = records.Recorder.from_flags(flags.FLAGS)
+  numbers, lines = measured(flags.FLAGS.runs, measure, columns)
+  text = '\n\n'.join([heading, reporting.provenance(recorder.commit, recorder.wall_s),
+                       description, '\n'.join(lines), ''])
+  print(text)
+  if flags.FLAGS.output:
+    recorder.write_report(flags.FLAGS.output, text, title=title, numbers=numbers)

@@ -99,21 +99,25 @@ class Phase:
 
 # ---- The methods' losses ----------------------------------------------------------
 
+def as_views(scores):
+  """D's outputs as (batch, views): its logit alone (one view), or with unary scores the
+  three [s_xz, s_x, s_z]."""
+  return scores.reshape(len(scores), -1)
+
+
 def joint_score(scores):
-  """(batch, 3) scores [s_xz, s_x, s_z] -> s_xz, the one that sees the pair."""
-  return scores[:, 0]
+  """D's outputs -> the score that sees the pair: its logit, or s_xz of its three."""
+  return as_views(scores)[:, 0]
 
 
-def pairing_logit(method, unary_scores=False):
+def pairing_logit(method):
   """D's outputs -> the logit that the pairing diagnostic compares, for `method`'s D: a
-  K+1-class D's logsumexp (the labelled methods), the joint score s_xz of a D with unary
-  scores (BigBiGAN's, or model.discriminator_unary_scores: the unary ones see x or z
-  alone), else D's logit itself."""
+  K+1-class D's logsumexp (the labelled methods), else joint_score (its logit, or the
+  joint s_xz of a D with unary scores, BigBiGAN's or model.discriminator_unary_scores: the
+  unary ones see x or z alone)."""
   if method in choices.LABELLED_METHODS:
     return losses_lib.real_logit_from_class_logits
-  if method == choices.BIGBIGAN or unary_scores:
-    return joint_score
-  return lambda logits: logits
+  return joint_score
 
 
 def _adversarial(calls, x, y, z_hat, z):
@@ -126,29 +130,25 @@ def _adversarial(calls, x, y, z_hat, z):
   (losses.pairing_metrics: does D tell (x, E(x)) from (x, E(x'))?).
 
   A D with unary scores (model.discriminator_unary_scores) returns (batch, 3) scores
-  [s_xz, s_x, s_z]: the losses are summed over the three (losses.summed_over_views), the
-  confidences and the pairing read s_xz, and each unary view's confidences are logged.
+  [s_xz, s_x, s_z]: ALI's losses are summed over D's views (losses.summed_over_views; one
+  view: ALI's losses themselves), the confidences and the pairing read s_xz, and each unary
+  view's confidences are logged.
   """
   x_tilde = calls.decode(z, y)
   z_real, z_fake = (z_hat, z) if z_hat is not None else (jnp.zeros_like(z),) * 2
   # The decoder pairs are conditioned on the same attributes as the data.
   real, fake = calls.discriminate_batches((x, z_real, y), (x_tilde, z_fake, y))
-  unary = real.ndim == 2
-  pairing = {} if z_hat is None else calls.pairing(
-      x, z_hat, y, real_logit=joint_score if unary else lambda logits: logits)
-  if not unary:
-    return dict(discriminator_loss=losses_lib.discriminator_loss(real, fake),
-                generator_loss=losses_lib.generator_loss(real, fake, form=calls.loss_form),
-                real_confidence=losses_lib.real_confidence(real),
-                fake_confidence=losses_lib.fake_confidence(fake), **pairing), x_tilde
+  real, fake = as_views(real), as_views(fake)
   losses = dict(
       discriminator_loss=losses_lib.summed_over_views(losses_lib.discriminator_loss,
                                                       real, fake),
       generator_loss=losses_lib.summed_over_views(losses_lib.generator_loss, real, fake,
                                                   form=calls.loss_form),
-      real_confidence=losses_lib.real_confidence(joint_score(real)),
-      fake_confidence=losses_lib.fake_confidence(joint_score(fake)), **pairing)
-  for i, view in ((1, 'x'), (2, 'z')):  # which view tells the pairs apart
+      real_confidence=losses_lib.real_confidence(real[:, 0]),
+      fake_confidence=losses_lib.fake_confidence(fake[:, 0]),
+      **({} if z_hat is None else calls.pairing(x, z_hat, y, real_logit=joint_score)))
+  unary_views = ('x', 'z')[:real.shape[1] - 1]  # which view tells the pairs apart
+  for i, view in enumerate(unary_views, 1):
     losses[f'real_confidence_{view}'] = losses_lib.real_confidence(real[:, i])
     losses[f'fake_confidence_{view}'] = losses_lib.fake_confidence(fake[:, i])
   return losses, x_tilde

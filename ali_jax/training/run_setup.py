@@ -129,8 +129,7 @@ class RunSetup:
     (methods.pairing_logit: a K+1-class D's logsumexp, the joint score s_xz of a D with
     unary scores)."""
     discriminator = self.networks.discriminator
-    reduce = methods.pairing_logit(self.settings.method,
-                                   self.settings.model.discriminator_unary_scores)
+    reduce = methods.pairing_logit(self.settings.method)
     return self._cached('real_logit', lambda: jax.jit(
         lambda variables, x, z, *y: reduce(discriminator.apply(variables, x, z, *y,
                                                                train=False))))

@@ -155,7 +155,6 @@ def test_regularisers_need_an_adversarial_discriminator(tiny_config):
     validation.check_config(tiny_config, device_count=NUM_DEVICES)
 
 
-
 # ---- Unary scores (model.discriminator_unary_scores) ----------------------------------
 
 def _discriminator_outputs(config, unary):
