@@ -91,8 +91,11 @@ def main(argv):
     futures = {seed: pool.submit(train_seed, seed, os.path.join(parent, f'seed_{seed}'))
                for seed in seeds}
     rows = {seed: future.result() for seed, future in futures.items()}
+  # The overrides name what was trained (a method, a split read): a title without them
+  # would name only the networks.
+  title = f'{name}{" with " + ", ".join(FLAGS.set) if FLAGS.set else ""}: {len(rows)} seeds'
   report = '\n\n'.join([
-      f'# {name}: {len(rows)} seeds',
+      f'# {title}',
       reporting.provenance(recorder.commit, recorder.wall_s,
                            f', {FLAGS.jobs} run(s) at a time'),
       'Wall s: each run from start to its final evaluation (a resumed run: since its '
@@ -100,7 +103,7 @@ def main(argv):
       markdown_table(rows), ''])
   print(report)
   if FLAGS.output:
-    recorder.write_report(FLAGS.output, report, title=f'{name}: {len(rows)} seeds',
+    recorder.write_report(FLAGS.output, report, title=title,
                           numbers={'by_seed': {str(s): m for s, m in rows.items()}})
   if FLAGS.figures_dir:
     source = os.path.join(parent, f'seed_{seeds[0]}')

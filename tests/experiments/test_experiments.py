@@ -40,6 +40,7 @@ def test_seeds_writes_a_table_and_copies_seed_0s_figures(tmp_path):
   table = output.read_text()
   assert '| 0 |' in table and '| 1 |' in table and '**median**' in table
   assert '| modes_covered |' in table and '--set=num_train_steps=8' in table  # in its command
+  assert table.startswith('# mixture_tiny with num_train_steps=8, log_every_steps=1: 2 seeds')
   assert json.loads((tmp_path / 'runs' / 'seed_1' / 'eval.json').read_text())['step'] == 8
   assert (tmp_path / 'figures' / 'run_mixture_tiny_samples.png').exists()
   assert (tmp_path / 'figures' / 'run_mixture_tiny_eval.json').exists()
