@@ -78,7 +78,7 @@ def main(argv):
   del argv
   validation_runs.report(
       heading='# Do E\'s codes fill the prior?',
-      description=__doc__.split('\n\n', 2)[2].strip(), measure=measure, columns=COLUMNS,
+      doc=__doc__, measure=measure, columns=COLUMNS,
       title='How E\'s codes spread over the prior, and the class balance of G(z) from the '
       'prior, a Gaussian fitted to the codes, and the codes')
 

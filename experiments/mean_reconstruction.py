@@ -61,7 +61,7 @@ def main(argv):
   del argv
   validation_runs.report(
       heading='# Reconstructions from a sampled code and from the posterior\'s mean',
-      description=__doc__.split('\n\n', 2)[2].strip(), measure=measure, columns=COLUMNS,
+      doc=__doc__, measure=measure, columns=COLUMNS,
       title='Reconstruction class agreement from a sampled code and from the posterior mean')
 
 

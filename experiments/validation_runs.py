@@ -55,9 +55,11 @@ def measured(runs, measure, columns):
   return numbers, lines
 
 
-def report(*, heading, description, measure, columns, title):
+def report(*, heading, doc, measure, columns, title):
   """Measures every run of --runs (measured()), prints the report (`heading`, provenance,
-  `description`, the table) and writes it with its record (`title`) to --output."""
+  the script's docstring `doc` past its first two paragraphs (title and usage), the table)
+  and writes it with its record (`title`) to --output."""
+  description = doc.split('\n\n', 2)[2].strip()
   recorder = records.Recorder.from_flags(flags.FLAGS)
   numbers, lines = measured(flags.FLAGS.runs, measure, columns)
   text = '\n\n'.join([heading, reporting.provenance(recorder.commit, recorder.wall_s),
